@@ -1,0 +1,145 @@
+"""Inference on NumPyro: map (AutoDelta + Adam), vi (AutoNormal + Adam), nuts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
+from numpyro.infer.autoguide import AutoDelta, AutoNormal
+from numpyro.infer.util import initialize_model, potential_energy
+
+from specrec.backends import FitResult, LogDensity
+from specrec.errors import FitError
+from specrec.model.ir import Model
+from specrec.spec.models import Inference
+from specrec_numpyro.translate import DISTRIBUTIONS, model_fn
+
+
+class NumPyroBackend:
+    name = "numpyro"
+    methods = ("map", "vi", "nuts")
+
+    @property
+    def version(self) -> str:
+        return numpyro.__version__
+
+    def unsupported(self, model: Model, settings: Inference) -> list[str]:
+        reasons = []
+        for rv in (*model.latents, model.likelihood):
+            if rv.distribution not in DISTRIBUTIONS:
+                reasons.append(f"distribution {rv.distribution} is not supported by numpyro")
+        if settings.batch_size is not None:
+            reasons.append("minibatch vi (batch_size) is not implemented yet")
+        if settings.sampler not in (None, "numpyro"):
+            reasons.append(
+                f"sampler {settings.sampler!r}: the numpyro backend has only its own NUTS"
+            )
+        return reasons
+
+    def fit(
+        self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
+    ) -> FitResult:
+        fn = model_fn(model)
+        init_values = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in init.items()}
+        key = jax.random.PRNGKey(settings.seed)
+        compile_s = self._compile_time(fn, init_values, key)
+        t0 = time.perf_counter()
+        if settings.method == "nuts":
+            result = self._nuts(fn, settings, init_values, key, progress)
+        else:
+            result = self._svi(fn, model, settings, init_values, key, progress)
+        result.fit_s = time.perf_counter() - t0
+        result.compile_s = compile_s
+        return result
+
+    def _compile_time(self, fn: Any, init: dict[str, Any], key: Any) -> float:
+        """Time to trace and compile the log density and its gradient (reported apart from fit)."""
+        t0 = time.perf_counter()
+        info, potential, _, _ = initialize_model(key, fn, init_strategy=init_to_value(values=init))
+        z = info.z
+        jax.jit(jax.value_and_grad(potential)).lower(z).compile()
+        return time.perf_counter() - t0
+
+    def _svi(self, fn, model, settings, init, key, progress) -> FitResult:
+        loc = init_to_value(values=init)
+        guide = (
+            AutoDelta(fn, init_loc_fn=loc)
+            if settings.method == "map"
+            else AutoNormal(fn, init_loc_fn=loc)
+        )
+        svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+        run = svi.run(key, settings.steps, progress_bar=progress)
+        losses = np.asarray(run.losses, dtype=float)
+        if not np.all(np.isfinite(losses[-10:])):
+            raise FitError(
+                f"{settings.method} diverged: the loss became {losses[-1]} (try a smaller lr)"
+            )
+        if settings.method == "map":
+            point = guide.median(run.params)
+            posterior = {k: np.asarray(v)[None, None] for k, v in point.items()}
+        else:
+            draws = guide.sample_posterior(
+                jax.random.fold_in(key, 1), run.params, sample_shape=(settings.draws,)
+            )
+            posterior = {rv.name: np.asarray(draws[rv.name])[None] for rv in model.latents}
+        return FitResult(settings.method, posterior, loss=losses)
+
+    def _nuts(self, fn, settings, init, key, progress) -> FitResult:
+        kernel = NUTS(
+            fn,
+            target_accept_prob=settings.target_accept,
+            max_tree_depth=settings.max_tree_depth,
+            init_strategy=init_to_value(values=init),
+        )
+        mcmc = MCMC(
+            kernel,
+            num_warmup=settings.warmup,
+            num_samples=settings.draws,
+            num_chains=settings.chains,
+            chain_method="sequential",
+            progress_bar=progress,
+        )
+        mcmc.run(
+            key,
+            extra_fields=(
+                "diverging",
+                "potential_energy",
+                "num_steps",
+                "accept_prob",
+                "adapt_state.step_size",
+            ),
+        )
+        samples = mcmc.get_samples(group_by_chain=True)
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        n_steps = np.asarray(extra["num_steps"])
+        stats = {
+            "diverging": np.asarray(extra["diverging"], dtype=bool),
+            "lp": -np.asarray(extra["potential_energy"], dtype=float),
+            "n_steps": n_steps,
+            "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int) + 1,
+            "acceptance_rate": np.asarray(extra["accept_prob"], dtype=float),
+            "step_size": np.asarray(extra["adapt_state.step_size"], dtype=float),
+        }
+        posterior = {k: np.asarray(v) for k, v in samples.items()}
+        return FitResult("nuts", posterior, sample_stats=stats)
+
+    def log_density(self, model: Model) -> LogDensity:
+        jax.config.update("jax_enable_x64", True)
+        fn = model_fn(model, dtype=jnp.float64)
+
+        def f(z: dict[str, np.ndarray]) -> float:
+            return -potential_energy(fn, (), {}, z)
+
+        vg = jax.jit(jax.value_and_grad(f))
+
+        def call(point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
+            z = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in point.items()}
+            value, grad = vg(z)
+            return float(value), {k: np.asarray(v) for k, v in grad.items()}
+
+        return call

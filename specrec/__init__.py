@@ -1,0 +1,1 @@
+"""specrec: declarative Bayesian recommender models on NumPyro, PyMC and Pyro."""

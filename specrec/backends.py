@@ -1,0 +1,167 @@
+"""The protocol a backend implements, and the registry that finds backends by entry point.
+
+Built-in backends register under the ``specrec.backends`` entry-point group exactly as a
+third-party package would (xarray's plugin pattern): discovery is cached, a plugin that fails
+to import becomes a warning rather than a crash, and an unknown name lists the installed ones
+and the ``pip install`` that adds a missing one.
+
+A backend only translates: it receives the lowered ``Model`` and the shared ``Inference``
+settings, walks the model with ``specrec.model.walk.walk_model`` over its own arrays, runs its
+inference, and returns plain arrays in a ``FitResult``.  specrec turns that into InferenceData
+(``specrec.inference``), so names, dims and coords are identical whatever the backend.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from specrec.errors import BackendError
+from specrec.model.ir import Model
+from specrec.spec.models import Inference
+
+GROUP = "specrec.backends"
+BUILTIN_EXTRAS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro"}
+
+#: ArviZ's sampler-statistic vocabulary; every backend reports (a subset of) these names.
+SAMPLE_STATS = ("lp", "diverging", "acceptance_rate", "step_size", "tree_depth", "n_steps")
+
+
+@dataclass
+class FitResult:
+    """What a backend hands back: arrays only, in specrec's names and shapes.
+
+    ``posterior[name]`` is (chain, draw, *shape) in the constrained space; ``sample_stats``
+    arrays are (chain, draw); ``loss`` is the per-step objective of map/vi (negative ELBO or
+    negative log density).  ``compile_s`` is the time to build and compile the log density
+    and its gradient; ``fit_s`` is the wall time of inference itself.
+    """
+
+    method: str
+    posterior: dict[str, np.ndarray]
+    sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    loss: np.ndarray | None = None
+    compile_s: float = 0.0
+    fit_s: float = 0.0
+    info: dict[str, object] = field(default_factory=dict)
+
+
+LogDensity = Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray]]]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    methods: tuple[str, ...]
+
+    @property
+    def version(self) -> str: ...
+
+    def unsupported(self, model: Model, settings: Inference) -> list[str]:
+        """Reasons this backend cannot fit this model with these settings (empty: it can)."""
+        ...
+
+    def fit(
+        self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
+    ) -> FitResult: ...
+
+    def log_density(self, model: Model) -> LogDensity:
+        """Log joint density and gradient at an unconstrained point, in float64.
+
+        The unconstrained map is the one in ``specrec.model.distributions.TRANSFORMS``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    version: str | None
+    methods: tuple[str, ...]
+    error: str | None = None
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+_loaded: dict[str, Backend] = {}
+_failed: dict[str, str] = {}
+
+
+def refresh() -> None:
+    """Forget cached discovery (after installing a plugin in the same process)."""
+    _entry_points.cache_clear()
+    _loaded.clear()
+    _failed.clear()
+
+
+def _try_load(name: str) -> Backend | None:
+    if name in _loaded:
+        return _loaded[name]
+    if name in _failed:
+        return None
+    ep = _entry_points()[name]
+    try:
+        backend = ep.load()()
+    except Exception as exc:  # a broken plugin must not take specrec down
+        _failed[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    _loaded[name] = backend
+    return backend
+
+
+def installed() -> list[BackendInfo]:
+    """Every registered backend, with its version and methods, or the error that hid it."""
+    out = []
+    for name in sorted(_entry_points()):
+        b = _try_load(name)
+        if b is None:
+            out.append(BackendInfo(name, None, (), _failed[name]))
+        else:
+            out.append(BackendInfo(name, b.version, tuple(b.methods)))
+    return out
+
+
+def available_names() -> list[str]:
+    return [i.name for i in installed() if i.error is None]
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name``, or a BackendError that says what is installed."""
+    eps = _entry_points()
+    if name in eps:
+        backend = _try_load(name)
+        if backend is not None:
+            return backend
+        extra = BUILTIN_EXTRAS.get(name)
+        how = (
+            f"pip install 'specrec[{extra}]'"
+            if extra
+            else f"reinstall the package providing {name!r}"
+        )
+        raise BackendError(
+            f"backend {name!r} is registered but failed to load ({_failed[name]}); {how}"
+        )
+    names = available_names()
+    close = difflib.get_close_matches(name, list(eps) + list(BUILTIN_EXTRAS), n=1)
+    msg = f"unknown backend {name!r}; installed: {', '.join(names) or 'none'}"
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    missing = [b for b in BUILTIN_EXTRAS if b not in eps]
+    if missing:
+        msg += f" (add one with: pip install 'specrec[{missing[0]}]')"
+    raise BackendError(msg)
+
+
+def warn_failed() -> None:
+    for name, err in _failed.items():
+        warnings.warn(f"backend {name!r} failed to load: {err}", stacklevel=2)

@@ -1,0 +1,1 @@
+"""Loading, splitting, fetching and simulating rating data."""

@@ -1,0 +1,70 @@
+"""The in-memory rating table every other part of specrec reads.
+
+A ``Dataset`` is columnar and already integer-coded: each categorical dim (user, item, group, ...)
+is a column of contiguous codes ``0..n-1`` plus the array of raw ids those codes stand for, so
+models index parameters with codes while predictions and reports speak raw ids.  Codes are made
+once, over the whole data set, before any split: a user who only appears in the test set still has
+a code (and therefore a parameter drawn from the population level), it is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Rows of observations with integer-coded categorical columns.
+
+    Attributes:
+        response: name of the observed column (for example ``"rating"``).
+        y: observed values, float64, one per row.
+        codes: categorical column name -> int64 codes, one per row.
+        levels: categorical column name -> raw ids; ``levels[c][codes[c][r]]`` is row r's raw id.
+        numeric: other numeric columns (timestamp, covariates) -> float64 values, one per row.
+        source: a short human description of where the rows came from (file path, "simulated").
+        truth: for simulated data, the parameter values the rows were drawn from.
+    """
+
+    response: str
+    y: np.ndarray
+    codes: dict[str, np.ndarray]
+    levels: dict[str, np.ndarray]
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+    truth: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def n_levels(self, column: str) -> int:
+        return int(self.levels[column].shape[0])
+
+    def take(self, rows: np.ndarray) -> Dataset:
+        """The subset of rows, keeping the full level tables (codes stay comparable)."""
+        return Dataset(
+            response=self.response,
+            y=self.y[rows],
+            codes={k: v[rows] for k, v in self.codes.items()},
+            levels=self.levels,
+            numeric={k: v[rows] for k, v in self.numeric.items()},
+            source=self.source,
+            truth=self.truth,
+        )
+
+    def fingerprint(self) -> str:
+        """sha256 over the coded content, so a result can name exactly the data it saw."""
+        h = hashlib.sha256()
+        h.update(self.response.encode())
+        h.update(np.ascontiguousarray(self.y, dtype=np.float64).tobytes())
+        for name in sorted(self.codes):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.codes[name], dtype=np.int64).tobytes())
+            h.update("\0".join(map(str, self.levels[name])).encode())
+        for name in sorted(self.numeric):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.numeric[name], dtype=np.float64).tobytes())
+        return h.hexdigest()

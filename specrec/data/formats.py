@@ -1,0 +1,178 @@
+"""Reading rating files into raw tables, one file format at a time.
+
+This module only *reads*: it turns a file into a table of raw values plus the file row number of
+every table row, so that the validation in ``loaders`` can name the exact line a bad value sits on.
+Nothing here interprets values; that keeps format quirks (MovieLens ``::`` separators, the
+``userId`` header of ML-latest) out of the checking and coding logic.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specrec.errors import DataError
+
+FORMATS = ("auto", "movielens", "ml-dat", "ml-csv", "csv", "tsv", "parquet")
+
+#: Column names of the headerless MovieLens formats (``u.data``, ``ratings.dat``).
+ML_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+
+#: Spec column -> file column for the ML-latest ``ratings.csv`` header.
+ML_CSV_COLUMNS = {"user_id": "userId", "item_id": "movieId"}
+
+_SEPARATORS = {"movielens": "\t", "ml-dat": "::", "csv": ",", "ml-csv": ",", "tsv": "\t"}
+_MOVIELENS_NAMES = ("u.data", "u*.base", "u*.test")
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A file's rows as read, before any checking.
+
+    Attributes:
+        frame: one column per file column, values as read (strings for text formats).
+        rows: 1-based file row of each frame row (a header line counts), for error messages.
+        file: the name errors should show.
+        default_rename: spec column -> file column implied by the format (ML-latest headers).
+    """
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    file: str
+    default_rename: dict[str, str] = field(default_factory=dict)
+
+
+def detect_format(path: Path) -> str:
+    """Pick a format from the file name, so users rarely have to say it."""
+    name = path.name.lower()
+    if any(fnmatch.fnmatch(name, pattern) for pattern in _MOVIELENS_NAMES):
+        return "movielens"
+    suffix = path.suffix.lower()
+    if suffix == ".dat":
+        return "ml-dat"
+    if suffix == ".csv":
+        header = _first_line(path)
+        return "ml-csv" if {"userId", "movieId"} <= set(header.split(",")) else "csv"
+    if suffix == ".tsv":
+        return "tsv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise DataError(
+        "cannot tell the file format from its name; pass format= one of "
+        + ", ".join(f for f in FORMATS if f != "auto"),
+        file=str(path),
+    )
+
+
+def read_table(path: Path, fmt: str, sep: str | None = None) -> RawTable:
+    """Read ``path`` in format ``fmt`` (already resolved, never ``"auto"``)."""
+    if fmt not in FORMATS or fmt == "auto":
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise DataError("file not found", file=str(path))
+    if fmt in ("movielens", "ml-dat"):
+        text = path.read_bytes().decode("latin-1")  # MovieLens files are not all valid UTF-8
+        return read_headerless(text, sep or _SEPARATORS[fmt], str(path))
+    if fmt == "parquet":
+        return _read_parquet(path)
+    table = _read_with_header(path, sep or _SEPARATORS[fmt])
+    if fmt == "ml-csv":
+        return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS))
+    return table
+
+
+def read_headerless(text: str, sep: str, file: str) -> RawTable:
+    """Split MovieLens-style lines into the four fixed columns, checking the field count.
+
+    Lines are split with pandas string methods (no Python loop over rows).  Blank lines are
+    skipped but still counted, so row numbers match what an editor shows.
+    """
+    lines = pd.Series(text.split("\n"), dtype=object).str.rstrip("\r")
+    rows = np.arange(1, len(lines) + 1, dtype=np.int64)
+    keep = (lines.str.strip() != "").to_numpy()
+    lines, rows = lines[keep].reset_index(drop=True), rows[keep]
+    parts = lines.str.split(sep, regex=False)
+    counts = parts.str.len().to_numpy()
+    bad = np.flatnonzero(counts != len(ML_COLUMNS))
+    if bad.size:
+        i = int(bad[0])
+        shown = "TAB" if sep == "\t" else repr(sep)
+        hint = ""
+        if counts[i] == 1 and sep == "\t" and " " in lines[i].strip():
+            hint = " (the line has spaces; is the file tab separated?)"
+        raise DataError(
+            f"expected {len(ML_COLUMNS)} fields ({', '.join(ML_COLUMNS)}) separated by {shown}, "
+            f"found {counts[i]}{hint}",
+            file=file,
+            row=int(rows[i]),
+        )
+    frame = pd.DataFrame(parts.tolist(), columns=list(ML_COLUMNS), dtype=object)
+    return RawTable(frame, rows, file)
+
+
+def _read_with_header(path: Path, sep: str) -> RawTable:
+    """Read a delimited file with a header line; every value stays a string.
+
+    ``skip_blank_lines=False`` keeps blank lines as all-missing rows so the row numbers stay
+    exact; they are dropped afterwards.  (A quoted field spanning lines would shift the count;
+    rating files do not have those.)
+    """
+    file = str(path)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            engine="c" if len(sep) == 1 else "python",
+        )
+    except FileNotFoundError:
+        raise DataError("file not found", file=file) from None
+    except pd.errors.EmptyDataError:
+        raise DataError("the file is empty", file=file) from None
+    except pd.errors.ParserError as error:
+        match = re.search(r"line (\d+)", str(error))
+        found = re.search(r"saw (\d+)", str(error))
+        expected = re.search(r"Expected (\d+) fields", str(error))
+        if match and found and expected:
+            message = f"expected {expected.group(1)} fields like the header, found {found.group(1)}"
+            raise DataError(message, file=file, row=int(match.group(1))) from None
+        raise DataError(f"cannot parse the file: {error}", file=file) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"the file is not UTF-8 text ({error.reason})", file=file) from None
+    rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+    blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy()
+    if blank.any():
+        frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
+    return RawTable(frame, rows, file)
+
+
+def _read_parquet(path: Path) -> RawTable:
+    """Read a parquet file; rows are numbered 1.. as parquet has no header line."""
+    file = str(path)
+    if not path.exists():
+        raise DataError("file not found", file=file)
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise DataError(
+            "reading parquet needs pyarrow: pip install 'specrec[parquet]'", file=file
+        ) from None
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(f"cannot read the parquet file: {error}", file=file) from None
+    frame = frame.reset_index(drop=True)
+    return RawTable(frame, np.arange(1, len(frame) + 1, dtype=np.int64), file)
+
+
+def _first_line(path: Path) -> str:
+    """The header line, used to tell ML-latest ``ratings.csv`` from a generic CSV."""
+    if not path.exists():
+        raise DataError("file not found", file=str(path))
+    with path.open("rb") as handle:
+        return handle.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")

@@ -1,0 +1,94 @@
+"""MovieLens 100k specifics: finding its files in a folder or zip, and its side-information tables.
+
+The 100k archive is the reference data set of specrec's examples and benchmarks, so it gets a
+loader that needs nothing but the folder (or the unextracted ``ml-100k.zip``) ``fetch`` returns.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from specrec.errors import DataError
+
+#: Genre flag columns of ``u.item``, in file order (the same list as the archive's ``u.genre``).
+GENRES_100K = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+_USER_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
+_ITEM_COLUMNS = ("item_id", "title", "release_date", "video_release_date", "imdb_url", *GENRES_100K)
+
+
+def read_member(location: str | Path, name: str) -> tuple[str, str]:
+    """Text of file ``name`` of the 100k archive, and the name to show in errors.
+
+    ``location`` may be the extracted ``ml-100k`` folder, its parent, or ``ml-100k.zip`` itself.
+    The files are decoded as Latin-1 because ``u.item`` has non-UTF-8 titles.
+    """
+    path = Path(location)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if m.rsplit("/", 1)[-1] == name]
+                if not members:
+                    raise DataError(f"the archive has no {name}", file=str(path))
+                member = min(members, key=len)
+                return archive.read(member).decode("latin-1"), f"{path}:{member}"
+        except zipfile.BadZipFile:
+            raise DataError("not a valid zip archive", file=str(path)) from None
+    for candidate in (path / name, path / "ml-100k" / name):
+        if candidate.is_file():
+            return candidate.read_bytes().decode("latin-1"), str(candidate)
+    if not path.exists():
+        raise DataError("folder not found", file=str(path))
+    raise DataError(f"no {name} here nor in an ml-100k subfolder", file=str(path))
+
+
+def load_side_info_100k(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """User and item side information of MovieLens 100k, keyed by raw id.
+
+    Returns ``(users, items)``: ``users`` is indexed by raw ``user_id`` with columns ``age``
+    (int), ``gender`` and ``occupation``; ``items`` is indexed by raw ``item_id`` with one 0/1
+    int column per genre (``GENRES_100K``).  Keyed by raw id, not code, so they can be joined to
+    any ``Dataset`` through its ``levels``.
+    """
+    users = _read_pipe_table(*read_member(folder, "u.user"), _USER_COLUMNS)
+    users = users.astype({"user_id": "int64", "age": "int64"}).set_index("user_id")
+    items = _read_pipe_table(*read_member(folder, "u.item"), _ITEM_COLUMNS)
+    genres = items[list(GENRES_100K)].astype("int64")
+    genres.index = pd.Index(items["item_id"].astype("int64"), name="item_id")
+    return users[["age", "gender", "occupation"]], genres
+
+
+def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Parse a ``|``-separated 100k table, reporting a bad line as a DataError."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep="|", header=None, names=list(columns), dtype=str)
+    except (pd.errors.ParserError, ValueError) as error:
+        raise DataError(f"cannot parse the table: {error}", file=file) from None
+    incomplete = frame[list(columns[:2])].isna().any(axis=1).to_numpy()
+    if incomplete.any():
+        row = int(incomplete.argmax()) + 1
+        raise DataError(f"expected {len(columns)} fields separated by '|'", file=file, row=row)
+    return frame

@@ -1,0 +1,1 @@
+"""Metrics, baselines and diagnostics; reads InferenceData and arrays, never a backend."""

@@ -1,0 +1,272 @@
+"""Convergence diagnostics read from InferenceData and draw arrays, never from a sampler.
+
+Every function returns plain Python numbers (``None`` for "not computable") so a report can be
+written as JSON and compared across backends.
+
+Why R-hat on predictions as well as on parameters: a factor model ``U @ V.T`` is only identified
+up to rotation and sign, so chains that agree perfectly on every prediction can still disagree on
+``U`` and ``V`` and show a huge parameter R-hat.  ``prediction_diagnostics`` measures what the
+report actually uses; ``sampler_diagnostics`` is still useful for identified parameters (biases,
+scales) and for divergences.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import arviz as az
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from specrec.evaluate.metrics import ValueRange, _as_float
+from specrec.evaluate.metrics import clip as clip_to_range
+
+MIN_DRAWS = 4  # below this ArviZ (and the split-R-hat definition) gives nothing meaningful
+
+
+def _finite_extreme(values: Iterable[np.ndarray], take_max: bool) -> float | None:
+    """Max (or min) over all finite entries; None when there are none.
+
+    ArviZ returns NaN for a constant variable (zero variance), e.g. a fixed hyperparameter or a
+    padded entry; one such element must not turn the whole summary into NaN.
+    """
+    finite = [v[np.isfinite(v)] for v in (np.asarray(x, dtype=np.float64).ravel() for x in values)]
+    finite = [v for v in finite if v.size]
+    if not finite:
+        return None
+    joined = np.concatenate(finite)
+    return float(joined.max() if take_max else joined.min())
+
+
+def _z_scale(ary: np.ndarray) -> np.ndarray:
+    """Rank-normalise each column of ``(chain, draw, n)`` over all of its chains and draws."""
+    c, d, n = ary.shape
+    ranks = stats.rankdata(ary.reshape(c * d, n), method="average", axis=0)
+    z = stats.norm.ppf((ranks - 3 / 8) / (c * d + 1 / 4))  # Blom's offset, as ArviZ uses
+    return z.reshape(c, d, n)
+
+
+def _classic_rhat(ary: np.ndarray) -> np.ndarray:
+    """Gelman-Rubin R-hat per column of ``(chain, draw, n)``; NaN where the variance is zero."""
+    d = ary.shape[1]
+    within = ary.var(axis=1, ddof=1).mean(axis=0)
+    between = d * ary.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sqrt((between / within + d - 1) / d)
+    out[~(within > 0)] = np.nan
+    return out
+
+
+def split_rhat(ary: np.ndarray) -> np.ndarray:
+    """Rank-normalised split R-hat (Vehtari et al. 2021) per column of ``(chain, draw, n)``.
+
+    Identical to ``az.rhat(method="rank")`` for two or more chains, but also defined for a single
+    chain, which ArviZ 0.23 refuses (it requires two): each chain is split into halves, so one long
+    chain still reveals a drift between its first and second half.  NaN when draws < 4.
+    """
+    ary = np.asarray(ary, dtype=np.float64)
+    if ary.ndim != 3:
+        raise ValueError(f"expected (chain, draw, n) draws, got shape {ary.shape}")
+    if ary.shape[1] < MIN_DRAWS:
+        return np.full(ary.shape[2], np.nan)
+    half = ary.shape[1] // 2
+    split = np.concatenate([ary[:, :half], ary[:, -half:]], axis=0)
+    bulk = _classic_rhat(_z_scale(split))
+    folded = np.abs(split - np.median(split.reshape(-1, split.shape[2]), axis=0))
+    tail = _classic_rhat(_z_scale(folded))
+    return np.fmax(bulk, tail)  # fmax: NaN only where both halves of the test are NaN
+
+
+def _constant(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per variable, which elements never change over all chains and draws.
+
+    Such elements (a fixed hyperparameter, a padded entry) carry no convergence information:
+    ArviZ gives NaN R-hat but an ESS equal to the number of draws, which would read as perfect.
+    """
+    out = {}
+    for name in ds.data_vars:
+        values = ds[name].transpose("chain", "draw", ...).values
+        out[name] = np.all(values == values[:1, :1], axis=(0, 1))
+    return out
+
+
+def _per_element(result: xr.Dataset, constant: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Result arrays of an ArviZ diagnostic with constant elements set to NaN (ignored)."""
+    return [np.where(constant[v], np.nan, result[v].values) for v in result.data_vars]
+
+
+def _rhat_arrays(ds: xr.Dataset, n_chains: int) -> list[np.ndarray]:
+    if n_chains >= 2:
+        rhat = az.rhat(ds, method="rank")
+        return [rhat[v].values for v in rhat.data_vars]
+    # One chain: ArviZ returns NaN, so apply the same formula to the chain's halves ourselves.
+    arrays = []
+    for name in ds.data_vars:
+        values = ds[name].transpose("chain", "draw", ...).values
+        flat = values.reshape(values.shape[0], values.shape[1], -1)
+        arrays.append(split_rhat(flat).reshape(values.shape[2:]))
+    return arrays
+
+
+def _summarise(ds: xr.Dataset) -> dict[str, float | int | None]:
+    """R-hat max and bulk/tail ESS min over every non-constant element of every variable."""
+    n_chains, n_draws = int(ds.sizes.get("chain", 0)), int(ds.sizes.get("draw", 0))
+    out: dict[str, float | int | None] = {
+        "rhat_max": None,
+        "ess_bulk_min": None,
+        "ess_tail_min": None,
+        "n_chains": n_chains,
+        "n_draws": n_draws,
+    }
+    if not ds.data_vars or n_chains == 0 or n_draws < MIN_DRAWS:
+        return out
+    constant = _constant(ds)
+    names = list(ds.data_vars)
+    with warnings.catch_warnings():
+        # Constant variables make ArviZ divide by zero; they are masked out below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = _rhat_arrays(ds, n_chains)
+        masked = [np.where(constant[v], np.nan, r) for v, r in zip(names, rhat, strict=True)]
+        out["rhat_max"] = _finite_extreme(masked, take_max=True)
+        for key, method in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
+            ess = _per_element(az.ess(ds, method=method), constant)
+            out[key] = _finite_extreme(ess, take_max=False)
+    return out
+
+
+def sampler_diagnostics(
+    idata: az.InferenceData, var_names: list[str] | None = None
+) -> dict[str, float | int | None]:
+    """Divergences, worst R-hat and smallest bulk/tail ESS over the posterior, plus its shape.
+
+    Returns ``{"divergences", "rhat_max", "ess_bulk_min", "ess_tail_min", "n_chains",
+    "n_draws"}``.  ``divergences`` is 0 when the sampler records none (``sample_stats`` or its
+    ``diverging`` is absent, as for variational fits).  The R-hat/ESS entries are None when fewer
+    than 4 draws exist or every element is constant; with one chain R-hat is split-R-hat on that
+    chain's two halves.
+    """
+    if "posterior" not in idata.groups():
+        raise ValueError("InferenceData has no posterior group")
+    posterior = idata.posterior
+    if var_names is not None:
+        missing = [v for v in var_names if v not in posterior.data_vars]
+        if missing:
+            raise ValueError(f"variables not in the posterior: {missing}")
+        posterior = posterior[list(var_names)]
+    out = _summarise(posterior)
+    divergences = 0
+    if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
+        divergences = int(np.asarray(idata.sample_stats["diverging"].values).sum())
+    return {"divergences": divergences, **out}
+
+
+def prediction_diagnostics(pred_draws: np.ndarray) -> dict[str, float | int | None]:
+    """Worst R-hat and smallest bulk/tail ESS over predicted ratings, shape ``(chain, draw, n)``.
+
+    This is the convergence check that matters for a factor model (see the module docstring).
+    For a large test set pass a random subset of pairs: the worst case over 2,000 pairs is a
+    good estimate of the worst case over all of them at a fraction of the cost.
+    """
+    arr = _as_float("predicted draws", pred_draws)
+    if arr.ndim != 3:
+        raise ValueError(f"expected (chain, draw, n_pairs) draws, got shape {arr.shape}")
+    ds = xr.Dataset({"pred": (("chain", "draw", "pair"), arr)})
+    return _summarise(ds)
+
+
+def frobenius_norms(idata: az.InferenceData, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Frobenius norm of each named matrix variable per draw, shape ``(chain, draw)``.
+
+    The PMF notebook's convergence trace: the norm is rotation-invariant, so unlike individual
+    entries of ``U`` it settles when the factorisation has converged.  For a vector variable this
+    is its Euclidean norm.  Names absent from the posterior are skipped, so one list of names can
+    serve models with and without, say, an item factor matrix.
+    """
+    posterior = idata.posterior
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name not in posterior.data_vars:
+            continue
+        values = np.asarray(posterior[name].values, dtype=np.float64)
+        flat = values.reshape(values.shape[0], values.shape[1], -1)
+        out[name] = np.sqrt(np.sum(flat**2, axis=-1))
+    return out
+
+
+def ess_per_second(ess: float | None, seconds: float | None) -> float | None:
+    """Effective draws per second of sampling: the fair speed comparison between backends.
+
+    None when either input is missing or the time is not positive (a cached or instant fit).
+    """
+    if ess is None or seconds is None or not seconds > 0 or not np.isfinite(ess):
+        return None
+    return float(ess) / float(seconds)
+
+
+def running_rmse(
+    y: np.ndarray,
+    pred_draws: np.ndarray,
+    value_range: ValueRange | None,
+    clip: bool = True,
+) -> np.ndarray:
+    """RMSE of the running posterior-mean prediction after each draw index, shape ``(n_draws,)``.
+
+    The PMF notebook's running-RMSE curve, which flattens once adding draws no longer improves
+    the averaged prediction.  Chains are pooled per draw index: entry ``t`` scores the mean over
+    draws ``0..t`` of *every* chain.  The notebook uses one chain; with one chain this is exactly
+    its curve, and with several every chain contributes from the start, so the last entry equals
+    the RMSE of the full posterior-mean prediction.  The running mean is clipped to
+    ``value_range`` (not each draw, as the notebook does) so the last entry also equals the RMSE in
+    ``predictive_summary``; the two differ only where draws fall outside the scale.
+    """
+    y = _as_float("y", y)
+    draws = _as_float("predicted draws", pred_draws)
+    if draws.ndim != 3 or draws.shape[-1] != y.shape[-1] or y.ndim != 1:
+        raise ValueError(
+            f"expected (chain, draw, {y.shape[-1]}) draws for {y.shape[-1]} ratings, "
+            f"got {draws.shape}"
+        )
+    n_chains, n_draws, _ = draws.shape
+    cumulative = np.cumsum(draws.sum(axis=0), axis=0)  # (draw, n)
+    running = cumulative / (n_chains * np.arange(1, n_draws + 1))[:, None]
+    if clip:
+        running = clip_to_range(running, value_range)
+    return np.sqrt(np.mean((running - y[None, :]) ** 2, axis=1))
+
+
+def loss_converged(
+    loss: np.ndarray, window: int = 100, rtol: float = 1e-3
+) -> dict[str, bool | float | None]:
+    """Whether a variational loss has stopped moving: compare the last two windows' means.
+
+    ``rel_change = |mean(last window) - mean(window before)| / |mean(window before)|``; converged
+    when it is at most ``rtol``.  Means over windows, not single steps, because stochastic ELBO
+    estimates are noisy step to step.  With fewer than ``2 * window`` steps, or a non-finite loss
+    in those windows, ``{"converged": False, "rel_change": None}`` (None, not NaN, so the report
+    stays valid JSON).
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    arr = np.asarray(loss, dtype=np.float64).ravel()
+    if arr.size < 2 * window:
+        return {"converged": False, "rel_change": None}
+    last, before = arr[-window:], arr[-2 * window : -window]
+    if not (np.isfinite(last).all() and np.isfinite(before).all()):
+        return {"converged": False, "rel_change": None}
+    m_last, m_before = float(last.mean()), float(before.mean())
+    # A window mean of exactly 0 has no scale; fall back to the absolute change.
+    rel = abs(m_last - m_before) / (abs(m_before) or 1.0)
+    return {"converged": bool(rel <= rtol), "rel_change": rel}
+
+
+__all__ = [
+    "ess_per_second",
+    "frobenius_norms",
+    "loss_converged",
+    "prediction_diagnostics",
+    "running_rmse",
+    "sampler_diagnostics",
+    "split_rhat",
+]

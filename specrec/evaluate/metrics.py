@@ -1,0 +1,141 @@
+"""Point and interval accuracy of predicted ratings.
+
+Everything here takes plain numpy arrays so the same numbers come out whichever backend made the
+predictions.  Predictions are clipped to the rating scale before scoring by default, as the PyMC
+PMF notebook does: a model that predicts 5.4 on a 1-5 scale should not be charged for the part of
+the error no real rating could ever have.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ValueRange = tuple[float, float]
+
+
+def _as_float(name: str, values: np.ndarray) -> np.ndarray:
+    """Float64 copy-free view of ``values``, refusing NaN so a broken fit cannot score as a number.
+
+    NaN propagates silently through means (``np.nanmean`` would even hide it), so a model whose
+    predictions went NaN would otherwise report a NaN or, worse, a flattering RMSE.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    if np.isnan(arr).any():
+        n_bad = int(np.isnan(arr).sum())
+        raise ValueError(
+            f"{name} contains {n_bad} NaN value(s) of {arr.size}; the fit probably diverged "
+            "or a prediction was made for a level the model has no parameter for"
+        )
+    return arr
+
+
+def _check_pair(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = _as_float("y", y)
+    pred = _as_float("predictions", pred)
+    if y.shape != pred.shape:
+        raise ValueError(f"y has shape {y.shape} but predictions have shape {pred.shape}")
+    if y.size == 0:
+        raise ValueError("cannot score an empty set of ratings")
+    return y, pred
+
+
+def clip(pred: np.ndarray, value_range: ValueRange | None) -> np.ndarray:
+    """``pred`` limited to ``value_range`` (inclusive); unchanged (as float64) when it is None."""
+    arr = np.asarray(pred, dtype=np.float64)
+    if value_range is None:
+        return arr
+    lo, hi = value_range
+    if lo > hi:
+        raise ValueError(f"value_range {value_range} has its minimum above its maximum")
+    return np.clip(arr, lo, hi)
+
+
+def rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    """Root mean squared error; the PMF literature's headline number."""
+    y, pred = _check_pair(y, pred)
+    return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def mae(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean absolute error; less dominated by a few large misses than RMSE."""
+    y, pred = _check_pair(y, pred)
+    return float(np.mean(np.abs(y - pred)))
+
+
+def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of ``y`` inside ``[lower, upper]`` (both ends inclusive).
+
+    Inclusive because ratings are often discrete: a rating of exactly 5 is covered by an interval
+    whose upper end was clipped to 5.
+    """
+    y = _as_float("y", y)
+    lower = _as_float("lower interval bound", lower)
+    upper = _as_float("upper interval bound", upper)
+    if not (y.shape == lower.shape == upper.shape):
+        raise ValueError(f"shapes differ: y {y.shape}, lower {lower.shape}, upper {upper.shape}")
+    if y.size == 0:
+        raise ValueError("cannot compute coverage of an empty set of ratings")
+    return float(np.mean((y >= lower) & (y <= upper)))
+
+
+def coverage_key(interval: float) -> str:
+    """Report key for an interval: 0.9 -> ``coverage_90``, 0.975 -> ``coverage_97_5``."""
+    pct = round(interval * 100, 6)
+    text = str(int(pct)) if math.isclose(pct, round(pct)) else f"{pct:g}".replace(".", "_")
+    return f"coverage_{text}"
+
+
+def predictive_summary(
+    y: np.ndarray,
+    mean_pred: np.ndarray,
+    draws_of_y: np.ndarray | None,
+    value_range: ValueRange | None,
+    interval: float = 0.9,
+    clip: bool = True,
+) -> dict[str, float | None]:
+    """RMSE and MAE of the mean prediction, and coverage of the central predictive interval.
+
+    Args:
+        y: observed ratings, shape ``(n,)``.
+        mean_pred: point prediction per rating (the posterior predictive mean), shape ``(n,)``.
+        draws_of_y: posterior predictive draws of each rating with the rating axis last, e.g.
+            ``(chain, draw, n)`` or ``(samples, n)``; None when the fit produced none.
+        value_range: the rating scale ``(min, max)``, or None for an unbounded response.
+        interval: mass of the central interval whose coverage is reported.
+        clip: clip the mean prediction and the interval ends to ``value_range`` first.
+
+    Returns:
+        ``{"rmse", "mae", coverage_key(interval)}``; the coverage is None without draws.  A
+        calibrated model covers about ``interval`` of the ratings; far less means overconfident.
+    """
+    if not 0.0 < interval < 1.0:
+        raise ValueError(f"interval must be strictly between 0 and 1, got {interval}")
+    point = _as_float("mean predictions", mean_pred)
+    if clip:
+        point = _clip_range(point, value_range)
+    out: dict[str, float | None] = {"rmse": rmse(y, point), "mae": mae(y, point)}
+    key = coverage_key(interval)
+    if draws_of_y is None:
+        out[key] = None
+        return out
+    draws = _as_float("predictive draws", draws_of_y)
+    n = np.asarray(y).shape[-1] if np.ndim(y) else 0
+    if draws.ndim < 2 or draws.shape[-1] != n:
+        raise ValueError(
+            f"predictive draws must have the rating axis last with {n} ratings, "
+            f"got shape {draws.shape}"
+        )
+    flat = draws.reshape(-1, n)
+    tail = (1.0 - interval) / 2.0
+    lower, upper = np.quantile(flat, [tail, 1.0 - tail], axis=0)
+    if clip:
+        # Clipping is monotone, so this equals the quantiles of clipped draws.
+        lower, upper = _clip_range(lower, value_range), _clip_range(upper, value_range)
+    out[key] = coverage(y, lower, upper)
+    return out
+
+
+# ``predictive_summary`` has a parameter named ``clip``; keep a private handle on the function.
+_clip_range = clip

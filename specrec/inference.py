@@ -1,0 +1,49 @@
+"""Backend arrays -> ArviZ InferenceData, named once for every backend.
+
+Because specrec (not each backend) builds the InferenceData, variable names, dims, coords and
+sample-statistic names are identical across NumPyro, PyMC and Pyro, and the evaluator can read
+any of them the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from specrec.backends import SAMPLE_STATS, FitResult
+from specrec.model.ir import Model
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+
+def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
+    dims = {rv.name: list(rv.dims) for rv in model.latents}
+    coords = {name: d.coords for name, d in model.dims.items()}
+    posterior = {rv.name: np.asarray(result.posterior[rv.name]) for rv in model.latents}
+    for name, arr in posterior.items():
+        expected = model.latent(name).shape
+        if arr.shape[2:] != expected:
+            raise ValueError(
+                f"backend returned {name} with shape {arr.shape[2:]}, expected {expected}"
+            )
+    stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
+    if result.loss is not None:
+        # kept beside the draws so a saved run carries its own loss trace
+        stats_loss = {"loss": np.asarray(result.loss, dtype=float)}
+    else:
+        stats_loss = {}
+    idata = az.from_dict(
+        posterior=posterior,
+        sample_stats=stats or None,
+        dims=dims,
+        coords=coords,
+        attrs={"inference_library": "specrec", "method": result.method},
+    )
+    if stats_loss:
+        import xarray as xr
+
+        idata.add_groups({"loss": xr.Dataset({"loss": (("step",), stats_loss["loss"])})})
+    return idata

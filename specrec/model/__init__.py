@@ -1,0 +1,1 @@
+"""The backend-neutral model representation and the lowering from a spec."""

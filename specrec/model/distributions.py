@@ -1,0 +1,307 @@
+"""The one table of distributions: parameters, constraints, support, and a numpy reference.
+
+Everything else reads this table: spec validation (argument names, literal values outside a
+constraint, a likelihood whose support cannot hold the data), the JSON Schema, the docs, the
+numpy reference used for simulation, prediction and the cross-backend parity check, and each
+backend's translation table (which must name exactly these parameters).  Names and
+parameterisations follow PyMC, the vocabulary most users of this field already know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A set of values.  ``kind`` is one of the names below; ``interval`` reads bounds from params."""
+
+    kind: str
+    description: str
+
+    def mask(
+        self, value: np.ndarray, low: float | None = None, high: float | None = None
+    ) -> np.ndarray:
+        """Elementwise: which values lie in the set."""
+        v = np.asarray(value, dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(v)
+            if self.kind in ("positive",):
+                ok &= v > 0
+            elif self.kind == "nonnegative":
+                ok &= v >= 0
+            elif self.kind == "unit_interval":
+                ok &= (v > 0) & (v < 1)
+            elif self.kind == "interval":
+                ok &= (v > low) & (v < high)
+            elif self.kind in ("nonnegative_integer", "categorical"):
+                ok &= (v >= 0) & (v == np.round(v))
+            elif self.kind == "binary":
+                ok &= (v == 0) | (v == 1)
+            elif self.kind == "simplex":
+                ok &= v >= 0
+            elif self.kind != "real":
+                raise ValueError(self.kind)
+        return ok
+
+    def check(self, value: np.ndarray, low: float | None = None, high: float | None = None) -> bool:
+        return bool(np.all(self.mask(value, low, high)))
+
+
+REAL = Constraint("real", "any real number")
+POSITIVE = Constraint("positive", "a number > 0")
+UNIT_INTERVAL = Constraint("unit_interval", "a number in (0, 1)")
+INTERVAL = Constraint("interval", "a number between lower and upper")
+NONNEGATIVE_INTEGER = Constraint("nonnegative_integer", "a whole number >= 0")
+BINARY = Constraint("binary", "0 or 1")
+CATEGORICAL = Constraint("categorical", "a category index 0..K-1")
+SIMPLEX = Constraint("simplex", "non-negative weights over a dim (normalised)")
+
+#: How a latent variable with this support is mapped to the unconstrained space.  Every backend
+#: must use the same map, so that log densities (Jacobians included) agree at the same point.
+TRANSFORMS = {
+    "real": "identity",
+    "positive": "log",
+    "unit_interval": "logit",
+    "interval": "interval",
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    constraint: Constraint
+    doc: str
+    event_dims: int = 0  # 1 for a vector argument over a dim (Categorical's p)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    args: tuple[Arg, ...]
+    support: Constraint
+    doc: str
+    logpdf: Callable[..., np.ndarray]
+    sample: Callable[..., np.ndarray]  # (rng, **args) -> draws, broadcast over the args
+    mean: Callable[..., np.ndarray] | None  # None: no finite mean, so no point prediction
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    @property
+    def discrete(self) -> bool:
+        return self.support.kind in ("nonnegative_integer", "binary", "categorical")
+
+    def signature(self) -> str:
+        return f"{self.name}({', '.join(self.arg_names)})"
+
+
+def _shape(*xs: np.ndarray) -> tuple[int, ...]:
+    return np.broadcast_shapes(*(np.shape(x) for x in xs))
+
+
+def _categorical_logpmf(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    logp = np.log(p) - np.log(p.sum(-1, keepdims=True))
+    idx = np.asarray(x, dtype=np.int64)[..., None]
+    return np.take_along_axis(logp, idx, axis=-1)[..., 0]
+
+
+def _categorical_sample(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    p = p / p.sum(-1, keepdims=True)
+    u = rng.random(p.shape[:-1])[..., None]
+    return (np.cumsum(p, -1) < u).sum(-1).astype(float)
+
+
+def _table() -> dict[str, Distribution]:
+    d = [
+        Distribution(
+            "Normal",
+            (Arg("mu", REAL, "mean"), Arg("sigma", POSITIVE, "standard deviation")),
+            REAL,
+            "Gaussian",
+            lambda x, mu, sigma: stats.norm.logpdf(x, mu, sigma),
+            lambda rng, mu, sigma: rng.normal(mu, sigma, _shape(mu, sigma)),
+            lambda mu, sigma: mu + 0 * sigma,
+        ),
+        Distribution(
+            "HalfNormal",
+            (Arg("sigma", POSITIVE, "scale"),),
+            POSITIVE,
+            "|Normal(0, sigma)|",
+            lambda x, sigma: stats.halfnorm.logpdf(x, scale=sigma),
+            lambda rng, sigma: np.abs(rng.normal(0.0, sigma, np.shape(sigma))),
+            lambda sigma: sigma * np.sqrt(2 / np.pi),
+        ),
+        Distribution(
+            "HalfCauchy",
+            (Arg("beta", POSITIVE, "scale"),),
+            POSITIVE,
+            "|Cauchy(0, beta)|; heavy tailed, no mean",
+            lambda x, beta: stats.halfcauchy.logpdf(x, scale=beta),
+            lambda rng, beta: np.abs(beta * rng.standard_cauchy(np.shape(beta))),
+            None,
+        ),
+        Distribution(
+            "Exponential",
+            (Arg("lam", POSITIVE, "rate"),),
+            POSITIVE,
+            "exponential with rate lam",
+            lambda x, lam: stats.expon.logpdf(x, scale=1 / np.asarray(lam, float)),
+            lambda rng, lam: rng.exponential(1 / np.asarray(lam, float), np.shape(lam)),
+            lambda lam: 1 / np.asarray(lam, float),
+        ),
+        Distribution(
+            "Gamma",
+            (Arg("alpha", POSITIVE, "shape"), Arg("beta", POSITIVE, "rate")),
+            POSITIVE,
+            "gamma with shape alpha and rate beta",
+            lambda x, alpha, beta: stats.gamma.logpdf(
+                x, a=alpha, scale=1 / np.asarray(beta, float)
+            ),
+            lambda rng, alpha, beta: rng.gamma(
+                alpha, 1 / np.asarray(beta, float), _shape(alpha, beta)
+            ),
+            lambda alpha, beta: np.asarray(alpha, float) / beta,
+        ),
+        Distribution(
+            "InverseGamma",
+            (Arg("alpha", POSITIVE, "shape"), Arg("beta", POSITIVE, "scale")),
+            POSITIVE,
+            "inverse gamma with shape alpha and scale beta",
+            lambda x, alpha, beta: stats.invgamma.logpdf(x, a=alpha, scale=beta),
+            lambda rng, alpha, beta: beta / rng.gamma(alpha, 1.0, _shape(alpha, beta)),
+            lambda alpha, beta: np.where(
+                np.asarray(alpha) > 1, beta / (np.asarray(alpha) - 1.0), np.inf
+            ),
+        ),
+        Distribution(
+            "LogNormal",
+            (Arg("mu", REAL, "mean of log"), Arg("sigma", POSITIVE, "sd of log")),
+            POSITIVE,
+            "exp(Normal(mu, sigma))",
+            lambda x, mu, sigma: stats.lognorm.logpdf(x, s=sigma, scale=np.exp(mu)),
+            lambda rng, mu, sigma: np.exp(rng.normal(mu, sigma, _shape(mu, sigma))),
+            lambda mu, sigma: np.exp(mu + np.asarray(sigma) ** 2 / 2),
+        ),
+        Distribution(
+            "StudentT",
+            (
+                Arg("nu", POSITIVE, "degrees of freedom"),
+                Arg("mu", REAL, "location"),
+                Arg("sigma", POSITIVE, "scale"),
+            ),
+            REAL,
+            "Student's t",
+            lambda x, nu, mu, sigma: stats.t.logpdf(x, df=nu, loc=mu, scale=sigma),
+            lambda rng, nu, mu, sigma: mu + sigma * rng.standard_t(nu, _shape(nu, mu, sigma)),
+            lambda nu, mu, sigma: mu + 0 * (nu + sigma),
+        ),
+        Distribution(
+            "Beta",
+            (Arg("alpha", POSITIVE, "first shape"), Arg("beta", POSITIVE, "second shape")),
+            UNIT_INTERVAL,
+            "beta on (0, 1)",
+            lambda x, alpha, beta: stats.beta.logpdf(x, alpha, beta),
+            lambda rng, alpha, beta: rng.beta(alpha, beta, _shape(alpha, beta)),
+            lambda alpha, beta: np.asarray(alpha, float) / (np.asarray(alpha) + beta),
+        ),
+        Distribution(
+            "Uniform",
+            (Arg("lower", REAL, "lower bound"), Arg("upper", REAL, "upper bound")),
+            INTERVAL,
+            "uniform on (lower, upper)",
+            lambda x, lower, upper: stats.uniform.logpdf(
+                x, loc=lower, scale=np.asarray(upper) - lower
+            ),
+            lambda rng, lower, upper: rng.uniform(lower, upper, _shape(lower, upper)),
+            lambda lower, upper: (np.asarray(lower, float) + upper) / 2,
+        ),
+        Distribution(
+            "Poisson",
+            (Arg("mu", POSITIVE, "rate (mean)"),),
+            NONNEGATIVE_INTEGER,
+            "Poisson counts",
+            lambda x, mu: stats.poisson.logpmf(x, mu),
+            lambda rng, mu: rng.poisson(mu, np.shape(mu)).astype(float),
+            lambda mu: np.asarray(mu, float),
+        ),
+        Distribution(
+            "NegativeBinomial",
+            (
+                Arg("mu", POSITIVE, "mean"),
+                Arg("alpha", POSITIVE, "dispersion (larger is closer to Poisson)"),
+            ),
+            NONNEGATIVE_INTEGER,
+            "negative binomial with mean mu and variance mu + mu^2/alpha",
+            lambda x, mu, alpha: stats.nbinom.logpmf(
+                x, alpha, np.asarray(alpha) / (np.asarray(mu) + alpha)
+            ),
+            lambda rng, mu, alpha: rng.poisson(
+                rng.gamma(alpha, np.asarray(mu, float) / alpha, _shape(mu, alpha))
+            ).astype(float),
+            lambda mu, alpha: np.asarray(mu, float) + 0 * alpha,
+        ),
+        Distribution(
+            "Bernoulli",
+            (Arg("p", UNIT_INTERVAL, "probability of 1"),),
+            BINARY,
+            "0/1 outcome",
+            lambda x, p: stats.bernoulli.logpmf(x, p),
+            lambda rng, p: (rng.random(np.shape(p)) < p).astype(float),
+            lambda p: np.asarray(p, float),
+        ),
+        Distribution(
+            "Categorical",
+            (Arg("p", SIMPLEX, "weights over the categories (a dim)", event_dims=1),),
+            CATEGORICAL,
+            "one of K categories 0..K-1",
+            _categorical_logpmf,
+            _categorical_sample,
+            lambda p: (
+                np.asarray(p) / np.sum(p, -1, keepdims=True) * np.arange(np.shape(p)[-1])
+            ).sum(-1),
+        ),
+    ]
+    return {x.name: x for x in d}
+
+
+DISTRIBUTIONS: dict[str, Distribution] = _table()
+
+
+# ---- unconstrained <-> constrained maps of the transforms above (the numpy reference) -----------
+
+
+def to_constrained(kind: str, z: np.ndarray, low=None, high=None) -> tuple[np.ndarray, np.ndarray]:
+    """Map unconstrained ``z`` into the support; return (value, log|dvalue/dz|) elementwise."""
+    z = np.asarray(z, dtype=float)
+    if kind == "identity":
+        return z, np.zeros_like(z)
+    if kind == "log":
+        return np.exp(z), z
+    if kind == "logit":
+        return special.expit(z), -np.logaddexp(0, z) - np.logaddexp(0, -z)
+    if kind == "interval":
+        s = special.expit(z)
+        width = np.asarray(high, float) - low
+        return low + width * s, np.log(width) - np.logaddexp(0, z) - np.logaddexp(0, -z)
+    raise ValueError(f"unknown transform {kind}")
+
+
+def to_unconstrained(kind: str, x: np.ndarray, low=None, high=None) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if kind == "identity":
+        return x
+    if kind == "log":
+        return np.log(x)
+    if kind == "logit":
+        return special.logit(x)
+    if kind == "interval":
+        return special.logit((x - low) / (np.asarray(high, float) - low))
+    raise ValueError(f"unknown transform {kind}")

@@ -1,0 +1,175 @@
+"""The backend-neutral model representation that every spec lowers to.
+
+It is the one home of model semantics.  A backend walks ``Model.latents`` in order, evaluates
+each node's argument expressions with ``specrec.model.walk.evaluate`` over its own array type,
+and emits its own sample statement; it never looks at the YAML.  Every expression carries its
+named dims, and broadcasting is made explicit at lowering (``Align``), so a backend only needs
+gather, sum, dimshuffle and elementwise maths.
+
+``OBS`` is the dim of observation rows: likelihood expressions live on it, and indexing a
+parameter by a data dim (``U[user]``) gathers along that dim with each row's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
+
+OBS = "obs"
+
+
+class Expr:
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    """A number or an array computed once (literals, data statistics)."""
+
+    value: np.ndarray = field(compare=False)
+    dims: tuple[str, ...] = ()
+    label: str = ""  # how it was written (``mean(rating)``) for messages and the resolved spec
+
+
+@dataclass(frozen=True)
+class ParamRef(Expr):
+    name: str
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Column(Expr):
+    """A numeric data column, one value per observation row."""
+
+    name: str
+    dims: tuple[str, ...] = (OBS,)
+
+
+@dataclass(frozen=True)
+class Gather(Expr):
+    """``operand[dim]``: pick, for each observation row, the level of ``dim`` that row has."""
+
+    operand: Expr
+    dim: str
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Apply(Expr):
+    """Elementwise function of same-dims (or scalar) operands: add sub mul div pow neg exp ..."""
+
+    fn: str
+    args: tuple[Expr, ...]
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sum(Expr):
+    operand: Expr
+    dim: str
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Align(Expr):
+    """Reorder ``operand``'s axes to follow ``dims`` and insert size-1 axes for dims it lacks."""
+
+    operand: Expr
+    dims: tuple[str, ...]
+
+    @property
+    def pattern(self) -> tuple[int | str, ...]:
+        """A pytensor-style dimshuffle pattern: source axis index, or 'x' for a new axis."""
+        src = self.operand.dims
+        return tuple(src.index(d) if d in src else "x" for d in self.dims)
+
+
+ELEMENTWISE = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "neg": 1,
+    "exp": 1, "log": 1, "sigmoid": 1, "softplus": 1, "sqrt": 1, "abs": 1, "log1p": 1,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dim:
+    name: str
+    size: int
+    coords: np.ndarray = field(compare=False)
+    column: str | None = None  # the data column whose codes index it (None: a fixed-size dim)
+
+
+@dataclass(frozen=True)
+class RandomVariable:
+    """One sample statement: ``name ~ distribution(args)`` over ``dims``.
+
+    Argument expressions are aligned to ``dims`` (plus trailing event dims) or are scalars, so
+    a backend can hand them to its distribution constructor as they are.
+    """
+
+    name: str
+    distribution: str
+    args: dict[str, Expr]
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    observed: bool = False
+
+    @property
+    def dist(self) -> Distribution:
+        return DISTRIBUTIONS[self.distribution]
+
+    @property
+    def transform(self) -> str:
+        """How this latent maps to the unconstrained space (the same on every backend)."""
+        return TRANSFORMS[self.dist.support.kind]
+
+
+@dataclass(frozen=True)
+class RowData:
+    """The observation rows a model is evaluated on: training rows to fit, test rows to predict."""
+
+    y: np.ndarray
+    index: dict[str, np.ndarray]  # data dim name -> int64 code per row
+    columns: dict[str, np.ndarray]  # numeric column name -> float64 value per row
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass(frozen=True)
+class Model:
+    """A lowered spec: dims, latent variables in topological order, the likelihood and its rows."""
+
+    name: str
+    dims: dict[str, Dim]
+    latents: tuple[RandomVariable, ...]
+    likelihood: RandomVariable
+    data: RowData
+    response: str
+    value_range: tuple[float, float] | None = None
+
+    def latent(self, name: str) -> RandomVariable:
+        for rv in self.latents:
+            if rv.name == name:
+                return rv
+        raise KeyError(name)
+
+    def with_data(self, data: RowData) -> Model:
+        """The same model on other rows (the test set, a minibatch)."""
+        return Model(
+            self.name,
+            self.dims,
+            self.latents,
+            self.likelihood,
+            data,
+            self.response,
+            self.value_range,
+        )
+
+    def coords(self) -> dict[str, np.ndarray]:
+        return {name: d.coords for name, d in self.dims.items()}
+
+    def n_params(self) -> int:
+        return int(sum(np.prod(rv.shape, dtype=int) for rv in self.latents))

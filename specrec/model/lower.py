@@ -1,0 +1,669 @@
+"""Validated spec (+ training rows) -> ``Model``: names resolved, dims checked, shapes known.
+
+This is the one walker from the spec language to the representation.  It parses every
+expression, resolves each name (parameter, ``let`` helper, data column, dim), makes broadcasting
+explicit, folds constants, computes data statistics from the training rows, orders the latent
+variables topologically and reports *every* problem with its position in the file.  Without
+data (``specrec validate``) it runs the same checks with placeholder sizes and statistics.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from specrec.data.dataset import Dataset
+from specrec.errors import Problem, SpecError
+from specrec.model import functions as F
+from specrec.model.distributions import DISTRIBUTIONS, Distribution
+from specrec.model.ir import (
+    OBS,
+    Align,
+    Apply,
+    Column,
+    Const,
+    Dim,
+    Expr,
+    Gather,
+    Model,
+    ParamRef,
+    RandomVariable,
+    RowData,
+    Sum,
+)
+from specrec.model.walk import NUMPY_OPS, evaluate
+from specrec.spec import expressions as E
+from specrec.spec.load import LoadedSpec
+from specrec.spec.models import DataDim
+from specrec.spec.positions import Path
+
+PLACEHOLDER_SIZE = 3
+
+
+class _Abort(Exception):
+    """Stop lowering one expression; its problem is already recorded."""
+
+
+@dataclass
+class _Context:
+    """Where an expression is being lowered: a prior (over ``target`` dims) or the likelihood."""
+
+    path: Path
+    row: bool
+    target: tuple[str, ...] = ()
+    let_stack: tuple[str, ...] = ()
+    refs: set[str] = field(default_factory=set)
+
+
+class _Lowering:
+    def __init__(self, loaded: LoadedSpec, train: Dataset | None, simulating: bool = False):
+        self.simulating = simulating
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.pos = loaded.positions
+        self.train = train
+        self.problems: list[Problem] = []
+        self.response = self.spec.response
+        self.params = {n: self.spec.param(n) for n in self.spec.params}
+        self.used_lets: set[str] = set()
+        self.used_dims: set[str] = set()
+        self.used_columns: set[str] = set()
+        self.dims: dict[str, Dim] = {}
+        self.asts: dict[Path, E.Node] = {}
+
+    # ---- reporting -------------------------------------------------------------------------------
+    def problem(self, path: Path, message: str, node: E.Node | None = None, **kw) -> None:
+        offset = node.offset if node is not None else 0
+        self.problems.append(self.pos.problem(path, message, offset=offset, **kw))
+
+    def fail(self, path: Path, message: str, node: E.Node | None = None, **kw) -> _Abort:
+        self.problem(path, message, node, **kw)
+        return _Abort()
+
+    def suggest(self, name: str, options: list[str]) -> str | None:
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+        return f"did you mean {close[0]!r}?" if close else None
+
+    # ---- dims ------------------------------------------------------------------------------------
+    def lower_dims(self) -> None:
+        names = set(self.spec.dims)
+        for clash in sorted(names & (set(self.params) | set(self.spec.let))):
+            self.problem(
+                ("dims", clash), f"{clash!r} is both a dim and a parameter or let name", key=True
+            )
+        for name, d in self.spec.dims.items():
+            if name == OBS:
+                self.problem(("dims", name), f"{OBS!r} is reserved for observation rows", key=True)
+                continue
+            if isinstance(d, DataDim):
+                if self.train is None:
+                    coords = np.arange(PLACEHOLDER_SIZE)
+                elif d.column not in self.train.codes:
+                    cols = sorted(self.train.codes)
+                    self.problem(
+                        ("dims", name, "column"),
+                        f"the data has no categorical column {d.column!r}",
+                        expected=", ".join(cols) or "(none)",
+                        found=repr(d.column),
+                        hint=self.suggest(d.column, cols),
+                    )
+                    coords = np.arange(PLACEHOLDER_SIZE)
+                else:
+                    coords = self.train.levels[d.column]
+                self.dims[name] = Dim(name, len(coords), coords, d.column)
+            else:
+                self.dims[name] = Dim(name, int(d), np.arange(int(d)), None)
+
+    def is_data_dim(self, name: str) -> bool:
+        return name in self.dims and self.dims[name].column is not None
+
+    # ---- expressions -----------------------------------------------------------------------------
+    def parse(self, text: str, path: Path) -> E.Node:
+        if path in self.asts:
+            return self.asts[path]
+        try:
+            node = E.parse(text)
+        except E.ParseError as exc:
+            raise self.fail(
+                path,
+                f"cannot parse expression: {exc.message}",
+                E.Num(0, exc.offset),
+                found=repr(text),
+            ) from None
+        self.asts[path] = node
+        return node
+
+    def column_names(self) -> list[str]:
+        if self.train is None:
+            return [self.response]
+        return [self.train.response, *self.train.numeric]
+
+    def known_names(self) -> list[str]:
+        return [*self.params, *self.spec.let, *self.column_names()]
+
+    def lower(self, node: E.Node, ctx: _Context) -> Expr:
+        if isinstance(node, E.Num):
+            return Const(np.asarray(node.value), (), E.to_text(node))
+        if isinstance(node, E.Name):
+            return self.lower_name(node, ctx)
+        if isinstance(node, E.Neg):
+            x = self.lower(node.operand, ctx)
+            return Apply("neg", (x,), x.dims)
+        if isinstance(node, E.BinOp):
+            a, b = self.lower(node.left, ctx), self.lower(node.right, ctx)
+            op = {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow"}[node.op]
+            return self.elementwise(op, (a, b))
+        if isinstance(node, E.Index):
+            return self.lower_index(node, ctx)
+        return self.lower_call(node, ctx)
+
+    def elementwise(self, fn: str, args: tuple[Expr, ...]) -> Expr:
+        target: list[str] = []
+        for a in args:
+            target += [d for d in a.dims if d not in target]
+        if OBS in target:
+            target.remove(OBS)
+            target.insert(0, OBS)
+        t = tuple(target)
+        aligned = tuple(a if a.dims in ((), t) else Align(a, t) for a in args)
+        return Apply(fn, aligned, t)
+
+    def lower_name(self, node: E.Name, ctx: _Context) -> Expr:
+        name = node.id
+        if name in self.params:
+            ctx.refs.add(name)
+            dims = tuple(self.params[name].dims)
+            data_dims = [d for d in dims if self.is_data_dim(d) and d not in ctx.target]
+            if data_dims:
+                how = f"{name}[{data_dims[0]}]"
+                where = "in the likelihood" if ctx.row else "here"
+                raise self.fail(
+                    ctx.path,
+                    f"{name!r} has data dim {data_dims[0]!r}; index it {where}",
+                    node,
+                    hint=f"write {how}"
+                    if ctx.row
+                    else f"{name} can only be used by a parameter over {data_dims[0]!r}",
+                )
+            return ParamRef(name, dims)
+        if name in self.spec.let:
+            if name in ctx.let_stack:
+                cycle = " -> ".join([*ctx.let_stack, name])
+                raise self.fail(
+                    ctx.path, f"let helpers refer to each other in a cycle: {cycle}", node
+                )
+            self.used_lets.add(name)
+            let_path = ("let", name)
+            inner = self.parse(self.spec.let[name], let_path)
+            sub = _Context(let_path, ctx.row, ctx.target, (*ctx.let_stack, name), ctx.refs)
+            return self.lower(inner, sub)
+        if name in self.spec.dims:
+            raise self.fail(
+                ctx.path,
+                f"dim {name!r} used as a value",
+                node,
+                hint=f"index a parameter by it: X[{name}]",
+            )
+        if name == self.response:
+            raise self.fail(
+                ctx.path,
+                f"the observed column {name!r} cannot be used as a value",
+                node,
+                hint=f"use a statistic such as mean({name})",
+            )
+        if name in self.column_names():
+            if not ctx.row:
+                raise self.fail(
+                    ctx.path, f"data column {name!r} can only be used in the likelihood", node
+                )
+            self.used_columns.add(name)
+            return Column(name)
+        raise self.fail(
+            ctx.path,
+            f"undefined name {name!r}",
+            node,
+            expected="a parameter, a let helper or a data column",
+            hint=self.suggest(name, self.known_names()),
+        )
+
+    def lower_index(self, node: E.Index, ctx: _Context) -> Expr:
+        base = self.lower(
+            node.base,
+            _Context(
+                ctx.path,
+                ctx.row,
+                tuple(d.id for d in node.dims) + ctx.target,
+                ctx.let_stack,
+                ctx.refs,
+            ),
+        )
+        if len(node.dims) != 1:
+            raise self.fail(ctx.path, "index by one data dim at a time", node)
+        dim = node.dims[0]
+        if dim.id not in self.spec.dims:
+            raise self.fail(
+                ctx.path,
+                f"unknown dim {dim.id!r}",
+                dim,
+                hint=self.suggest(dim.id, list(self.spec.dims)),
+            )
+        if not self.is_data_dim(dim.id):
+            raise self.fail(
+                ctx.path, f"{dim.id!r} is a fixed-size dim; only data dims index rows", dim
+            )
+        if dim.id not in base.dims:
+            raise self.fail(
+                ctx.path,
+                f"cannot index by {dim.id!r}: the value has dims ({', '.join(base.dims)})",
+                dim,
+            )
+        if not ctx.row:
+            raise self.fail(
+                ctx.path, "indexing by a data dim is only possible in the likelihood", node
+            )
+        if OBS in base.dims:
+            raise self.fail(ctx.path, "a value is already indexed by a data dim", node)
+        self.used_dims.add(dim.id)
+        dims = tuple(OBS if d == dim.id else d for d in base.dims)
+        return Gather(base, dim.id, dims)
+
+    def lower_call(self, node: E.Call, ctx: _Context) -> Expr:
+        fn = node.func
+        if fn in DISTRIBUTIONS:
+            raise self.fail(
+                ctx.path,
+                f"{fn} is a distribution; it can only be a whole prior or likelihood",
+                node,
+            )
+        if fn not in F.ALL_FUNCTIONS:
+            raise self.fail(
+                ctx.path,
+                f"unknown function {fn!r}",
+                node,
+                hint=self.suggest(fn, [*F.ALL_FUNCTIONS, *DISTRIBUTIONS]),
+            )
+        if node.kwargs:
+            raise self.fail(ctx.path, f"{fn}() takes no keyword arguments", node)
+        if fn in F.ELEMENTWISE_FUNCTIONS:
+            self.arity(node, 1, ctx)
+            x = self.lower(node.args[0], ctx)
+            return Apply(fn, (x,), x.dims)
+        if fn == "dot":
+            self.arity(node, 2, ctx)
+            a, b = self.lower(node.args[0], ctx), self.lower(node.args[1], ctx)
+            shared = [d for d in a.dims if d in b.dims and d != OBS and not self.is_data_dim(d)]
+            if not shared:
+                raise self.fail(
+                    ctx.path,
+                    "dot() of values that share no fixed-size dim",
+                    node,
+                    expected="two values over the same factor dim",
+                    found=f"({', '.join(a.dims)}) and ({', '.join(b.dims)})",
+                )
+            out: Expr = self.elementwise("mul", (a, b))
+            for d in shared:
+                out = Sum(out, d, tuple(x for x in out.dims if x != d))
+            return out
+        if fn == "sum":
+            self.arity(node, 2, ctx)
+            x = self.lower(node.args[0], ctx)
+            dim = node.args[1]
+            if not isinstance(dim, E.Name) or dim.id not in x.dims or self.is_data_dim(dim.id):
+                raise self.fail(
+                    ctx.path, "sum(x, dim) needs a fixed-size dim of x", node, found=E.to_text(dim)
+                )
+            return Sum(x, dim.id, tuple(d for d in x.dims if d != dim.id))
+        return self.lower_statistic(node, ctx)
+
+    def arity(self, node: E.Call, n: int, ctx: _Context) -> None:
+        if len(node.args) != n:
+            raise self.fail(
+                ctx.path,
+                f"{node.func}() takes {n} argument{'s' * (n > 1)}, found {len(node.args)}",
+                node,
+            )
+
+    def lower_statistic(self, node: E.Call, ctx: _Context) -> Expr:
+        fn, label = node.func, E.to_text(node)
+        grouped = fn in F.GROUPED_STATISTICS
+        self.arity(node, 2 if grouped else 1, ctx)
+        arg = node.args[0]
+        if fn == "mean" and isinstance(arg, E.Call) and arg.func in F.GROUPED_STATISTICS:
+            inner = self.lower_statistic(arg, ctx)
+            return Const(np.asarray(np.mean(inner.value)), (), label)  # type: ignore[attr-defined]
+        if not isinstance(arg, E.Name) or arg.id not in self.column_names():
+            raise self.fail(
+                ctx.path,
+                f"{fn}() summarises a data column",
+                arg,
+                expected=", ".join(self.column_names()),
+                found=E.to_text(arg),
+            )
+        col = arg.id
+        if self.simulating and col == self.response:
+            raise self.fail(
+                ctx.path,
+                f"{label} is not known before {col!r} is simulated",
+                node,
+                hint="use a constant here, or a parameter with a prior",
+            )
+        if self.train is None:
+            values = np.ones(PLACEHOLDER_SIZE)
+        else:
+            values = self.train.y if col == self.train.response else self.train.numeric[col]
+        if not grouped:
+            try:
+                return Const(np.asarray(F.scalar_statistic(fn, values)), (), label)
+            except ValueError as exc:
+                raise self.fail(ctx.path, f"{label}: {exc}", node) from None
+        dim = node.args[1]
+        if not isinstance(dim, E.Name) or not self.is_data_dim(dim.id):
+            raise self.fail(ctx.path, f"{fn}() groups by a data dim", dim, found=E.to_text(dim))
+        self.used_dims.add(dim.id)
+        d = self.dims[dim.id]
+        if self.train is None:
+            return Const(np.ones(d.size), (dim.id,), label)
+        other = [x for x in self.dims.values() if x.column and x.name != dim.id]
+        try:
+            vec = F.grouped_statistic(
+                fn,
+                values,
+                self.train.codes[d.column],
+                d.size,
+                other[0].size if len(other) == 1 else None,
+            )
+        except ValueError as exc:
+            raise self.fail(ctx.path, f"{label}: {exc}", node) from None
+        if ctx.row or dim.id not in ctx.target:
+            return Const(vec, (dim.id,), label)
+        return Const(vec, (dim.id,), label)
+
+    # ---- distributions ---------------------------------------------------------------------------
+    def lower_distribution(
+        self, text: str, path: Path, ctx: _Context
+    ) -> tuple[Distribution, dict[str, Expr]]:
+        node = self.parse(text, path)
+        if not isinstance(node, E.Call) or node.func not in DISTRIBUTIONS:
+            what = node.func if isinstance(node, E.Call) else E.to_text(node)
+            raise self.fail(
+                path,
+                f"expected a distribution, found {what!r}",
+                node,
+                expected="one of " + ", ".join(DISTRIBUTIONS),
+                hint=self.suggest(what, list(DISTRIBUTIONS)),
+            )
+        dist = DISTRIBUTIONS[node.func]
+        names = dist.arg_names
+        if len(node.args) > len(names):
+            raise self.fail(
+                path,
+                f"{dist.signature()} takes {len(names)} arguments, found {len(node.args)}",
+                node,
+            )
+        given: dict[str, E.Node] = dict(zip(names, node.args))
+        for k, v in node.kwargs:
+            if k not in names:
+                raise self.fail(
+                    path,
+                    f"{dist.name} has no argument {k!r}",
+                    v,
+                    expected=dist.signature(),
+                    hint=self.suggest(k, list(names)),
+                )
+            if k in given:
+                raise self.fail(path, f"argument {k!r} given twice", v)
+            given[k] = v
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise self.fail(
+                path,
+                f"{dist.name} is missing {', '.join(missing)}",
+                node,
+                expected=dist.signature(),
+            )
+        args: dict[str, Expr] = {}
+        ok = True
+        for a in dist.args:
+            try:
+                args[a.name] = self.lower_arg(dist, a.name, given[a.name], ctx)
+            except _Abort:
+                ok = False
+        if not ok:
+            raise _Abort()
+        return dist, args
+
+    def lower_arg(self, dist: Distribution, arg_name: str, node: E.Node, ctx: _Context) -> Expr:
+        spec_arg = next(a for a in dist.args if a.name == arg_name)
+        x = self.lower(node, ctx)
+        target = ctx.target
+        extra = [d for d in x.dims if d not in target]
+        if spec_arg.event_dims:
+            # the trailing event dim (Categorical's categories) is the one not in the target
+            if len(extra) != 1 or self.is_data_dim(extra[0]):
+                raise self.fail(
+                    ctx.path,
+                    f"{dist.name}'s {arg_name} must be a vector over one fixed-size dim",
+                    node,
+                    found=f"dims ({', '.join(x.dims)})",
+                )
+            target = (*target, extra[0])
+            extra = []
+        if extra:
+            if ctx.row:
+                hint = f"reduce {extra[0]!r} with dot() or sum()"
+            else:
+                hint = f"add {extra[0]!r} to this parameter's dims"
+            raise self.fail(
+                ctx.path,
+                f"{dist.name}'s {arg_name} has dims ({', '.join(x.dims)}), more than ({', '.join(ctx.target)})",
+                node,
+                hint=hint,
+            )
+        if x.dims and x.dims != target:
+            x = Align(x, target)
+        if not _depends_on_parameters(x):
+            value = np.asarray(evaluate(x, {}, None, NUMPY_OPS), dtype=float)
+            x = Const(value, x.dims, E.to_text(node))
+            placeholder = self.train is None and _uses_statistic(node)
+            if (
+                not placeholder
+                and spec_arg.constraint.kind not in ("interval",)
+                and not spec_arg.constraint.check(value)
+            ):
+                found = (
+                    f"{E.to_text(node)} = {value.item():g}" if value.size == 1 else E.to_text(node)
+                )
+                raise self.fail(
+                    ctx.path,
+                    f"{dist.name}'s {arg_name} is outside its constraint",
+                    node,
+                    expected=spec_arg.constraint.description,
+                    found=found,
+                )
+        return x
+
+    # ---- the model -------------------------------------------------------------------------------
+    def param_path(self, name: str) -> Path:
+        return (
+            ("params", name)
+            if isinstance(self.spec.params[name], str)
+            else ("params", name, "prior")
+        )
+
+    def lower_params(self) -> dict[str, tuple[RandomVariable, set[str]]]:
+        out = {}
+        for name, p in self.params.items():
+            path = self.param_path(name)
+            ok = True
+            for i, d in enumerate(p.dims):
+                if d not in self.spec.dims:
+                    self.problem(
+                        ("params", name, "dims", i),
+                        f"unknown dim {d!r}",
+                        hint=self.suggest(d, list(self.spec.dims)),
+                    )
+                    ok = False
+                elif p.dims.count(d) > 1:
+                    self.problem(("params", name, "dims", i), f"dim {d!r} listed twice")
+                    ok = False
+                else:
+                    self.used_dims.add(d)
+            if not ok:
+                continue
+            ctx = _Context(path, row=False, target=tuple(p.dims))
+            try:
+                dist, args = self.lower_distribution(p.prior, path, ctx)
+            except _Abort:
+                continue
+            if dist.discrete:
+                self.problem(
+                    path,
+                    f"{name} has a discrete prior ({dist.name}); discrete latent parameters cannot be fitted by map, vi or nuts",
+                    hint="marginalise the discrete variable in the likelihood",
+                )
+                continue
+            shape = tuple(self.dims[d].size for d in p.dims)
+            out[name] = (RandomVariable(name, dist.name, args, tuple(p.dims), shape), ctx.refs)
+        return out
+
+    def order(self, nodes: dict[str, tuple[RandomVariable, set[str]]]) -> list[RandomVariable]:
+        ordered: list[RandomVariable] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, stack: list[str]) -> None:
+            if state.get(name) == 2 or name not in nodes:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join([*stack[stack.index(name) :], name])
+                self.problem(
+                    self.param_path(name), f"parameters depend on each other in a cycle: {cycle}"
+                )
+                raise _Abort()
+            state[name] = 1
+            for dep in sorted(nodes[name][1]):
+                visit(dep, [*stack, name])
+            state[name] = 2
+            ordered.append(nodes[name][0])
+
+        for name in self.params:  # declaration order where dependencies allow (stable output)
+            try:
+                visit(name, [])
+            except _Abort:
+                return []
+        return ordered
+
+    def lower_likelihood(self) -> tuple[RandomVariable | None, set[str]]:
+        path = ("likelihood", self.response)
+        ctx = _Context(path, row=True, target=(OBS,))
+        try:
+            dist, args = self.lower_distribution(self.spec.likelihood[self.response], path, ctx)
+        except _Abort:
+            return None, ctx.refs
+        if dist.mean is None:
+            self.problem(path, f"{dist.name} has no finite mean, so it cannot predict ratings")
+        if self.train is not None and not self.simulating and not dist.support.check(self.train.y):
+            bad = ~_elementwise_support(dist, self.train.y)
+            first = float(self.train.y[np.argmax(bad)])
+            self.problem(
+                path,
+                f"{dist.name} cannot hold the observed {self.response!r}",
+                expected=dist.support.description,
+                found=f"{int(bad.sum())} values such as {first:g}",
+            )
+        n = len(self.train) if self.train is not None else PLACEHOLDER_SIZE
+        return RandomVariable(self.response, dist.name, args, (OBS,), (n,), observed=True), ctx.refs
+
+    def run(self) -> Model:
+        self.lower_dims()
+        nodes = self.lower_params()
+        lik, lik_refs = self.lower_likelihood()
+        reachable: set[str] = set()
+        todo = list(lik_refs)
+        while todo:
+            n = todo.pop()
+            if n in reachable:
+                continue
+            reachable.add(n)
+            if n in nodes:
+                todo += nodes[n][1]
+        if lik is not None:
+            for name in self.params:
+                if name not in reachable and name in nodes:
+                    self.problem(
+                        ("params", name),
+                        f"parameter {name!r} is never used by the likelihood",
+                        key=True,
+                    )
+        for name in self.spec.let:
+            if name not in self.used_lets and lik is not None:
+                self.problem(("let", name), f"let helper {name!r} is never used", key=True)
+        for name, d in self.dims.items():
+            if name not in self.used_dims and lik is not None and not self.problems:
+                self.problem(("dims", name), f"dim {name!r} is declared but never used", key=True)
+        latents = self.order(nodes) if not self.problems else []
+        if self.problems or lik is None:
+            raise SpecError(self.problems or [self.pos.problem(("likelihood",), "no likelihood")])
+        if self.train is None:
+            rows = RowData(np.zeros(PLACEHOLDER_SIZE), {}, {})
+        else:
+            rows = row_data(self.train, self.dims, self.used_columns)
+        return Model(
+            self.spec.name,
+            self.dims,
+            tuple(latents),
+            lik,
+            rows,
+            self.response,
+            self.spec.data.range,
+        )
+
+
+def row_data(ds: Dataset, dims: dict[str, Dim], columns: set[str] | list[str]) -> RowData:
+    index = {
+        name: ds.codes[d.column] for name, d in dims.items() if d.column and d.column in ds.codes
+    }
+    return RowData(
+        np.asarray(ds.y, dtype=float),
+        {k: np.asarray(v, dtype=np.int64) for k, v in index.items()},
+        {c: np.asarray(ds.numeric[c], dtype=float) for c in columns},
+    )
+
+
+def _depends_on_parameters(e: Expr) -> bool:
+    if isinstance(e, (ParamRef, Column)):
+        return True
+    if isinstance(e, Const):
+        return False
+    if isinstance(e, Apply):
+        return any(_depends_on_parameters(a) for a in e.args)
+    return _depends_on_parameters(e.operand)  # type: ignore[attr-defined]
+
+
+def _uses_statistic(node: E.Node) -> bool:
+    if isinstance(node, E.Call):
+        return (
+            node.func in F.SCALAR_STATISTICS
+            or node.func in F.GROUPED_STATISTICS
+            or any(_uses_statistic(a) for a in node.args)
+        )
+    if isinstance(node, E.BinOp):
+        return _uses_statistic(node.left) or _uses_statistic(node.right)
+    if isinstance(node, E.Neg):
+        return _uses_statistic(node.operand)
+    return False
+
+
+def _elementwise_support(dist: Distribution, y: np.ndarray) -> np.ndarray:
+    return dist.support.mask(y)
+
+
+def lower(loaded: LoadedSpec, train: Dataset | None = None, *, simulating: bool = False) -> Model:
+    """Lower a validated spec; ``train`` gives sizes, coordinates and statistics."""
+    return _Lowering(loaded, train, simulating).run()
+
+
+def check(loaded: LoadedSpec) -> None:
+    """All semantic checks that need no data (``specrec validate``)."""
+    lower(loaded, None)

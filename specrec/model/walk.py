@@ -1,0 +1,171 @@
+"""One evaluator of model expressions, shared by every backend and by the numpy reference.
+
+A backend supplies ``ArrayOps`` for its array type (jax.numpy, torch, pytensor); the walk itself,
+and so the meaning of every expression, is written once here.  Arithmetic uses Python operators,
+which all three array types overload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import special
+
+from specrec.model.ir import (
+    Align,
+    Apply,
+    Column,
+    Const,
+    Expr,
+    Gather,
+    Model,
+    ParamRef,
+    RandomVariable,
+    RowData,
+    Sum,
+)
+
+
+class ArrayOps(Protocol):
+    """What a backend must provide to evaluate expressions on its arrays."""
+
+    def const(self, value: np.ndarray) -> Any: ...
+    def gather(self, x: Any, index: Any, axis: int) -> Any: ...
+    def sum(self, x: Any, axis: int) -> Any: ...
+    def dimshuffle(self, x: Any, pattern: tuple[int | str, ...]) -> Any: ...
+    def exp(self, x: Any) -> Any: ...
+    def log(self, x: Any) -> Any: ...
+    def log1p(self, x: Any) -> Any: ...
+    def sigmoid(self, x: Any) -> Any: ...
+    def softplus(self, x: Any) -> Any: ...
+    def sqrt(self, x: Any) -> Any: ...
+    def abs(self, x: Any) -> Any: ...
+
+
+def evaluate(
+    expr: Expr,
+    params: Mapping[str, Any],
+    rows: RowData | None,
+    ops: ArrayOps,
+    row_arrays: Mapping[str, Any] | None = None,
+) -> Any:
+    """Value of ``expr`` given parameter values and (for likelihood expressions) the rows.
+
+    ``row_arrays`` lets a backend pass its own copies of the index and column arrays (device
+    arrays, shared variables, minibatch slices); by default they come from ``rows`` via ``ops.const``.
+    """
+    cache: dict[int, Any] = {}
+
+    def row_array(key: str, values: np.ndarray) -> Any:
+        if row_arrays is not None and key in row_arrays:
+            return row_arrays[key]
+        return ops.const(values)
+
+    def go(e: Expr) -> Any:
+        k = id(e)
+        if k in cache:
+            return cache[k]
+        if isinstance(e, Const):
+            out = ops.const(e.value)
+        elif isinstance(e, ParamRef):
+            out = params[e.name]
+        elif isinstance(e, Column):
+            assert rows is not None, "a data column outside the likelihood"
+            out = row_array(f"column:{e.name}", rows.columns[e.name])
+        elif isinstance(e, Gather):
+            assert rows is not None, "indexing by a data dim outside the likelihood"
+            idx = row_array(f"index:{e.dim}", rows.index[e.dim])
+            out = ops.gather(go(e.operand), idx, e.operand.dims.index(e.dim))
+        elif isinstance(e, Sum):
+            out = ops.sum(go(e.operand), e.operand.dims.index(e.dim))
+        elif isinstance(e, Align):
+            out = ops.dimshuffle(go(e.operand), e.pattern)
+        elif isinstance(e, Apply):
+            a = [go(x) for x in e.args]
+            out = _apply(e.fn, a, ops)
+        else:
+            raise TypeError(f"unknown expression node {type(e).__name__}")
+        cache[k] = out
+        return out
+
+    return go(expr)
+
+
+def _apply(fn: str, a: list[Any], ops: ArrayOps) -> Any:
+    if fn == "add":
+        return a[0] + a[1]
+    if fn == "sub":
+        return a[0] - a[1]
+    if fn == "mul":
+        return a[0] * a[1]
+    if fn == "div":
+        return a[0] / a[1]
+    if fn == "pow":
+        return a[0] ** a[1]
+    if fn == "neg":
+        return -a[0]
+    return getattr(ops, fn)(a[0])
+
+
+class NumpyOps:
+    """The reference implementation, used for simulation, prediction and parity checks."""
+
+    def const(self, value: np.ndarray) -> np.ndarray:
+        return np.asarray(value)
+
+    def gather(self, x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+        return np.take(x, index, axis=axis)
+
+    def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return np.sum(x, axis=axis)
+
+    def dimshuffle(self, x: np.ndarray, pattern: tuple[int | str, ...]) -> np.ndarray:
+        x = np.asarray(x)
+        perm = [p for p in pattern if p != "x"]
+        y = np.transpose(x, perm) if x.ndim else x
+        shape = []
+        it = iter(y.shape)
+        for p in pattern:
+            shape.append(1 if p == "x" else next(it))
+        return y.reshape(shape)
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
+    sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
+    sigmoid = staticmethod(special.expit)
+
+    @staticmethod
+    def softplus(x: np.ndarray) -> np.ndarray:
+        return np.logaddexp(0.0, x)
+
+
+NUMPY_OPS = NumpyOps()
+
+
+def walk_model(
+    model: Model,
+    ops: ArrayOps,
+    sample: Callable[[RandomVariable, dict[str, Any]], Any],
+    observe: Callable[[RandomVariable, dict[str, Any]], Any] | None,
+    rows: RowData | None = None,
+    row_arrays: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Walk the latent variables in order, then the likelihood: the shape of every backend model.
+
+    ``sample(rv, args)`` emits the backend's sample statement and returns the value; ``observe``
+    does the same for the likelihood on ``rows`` (default: the model's training rows).
+    """
+    values: dict[str, Any] = {}
+    for rv in model.latents:
+        args = {k: evaluate(e, values, None, ops) for k, e in rv.args.items()}
+        values[rv.name] = sample(rv, args)
+    if observe is not None:
+        lik = model.likelihood
+        data = rows if rows is not None else model.data
+        args = {k: evaluate(e, values, data, ops, row_arrays) for k, e in lik.args.items()}
+        values[lik.name] = observe(lik, args)
+    return values

@@ -1,0 +1,239 @@
+"""The expression language of a spec, parsed by a small recursive-descent parser (never ``eval``).
+
+Grammar (precedence low to high)::
+
+    expr    := term (("+" | "-") term)*
+    term    := unary (("*" | "/") unary)*
+    unary   := "-" unary | power
+    power   := postfix (("^" | "**") unary)?
+    postfix := atom ("[" NAME ("," NAME)* "]")*
+    atom    := NUMBER | NAME | NAME "(" [arg ("," arg)*] ")" | "(" expr ")"
+    arg     := [NAME "="] expr
+
+Every node keeps the character offset where it starts, so an error can point at the exact column
+inside the YAML scalar it came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class ParseError(ValueError):
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.message, self.offset = message, offset
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    offset: int
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Node, ...]
+    kwargs: tuple[tuple[str, Node], ...]
+    offset: int
+
+
+@dataclass(frozen=True)
+class Index:
+    base: Node
+    dims: tuple[Name, ...]
+    offset: int
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / ^
+    left: Node
+    right: Node
+    offset: int
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Node
+    offset: int
+
+
+Node = Num | Name | Call | Index | BinOp | Neg
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
+    r"|(?P<op>\*\*|[-+*/^()\[\],=]))"
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    out, pos = [], 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            bad = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+            raise ParseError(f"unexpected character {text[bad]!r}", bad)
+        kind = m.lastgroup
+        assert kind is not None
+        out.append((kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    out.append(("end", "", len(text)))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i]
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, value: str) -> None:
+        kind, text, off = self.take()
+        if text != value:
+            found = "end of expression" if kind == "end" else repr(text)
+            raise ParseError(f"expected {value!r}, found {found}", off)
+
+    def expr(self) -> Node:
+        node = self.term()
+        while self.peek()[1] in ("+", "-"):
+            _, op, off = self.take()
+            node = BinOp(op, node, self.term(), off)
+        return node
+
+    def term(self) -> Node:
+        node = self.unary()
+        while self.peek()[1] in ("*", "/"):
+            _, op, off = self.take()
+            node = BinOp(op, node, self.unary(), off)
+        return node
+
+    def unary(self) -> Node:
+        if self.peek()[1] == "-":
+            _, _, off = self.take()
+            return Neg(self.unary(), off)
+        if self.peek()[1] == "+":
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self) -> Node:
+        node = self.postfix()
+        if self.peek()[1] in ("^", "**"):
+            _, _, off = self.take()
+            node = BinOp("^", node, self.unary(), off)
+        return node
+
+    def postfix(self) -> Node:
+        node = self.atom()
+        while self.peek()[1] == "[":
+            _, _, off = self.take()
+            dims = [self.name()]
+            while self.peek()[1] == ",":
+                self.take()
+                dims.append(self.name())
+            self.expect("]")
+            node = Index(node, tuple(dims), off)
+        return node
+
+    def name(self) -> Name:
+        kind, text, off = self.take()
+        if kind != "name":
+            raise ParseError(f"expected a dim name, found {text or 'end of expression'!r}", off)
+        return Name(text, off)
+
+    def atom(self) -> Node:
+        kind, text, off = self.take()
+        if kind == "num":
+            return Num(float(text), off)
+        if kind == "name":
+            if self.peek()[1] != "(":
+                return Name(text, off)
+            self.take()
+            args: list[Node] = []
+            kwargs: list[tuple[str, Node]] = []
+            if self.peek()[1] != ")":
+                while True:
+                    k, t, _ = self.peek()
+                    if k == "name" and self.toks[self.i + 1][1] == "=":
+                        self.i += 2
+                        kwargs.append((t, self.expr()))
+                    else:
+                        if kwargs:
+                            raise ParseError(
+                                "positional argument after a keyword argument", self.peek()[2]
+                            )
+                        args.append(self.expr())
+                    if self.peek()[1] != ",":
+                        break
+                    self.take()
+            self.expect(")")
+            return Call(text, tuple(args), tuple(kwargs), off)
+        if text == "(":
+            node = self.expr()
+            self.expect(")")
+            return node
+        found = "end of expression" if kind == "end" else repr(text)
+        raise ParseError(f"expected a number, a name or '(', found {found}", off)
+
+
+def parse(text: str) -> Node:
+    """Parse one expression; raises ``ParseError`` with the offset of the first bad token."""
+    if not isinstance(text, str):
+        text = str(text)
+    p = _Parser(text)
+    node = p.expr()
+    kind, tok, off = p.peek()
+    if kind != "end":
+        raise ParseError(f"unexpected {tok!r} after a complete expression", off)
+    return node
+
+
+def names_in(node: Node) -> list[Name]:
+    """Every bare name the expression refers to (function names and index dims excluded)."""
+    if isinstance(node, Name):
+        return [node]
+    if isinstance(node, Num):
+        return []
+    if isinstance(node, Call):
+        out = [n for a in node.args for n in names_in(a)]
+        return out + [n for _, a in node.kwargs for n in names_in(a)]
+    if isinstance(node, Index):
+        return names_in(node.base)
+    if isinstance(node, BinOp):
+        return names_in(node.left) + names_in(node.right)
+    return names_in(node.operand)
+
+
+def to_text(node: Node) -> str:
+    """Canonical text of an expression (used in resolved specs and messages)."""
+    if isinstance(node, Num):
+        v = node.value
+        return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+    if isinstance(node, Name):
+        return node.id
+    if isinstance(node, Call):
+        parts = [to_text(a) for a in node.args] + [f"{k}={to_text(v)}" for k, v in node.kwargs]
+        return f"{node.func}({', '.join(parts)})"
+    if isinstance(node, Index):
+        return f"{to_text(node.base)}[{', '.join(d.id for d in node.dims)}]"
+    if isinstance(node, BinOp):
+        return f"({to_text(node.left)} {node.op} {to_text(node.right)})"
+    return f"-{to_text(node.operand)}"

@@ -1,0 +1,238 @@
+"""YAML file -> validated ``Spec``, or a ``SpecError`` listing every problem with its position.
+
+Structure is checked by pydantic here; names, dims and shapes are checked when the spec is
+lowered (``specrec.model.lower``), which reports through the same ``PositionMap`` so that every
+error of a file reads the same way.  Pydantic's error locations carry union tags
+(``Param``, ``simulate``...); they are dropped by following the actual data, rendercv-style.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from specrec.errors import Problem, SpecError
+from specrec.spec import models
+from specrec.spec.positions import Path, Position, PositionMap, load_yaml
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with what is needed to report on it: its text, file and positions."""
+
+    spec: models.Spec
+    raw: dict
+    positions: PositionMap
+    text: str
+    file: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for obj in vars(models).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            names.update(obj.model_fields)
+    return names
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML scalars."""
+    if "=" not in item:
+        raise SpecError([Problem("--set", None, None, "", f"expected KEY=VALUE, found {item!r}")])
+    key, value = item.split("=", 1)
+    path = [k for k in key.strip().split(".") if k]
+    if not path:
+        raise SpecError([Problem("--set", None, None, "", f"empty key in {item!r}")])
+    return path, yaml.safe_load(value) if value.strip() else ""
+
+
+def apply_overrides(raw: dict, overrides: list[str], positions: PositionMap) -> None:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for k in path[:-1]:
+            if not isinstance(node.get(k), dict):
+                node[k] = {}
+            node = node[k]
+        node[path[-1]] = value
+        # An overridden value is reported where it came from: the command line.
+        positions.values[tuple(path)] = Position(0, 0)
+
+
+def _clean_loc(raw: object, loc: tuple) -> tuple[Path, bool]:
+    """Drop union tags from a pydantic location by following the data; True if the end exists."""
+    path: list[str | int] = []
+    node = raw
+    exists = True
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and part in (node.get("source"), node.get("kind")):
+            continue  # a discriminated union's tag
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and "[" not in part
+        ):
+            # a key that is not there (missing or extra); tags are class names or 'function-...'
+            if part in ("str", "int", "float", "bool", "list", "dict") or "-" in part:
+                continue
+            path.append(part)
+            exists = False
+            node = None
+        else:
+            continue
+    return tuple(path), exists
+
+
+def _value_at(raw: object, path: Path) -> object:
+    node = raw
+    for p in path:
+        node = node[p]  # type: ignore[index]
+    return node
+
+
+def pydantic_problems(err: ValidationError, raw: dict, positions: PositionMap) -> list[Problem]:
+    vocabulary = _all_field_names()
+    by_path: dict[Path, list[dict]] = {}
+    for e in err.errors():
+        path, _ = _clean_loc(raw, e["loc"])
+        by_path.setdefault(path, []).append(e)
+    # A `*_type` error for a mapping, beside deeper errors from another union member, is noise.
+    for path in list(by_path):
+        deeper = any(len(q) > len(path) and q[: len(path)] == path for q in by_path)
+        if deeper and all(e["type"].endswith("_type") for e in by_path[path]):
+            del by_path[path]
+    problems = []
+    for path, errs in by_path.items():
+        # A union reports one error per member; keep those that fit the kind of value written.
+        try:
+            value = _value_at(raw, path)
+        except (KeyError, IndexError, TypeError):
+            value = None
+        if isinstance(value, dict) and len(errs) > 1:
+            errs = [
+                e for e in errs if not e["type"].endswith("_type") and e["type"] != "literal_error"
+            ] or errs
+        elif len(errs) > 1 and not isinstance(value, dict):
+            structured = [
+                e for e in errs if e["type"] in ("model_type", "model_attributes_type", "dict_type")
+            ]
+            scalar = [e for e in errs if e not in structured]
+            if structured and scalar:
+                errs = scalar[:1]
+        seen = set()
+        for e in errs:
+            p = _problem(e, path, raw, positions, vocabulary)
+            if p.message not in seen:
+                seen.add(p.message)
+                problems.append(p)
+    return problems
+
+
+def _problem(
+    e: dict, path: Path, raw: dict, positions: PositionMap, vocabulary: set[str]
+) -> Problem:
+    kind = e["type"]
+    found = e.get("input")
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        close = difflib.get_close_matches(key, sorted(vocabulary), n=1, cutoff=0.6)
+        return positions.problem(
+            path,
+            f"unknown key {key!r}",
+            key=True,
+            hint=f"did you mean {close[0]!r}?" if close else None,
+        )
+    if kind == "missing":
+        key = str(path[-1]) if path else "?"
+        return positions.problem(path[:-1], f"missing required key {key!r}", key=True)
+    if kind in ("literal_error", "union_tag_invalid"):
+        expected = e.get("ctx", {}).get("expected") or e.get("ctx", {}).get("expected_tags", "")
+        options = [
+            s.strip(" '\"") for s in str(expected).replace(" or ", ",").split(",") if s.strip()
+        ]
+        tag = e.get("ctx", {}).get("tag", found)
+        if kind == "union_tag_invalid":
+            disc = e.get("ctx", {}).get("discriminator", "").strip("'")
+            path = (*path, disc) if disc and (not path or path[-1] != disc) else path
+        close = difflib.get_close_matches(str(tag), options, n=1, cutoff=0.5)
+        return positions.problem(
+            path,
+            "not one of the allowed values",
+            expected=", ".join(options),
+            found=repr(tag),
+            hint=f"did you mean {close[0]!r}?" if close else None,
+        )
+    if kind == "union_tag_not_found":
+        disc = e.get("ctx", {}).get("discriminator", "").strip("'")
+        return positions.problem(path, f"missing required key {disc!r}", key=True)
+    msg = e["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    expected = None
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        expected, msg = msg.replace("Input should be ", ""), "wrong type"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        expected, msg = msg.replace("Input should be ", ""), "value out of range"
+    elif kind == "string_pattern_mismatch":
+        expected, msg = (
+            "letters, digits, '_', '-' or '.', starting with a letter or digit",
+            "bad name",
+        )
+    return positions.problem(
+        path, msg, expected=expected, found=None if isinstance(found, dict) else repr(found)
+    )
+
+
+def load_spec(path: str | FsPath, overrides: list[str] | None = None) -> LoadedSpec:
+    """Read, parse and structurally validate a spec file; raise ``SpecError`` with every problem."""
+    file = str(path)
+    try:
+        text = FsPath(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(file, None, None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(file, None, None, "", f"cannot read the file: {exc}")]) from None
+    return parse_spec_text(text, file, overrides)
+
+
+def parse_spec_text(
+    text: str, file: str = "<spec>", overrides: list[str] | None = None
+) -> LoadedSpec:
+    try:
+        raw, positions, problems = load_yaml(text, file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SpecError([Problem(file, line, col, "", f"not valid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(file, None, None, "", f"not valid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        found = "an empty file" if raw is None else type(raw).__name__
+        raise SpecError(
+            [
+                positions.problem(
+                    (), "a spec is a mapping of keys", expected="a mapping", found=found
+                )
+            ]
+        )
+    if problems:
+        raise SpecError(problems)
+    apply_overrides(raw, overrides or [], positions)
+    try:
+        spec = models.Spec.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError(pydantic_problems(err, raw, positions)) from None
+    return LoadedSpec(spec, raw, positions, text, file)

@@ -1,0 +1,208 @@
+"""The structure of a spec file (v1) as pydantic models.
+
+Only structure lives here: keys, types, ranges, defaults.  Expressions stay strings at this
+stage and are parsed and resolved when the spec is lowered to the model representation
+(``specrec.model.lower``), which is where names, dims and shapes are known.  ``extra="forbid"``
+everywhere so that a misspelt key is an error with a suggestion, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+
+class RandomSplit(Strict):
+    """Rows permuted with ``numpy.random.default_rng(seed)``; the first fraction is the test set."""
+
+    kind: Literal["random"] = "random"
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="share of rows held out")
+    seed: int = Field(42, description="seed of the permutation")
+
+
+class FilesSplit(Strict):
+    """Given train and test files (MovieLens u1.base / u1.test), relative to the data folder."""
+
+    kind: Literal["files"]
+    train: str
+    test: str
+
+
+class LeaveKOutSplit(Strict):
+    """k random ratings of every user (with more than k) go to the test set."""
+
+    kind: Literal["leave_k_out"]
+    k: int = Field(1, ge=1)
+    seed: int = 42
+
+
+class TimeSplit(Strict):
+    """The latest ``test_fraction`` of rows by ``column`` form the test set."""
+
+    kind: Literal["time"]
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+    column: str = "timestamp"
+
+
+class KFoldSplit(Strict):
+    """Fold ``fold`` of a seeded k-fold partition is the test set."""
+
+    kind: Literal["kfold"]
+    k: int = Field(5, ge=2)
+    fold: int = Field(0, ge=0)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> KFoldSplit:
+        if self.fold >= self.k:
+            raise ValueError(f"fold must be in 0..{self.k - 1}, found {self.fold}")
+        return self
+
+
+Split = Annotated[
+    RandomSplit | FilesSplit | LeaveKOutSplit | TimeSplit | KFoldSplit, Field(discriminator="kind")
+]
+
+
+class _DataBase(Strict):
+    split: Split = Field(default_factory=RandomSplit, description="how rows are held out")
+    range: tuple[float, float] | None = Field(
+        None, description="allowed [min, max] of the observed column; predictions are clipped to it"
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"range must be [min, max] with min < max, found {list(v)}")
+        return v
+
+
+class MovieLens100kData(_DataBase):
+    """MovieLens 100k (columns user_id, item_id, rating, timestamp); path from ``--data`` or the cache."""
+
+    source: Literal["movielens-100k"]
+    path: str | None = Field(None, description="folder holding u.data; default: the fetch cache")
+    range: tuple[float, float] | None = (1.0, 5.0)
+
+
+class FileData(_DataBase):
+    """Any ratings file: MovieLens formats, CSV, TSV or Parquet."""
+
+    source: Literal["file"]
+    path: str
+    format: Literal["auto", "movielens", "ml-dat", "ml-csv", "csv", "tsv", "parquet"] = "auto"
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="spec column name -> column name in the file"
+    )
+
+
+class SimulateData(_DataBase):
+    """Rows drawn from the spec's own prior (or from ``true`` values), so specs run with no download."""
+
+    source: Literal["simulate"]
+    sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(description="levels of each data dim")
+    density: float | None = Field(
+        None, gt=0, le=1, description="share of (user, item) cells observed"
+    )
+    rows: int | None = Field(None, ge=1, description="number of rows (instead of density)")
+    seed: int = 0
+    true: dict[str, float | list] = Field(
+        default_factory=dict, description="fixed true values for some parameters"
+    )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> SimulateData:
+        if (self.density is None) == (self.rows is None):
+            raise ValueError("give exactly one of density or rows")
+        return self
+
+
+Data = Annotated[MovieLens100kData | FileData | SimulateData, Field(discriminator="source")]
+
+
+# ---- model ---------------------------------------------------------------------------------------
+
+
+class DataDim(Strict):
+    """A dim whose levels are the distinct ids of a data column (users, items, groups)."""
+
+    column: str
+
+
+Dim = Annotated[int, Field(ge=1)] | DataDim
+
+
+class Param(Strict):
+    """A random variable: its prior (an expression such as ``Normal(mu_u, 0.5)``) and its dims."""
+
+    prior: str
+    dims: list[str] = Field(default_factory=list)
+
+
+class Inference(Strict):
+    """How to fit; every setting means the same on every backend."""
+
+    method: Literal["map", "vi", "nuts"] = "vi"
+    seed: int = 0
+    steps: int = Field(4000, ge=1, description="optimiser steps (map, vi)")
+    lr: float = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
+    draws: int = Field(
+        500, ge=1, description="posterior draws per chain (nuts; vi: from the guide)"
+    )
+    warmup: int = Field(500, ge=0, description="warm-up iterations per chain (nuts)")
+    chains: int = Field(1, ge=1)
+    target_accept: float = Field(0.8, gt=0, lt=1)
+    max_tree_depth: int = Field(10, ge=1)
+    init_radius: float = Field(
+        0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
+    )
+    sampler: str | None = Field(None, description="backend-specific NUTS implementation")
+    batch_size: int | None = Field(None, ge=1, description="minibatch size for vi (not yet)")
+
+
+class Evaluate(Strict):
+    clip: bool = Field(True, description="clip predictions to data.range")
+    interval: float = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
+    rhat_pairs: int = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
+
+
+class Spec(Strict):
+    """A specrec model spec, version 1."""
+
+    specrec: Literal[1] = Field(description="spec language version")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    backend: str = Field("numpyro", description="default backend for `specrec fit`")
+    data: Data
+    dims: dict[str, Dim]
+    params: dict[str, Param | str] = Field(
+        description="name -> {prior, dims} or just a prior expression for a scalar"
+    )
+    let: dict[str, str] = Field(default_factory=dict, description="named helper expressions")
+    likelihood: dict[str, str] = Field(description="observed column -> its distribution")
+    inference: Inference = Field(default_factory=Inference)
+    evaluate: Evaluate = Field(default_factory=Evaluate)
+
+    @field_validator("likelihood")
+    @classmethod
+    def _one_likelihood(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) != 1:
+            raise ValueError(f"exactly one observed column, found {len(v)}")
+        return v
+
+    def param(self, name: str) -> Param:
+        p = self.params[name]
+        return Param(prior=p) if isinstance(p, str) else p
+
+    @property
+    def response(self) -> str:
+        return next(iter(self.likelihood))

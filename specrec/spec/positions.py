@@ -1,0 +1,137 @@
+"""YAML text -> plain Python data plus the source position of every node.
+
+Errors must point at ``file:line:col``; PyYAML forgets positions once it builds Python objects, so
+this walks the composed node tree itself (dagster's ``source_position`` idea): one ``SafeLoader``
+(no tags that construct objects, so a spec can never run code), plain dicts and lists out, and a
+table from each path (a tuple of keys and indices) to where its value starts.  Duplicate keys,
+which YAML would silently let the last one win, are reported instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from specrec.errors import Problem
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int  # 1-based
+    column: int  # 1-based
+    quoted: bool = False  # a quoted scalar's text starts one column later
+
+
+@dataclass
+class PositionMap:
+    """Where each value (and each mapping key) starts in the file."""
+
+    file: str
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+
+    def lookup(self, path: Path, *, key: bool = False) -> Position | None:
+        """Position of ``path``, falling back to the nearest parent that has one."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get(())
+
+    def problem(
+        self, path: Path, message: str, *, key: bool = False, offset: int = 0, **kw
+    ) -> Problem:
+        """A Problem located at ``path``; ``offset`` moves into a one-line scalar (expressions)."""
+        pos = self.lookup(path, key=key)
+        line = pos.line if pos else None
+        col = pos.column + offset + (1 if pos and pos.quoted and offset else 0) if pos else None
+        return Problem(self.file, line, col, format_path(path), message, **kw)
+
+
+def format_path(path: Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pos(node: yaml.Node) -> Position:
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+
+
+def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]:
+    """Parse YAML safely; return the data, its positions and any duplicate-key problems.
+
+    Raises ``yaml.YAMLError`` for text that is not YAML; the caller turns that into a Problem.
+    """
+    loader = yaml.SafeLoader(text)
+    positions = PositionMap(file)
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+
+        def build(n: yaml.Node, path: Path) -> object:
+            positions.values[path] = _pos(n)
+            if isinstance(n, yaml.MappingNode):
+                loader.flatten_mapping(n)
+                out: dict = {}
+                for key_node, value_node in n.value:
+                    # Keys are names: take the text as written (YAML 1.1 would read `true:` as a bool).
+                    if isinstance(key_node, yaml.ScalarNode):
+                        key = key_node.value
+                    else:
+                        key = str(loader.construct_object(key_node, deep=True))
+                    child = (*path, key)
+                    if key in out:
+                        first = positions.keys[child]
+                        problems.append(
+                            Problem(
+                                file,
+                                key_node.start_mark.line + 1,
+                                key_node.start_mark.column + 1,
+                                format_path(child),
+                                "duplicate key",
+                                hint=f"first given at line {first.line}; YAML would keep only the last",
+                            )
+                        )
+                    positions.keys[child] = _pos(key_node)
+                    out[key] = build(value_node, child)
+                    if n.flow_style:
+                        _check_flow_cut(key, out[key], key_node, child)
+                return out
+            if isinstance(n, yaml.SequenceNode):
+                return [build(v, (*path, i)) for i, v in enumerate(n.value)]
+            return loader.construct_object(n, deep=True)
+
+        def _check_flow_cut(key: str, value: object, key_node: yaml.Node, path: Path) -> None:
+            # In a flow mapping {prior: Normal(0, 1)} the comma ends the value; say so plainly.
+            for text in (key, value):
+                if isinstance(text, str) and text.count("(") > text.count(")"):
+                    problems.append(
+                        Problem(
+                            file,
+                            key_node.start_mark.line + 1,
+                            key_node.start_mark.column + 1,
+                            format_path(path),
+                            "an expression was cut at a comma inside a flow mapping {...}",
+                            found=repr(text),
+                            hint='quote the expression (prior: "Normal(0, 1)") or use block style',
+                        )
+                    )
+                    return
+
+        data = build(node, ()) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, positions, problems
