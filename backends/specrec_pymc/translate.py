@@ -1,0 +1,127 @@
+"""specrec Model -> a PyMC model.  Names map; semantics come from the core's walk.
+
+Only two things live here: ``PytensorOps`` (the array operations the shared walk needs, on
+pytensor tensors) and the table from specrec's distribution names to PyMC's.  specrec's names
+and parameterisations already follow PyMC, so every entry is PyMC's own class; the table exists
+so that ``unsupported`` can say what is missing, and so that each latent's unconstrained map is
+chosen from the core's ``TRANSFORMS`` rather than left to PyMC's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions import transforms
+
+from specrec.model.ir import Model, RandomVariable
+from specrec.model.walk import walk_model
+
+
+class PytensorOps:
+    """``ArrayOps`` over pytensor tensors (the walk uses Python operators for arithmetic)."""
+
+    def const(self, value: np.ndarray) -> pt.TensorVariable:
+        return pt.as_tensor_variable(np.asarray(value))
+
+    def gather(self, x: Any, index: Any, axis: int) -> pt.TensorVariable:
+        return pt.take(x, index, axis=axis)
+
+    def sum(self, x: Any, axis: int) -> pt.TensorVariable:
+        return pt.sum(x, axis=axis)
+
+    def dimshuffle(self, x: Any, pattern: tuple[int | str, ...]) -> pt.TensorVariable:
+        return pt.as_tensor_variable(x).dimshuffle(*pattern)
+
+    exp = staticmethod(pt.exp)
+    log = staticmethod(pt.log)
+    log1p = staticmethod(pt.log1p)
+    sqrt = staticmethod(pt.sqrt)
+    abs = staticmethod(pt.abs)
+    sigmoid = staticmethod(pt.sigmoid)
+    softplus = staticmethod(pt.softplus)
+
+
+OPS = PytensorOps()
+
+
+def _categorical(name: str, p: Any, **kw: Any) -> Any:
+    # specrec's p is unnormalised weights over a trailing dim; PyMC wants probabilities.
+    return pm.Categorical(name, p=p / pt.sum(p, axis=-1, keepdims=True), **kw)
+
+
+#: specrec distribution name -> PyMC constructor ``(name, **specrec_args, **pymc_kwargs)``.
+DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
+    name: getattr(pm, name)
+    for name in (
+        "Normal",
+        "HalfNormal",
+        "HalfCauchy",
+        "Exponential",
+        "Gamma",
+        "InverseGamma",
+        "LogNormal",
+        "StudentT",
+        "Beta",
+        "Uniform",
+        "Poisson",
+        "NegativeBinomial",
+        "Bernoulli",
+    )
+} | {"Categorical": _categorical}
+
+
+def _uniform_bounds(rng: Any, size: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+    return lower, upper
+
+
+#: The core's transform names (``specrec.model.distributions.TRANSFORMS``) -> PyMC transforms.
+#: PyMC's defaults happen to be the same maps (log, logodds, interval over the Uniform's own
+#: bounds), but they are passed explicitly so a change of default in PyMC cannot silently
+#: change the unconstrained space the log-density parity and the init rely on.
+TRANSFORMS: dict[str, Any] = {
+    "identity": None,
+    "log": transforms.log,
+    "logit": transforms.logodds,
+    "interval": transforms.Interval(bounds_fn=_uniform_bounds),
+}
+
+
+def build_model(model: Model) -> pm.Model:
+    """A fresh ``pm.Model`` for ``model``: latents with their dims, likelihood on the training rows.
+
+    The row indices and columns are baked in as constants: specrec refits a model rather than
+    swapping data into it, so ``pm.Data`` would add nothing but a shared-variable indirection.
+    """
+    rows = model.data
+    row_arrays = {f"index:{k}": OPS.const(np.asarray(v, np.int64)) for k, v in rows.index.items()}
+    row_arrays |= {
+        f"column:{k}": OPS.const(np.asarray(v, np.float64)) for k, v in rows.columns.items()
+    }
+    y = np.asarray(rows.y, dtype=np.float64)
+    if model.likelihood.dist.discrete:
+        y = y.astype(np.int64)
+
+    def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
+        return DISTRIBUTIONS[rv.distribution](
+            rv.name,
+            **args,
+            dims=rv.dims or None,
+            shape=rv.shape,
+            default_transform=TRANSFORMS[rv.transform],
+        )
+
+    def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
+        return DISTRIBUTIONS[rv.distribution](rv.name, **args, observed=y)
+
+    with pm.Model(coords=model.coords()) as pm_model:
+        walk_model(model, OPS, sample, observe, row_arrays=row_arrays)
+    return pm_model
+
+
+def value_names(pm_model: pm.Model, model: Model) -> dict[str, str]:
+    """specrec latent name -> the name of PyMC's unconstrained value variable (``sigma_log__``)."""
+    return {rv.name: pm_model.rvs_to_values[pm_model[rv.name]].name for rv in model.latents}

@@ -1,0 +1,99 @@
+"""specrec Model -> a Pyro model function.  Names map; semantics come from the core's walk.
+
+Only three things live here: array ops for torch tensors, the table from specrec's
+distribution names (PyMC parameterisations) to Pyro constructors, and the model function that
+emits ``pyro.sample`` statements as ``walk_model`` visits each node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+
+from specrec.model.ir import Model, RandomVariable
+from specrec.model.walk import walk_model
+
+
+class TorchOps:
+    """``ArrayOps`` over torch tensors; constants take the fit dtype so nothing upcasts."""
+
+    def __init__(self, dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
+
+    def const(self, value: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(value), dtype=self.dtype)
+
+    def gather(self, x: torch.Tensor, index: torch.Tensor, axis: int) -> torch.Tensor:
+        return torch.index_select(x, axis, index)
+
+    def sum(self, x: torch.Tensor, axis: int) -> torch.Tensor:
+        return torch.sum(x, dim=axis)
+
+    def dimshuffle(self, x: torch.Tensor, pattern: tuple[int | str, ...]) -> torch.Tensor:
+        perm = [p for p in pattern if p != "x"]
+        y = x.permute(*perm) if x.dim() else x
+        it = iter(y.shape)
+        return y.reshape([1 if p == "x" else next(it) for p in pattern])
+
+    exp = staticmethod(torch.exp)
+    log = staticmethod(torch.log)
+    log1p = staticmethod(torch.log1p)
+    sqrt = staticmethod(torch.sqrt)
+    abs = staticmethod(torch.abs)
+    sigmoid = staticmethod(torch.sigmoid)
+    softplus = staticmethod(torch.nn.functional.softplus)
+
+
+#: specrec distribution name -> Pyro constructor taking specrec's argument names.
+#: Each support maps through ``biject_to`` onto the core's TRANSFORMS: positive/nonnegative ->
+#: exp (log), unit_interval -> sigmoid (logit), interval -> sigmoid + affine (interval).
+DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
+    "Normal": lambda mu, sigma: dist.Normal(mu, sigma),
+    "HalfNormal": lambda sigma: dist.HalfNormal(sigma),
+    "HalfCauchy": lambda beta: dist.HalfCauchy(beta),
+    "Exponential": lambda lam: dist.Exponential(lam),
+    "Gamma": lambda alpha, beta: dist.Gamma(alpha, beta),
+    # Pyro's InverseGamma(concentration, rate) is 1/Gamma(alpha, rate=beta): PyMC's scale beta.
+    "InverseGamma": lambda alpha, beta: dist.InverseGamma(alpha, beta),
+    "LogNormal": lambda mu, sigma: dist.LogNormal(mu, sigma),
+    "StudentT": lambda nu, mu, sigma: dist.StudentT(nu, mu, sigma),
+    "Beta": lambda alpha, beta: dist.Beta(alpha, beta),
+    "Uniform": lambda lower, upper: dist.Uniform(lower, upper),
+    "Poisson": lambda mu: dist.Poisson(mu),
+    "NegativeBinomial": lambda mu, alpha: dist.GammaPoisson(alpha, alpha / mu),
+    "Bernoulli": lambda p: dist.Bernoulli(probs=p),
+    "Categorical": lambda p: dist.Categorical(probs=p / torch.sum(p, -1, keepdim=True)),
+}
+
+
+def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], None]:
+    """A Pyro model function with the training rows baked in as tensors of ``dtype``."""
+    ops = TorchOps(dtype)
+    rows = model.data
+    row_arrays: dict[str, torch.Tensor] = {
+        f"index:{k}": torch.as_tensor(np.asarray(v, dtype=np.int64)) for k, v in rows.index.items()
+    }
+    row_arrays |= {
+        f"column:{k}": torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in rows.columns.items()
+    }
+    y = torch.as_tensor(np.asarray(rows.y), dtype=dtype)
+
+    def sample(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+        d = DISTRIBUTIONS[rv.distribution](**args)
+        if rv.shape:
+            d = d.expand(torch.Size(rv.shape)).to_event(len(rv.shape))
+        return pyro.sample(rv.name, d)
+
+    def observe(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+        with pyro.plate("obs", y.shape[0]):
+            return pyro.sample(rv.name, DISTRIBUTIONS[rv.distribution](**args), obs=y)
+
+    def fn() -> None:
+        walk_model(model, ops, sample, observe, row_arrays=row_arrays)
+
+    return fn

@@ -1,0 +1,152 @@
+"""The ``specrec`` command: a thin click group over library functions.
+
+Every command catches ``SpecrecError`` and exits with its code (``specrec.errors``): 0 ok,
+1 a fit failed, 2 bad input.  ``--debug`` shows tracebacks for bug reports.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except SpecrecError as exc:
+            if debug:
+                raise
+            click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written", err=True)
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+@click.group()
+@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
+@click.version_option(package_name="specrec")
+def main(debug: bool) -> None:
+    """Declarative Bayesian recommender models on NumPyro, PyMC and Pyro."""
+    if not debug:
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="numpyro")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--backend", "-b", help="Backend to fit on (default: the spec's, else numpyro).")
+@click.option("--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method.")
+@click.option("--data", "data", type=click.Path(), help="Local data file or folder instead of the spec's source.")
+@click.option("--seed", type=int, help="Override inference.seed.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option("--out", default="runs", show_default=True, help="Folder of run directories.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json to stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
+@_handle_errors
+def fit(spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool) -> None:
+    """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec.fitting import fit as run_fit
+    from specrec.summary import fit_summary
+
+    log = None if quiet else (lambda m: click.echo(m, err=True))
+    run = run_fit(
+        spec, backend=backend, method=method, data=data, seed=seed, overrides=list(sets), out=out,
+        progress=not quiet, log=log,
+    )
+    if as_json:
+        click.echo(json.dumps(run.metrics, indent=2, default=str))
+    elif not quiet:
+        click.echo(fit_summary(run.metrics, run.path))
+    else:
+        click.echo(str(run.path))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@_handle_errors
+def validate(specs: tuple[str, ...], sets) -> None:
+    """Check spec files (structure, names, dims, shapes) without fitting."""
+    from specrec.errors import SpecError
+    from specrec.model.lower import check
+    from specrec.spec.load import load_spec
+
+    failed: list[SpecError] = []
+    for path in specs:
+        try:
+            check(load_spec(path, list(sets)))
+            click.echo(f"{path}: ok")
+        except SpecError as exc:
+            failed.append(exc)
+            click.echo(str(exc), err=True)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@_handle_errors
+def schema() -> None:
+    """Print the JSON Schema of spec files (for editor autocompletion)."""
+    from specrec.spec.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@main.command("backends")
+@click.option("--json", "as_json", is_flag=True)
+@_handle_errors
+def backends_cmd(as_json: bool) -> None:
+    """List installed backends with their versions and methods."""
+    from specrec import backends
+
+    infos = backends.installed()
+    if as_json:
+        click.echo(json.dumps([i.__dict__ for i in infos], indent=2))
+        return
+    for i in infos:
+        if i.error:
+            click.echo(f"{i.name:<10} unavailable  {i.error}")
+        else:
+            click.echo(f"{i.name:<10} {i.version:<10} {', '.join(i.methods)}")
+
+
+@main.group()
+def data() -> None:
+    """Fetch data sets."""
+
+
+@data.command("fetch")
+@click.argument("name", default="movielens-100k")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Default: $SPECREC_CACHE_DIR or the user cache.")
+@click.option("--quiet", "-q", is_flag=True)
+@_handle_errors
+def data_fetch(name: str, cache_dir, quiet: bool) -> None:
+    """Download a public data set once into the cache (checksummed)."""
+    from specrec.data.fetch import fetch as do_fetch
+
+    folder = do_fetch(name, cache_dir=cache_dir, progress=not quiet)
+    click.echo(str(Path(folder)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

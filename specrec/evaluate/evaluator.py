@@ -1,0 +1,125 @@
+"""A fitted posterior -> every number the report shows, the same way for every backend.
+
+It reads only the model representation, the InferenceData and the rows: predictions come from
+the numpy reference model (``specrec.model.reference``), never from the backend that fitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from specrec.data.dataset import Dataset
+from specrec.evaluate import diagnostics as D
+from specrec.evaluate.baselines import baselines
+from specrec.evaluate.metrics import clip, coverage_key, predictive_summary
+from specrec.model.ir import Model, RowData
+from specrec.model.reference import predict_draws
+from specrec.spec.models import Evaluate
+
+MAX_DRAWS = 500  # predictions use at most this many posterior draws (thinned evenly)
+MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
+MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    predictions: pd.DataFrame
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _posterior_arrays(idata, model: Model) -> dict[str, np.ndarray]:
+    return {rv.name: np.asarray(idata.posterior[rv.name].values) for rv in model.latents}
+
+
+def _thin(post: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
+    chains, draws = next(iter(post.values())).shape[:2]
+    if chains * draws <= max_draws:
+        return post
+    keep = np.linspace(0, draws - 1, max(1, max_draws // chains)).round().astype(int)
+    return {k: v[:, keep] for k, v in post.items()}
+
+
+def _replicate(post: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    chains, draws = next(iter(post.values())).shape[:2]
+    if chains * draws >= n:
+        return post
+    reps = int(np.ceil(n / (chains * draws)))
+    return {k: np.repeat(v, reps, axis=1) for k, v in post.items()}
+
+
+def evaluate_fit(
+    model: Model,
+    idata,
+    train: Dataset,
+    test: Dataset,
+    test_rows: RowData,
+    settings: Evaluate,
+    method: str,
+    fit_s: float,
+    loss: np.ndarray | None,
+    seed: int,
+) -> Evaluation:
+    rng = np.random.default_rng(seed)
+    vr = model.value_range
+    post = _thin(_posterior_arrays(idata, model), MAX_DRAWS)
+    mean_draws, _ = predict_draws(model, post, test_rows)
+    _, y_draws = predict_draws(model, _replicate(post, MIN_PREDICTIVE), test_rows, rng)
+    point = mean_draws.mean(axis=(0, 1))
+    test_metrics = predictive_summary(test_rows.y, point, y_draws, vr, settings.interval, settings.clip)
+    train_mean, _ = predict_draws(model, _thin(post, 100), model.data)
+    train_metrics = predictive_summary(
+        model.data.y, train_mean.mean(axis=(0, 1)), None, vr, settings.interval, settings.clip
+    )
+    train_metrics.pop(coverage_key(settings.interval))
+
+    dims = [d for d in model.dims.values() if d.column]
+    base = baselines(
+        train.y,
+        {d.name: train.codes[d.column] for d in dims},
+        test.y,
+        {d.name: test.codes[d.column] for d in dims},
+        vr,
+        seed=seed,
+        clip=settings.clip,
+    )
+
+    diagnostics: dict = {"method": method}
+    curves: dict[str, np.ndarray] = {}
+    if method == "nuts":
+        small = [rv.name for rv in model.latents if np.prod(rv.shape, dtype=int) <= 1000]
+        total = sum(int(np.prod(rv.shape, dtype=int)) for rv in model.latents)
+        names = [rv.name for rv in model.latents] if total <= MAX_DIAG_ELEMENTS else small
+        diag = D.sampler_diagnostics(idata, names or None)
+        diag["params_checked"] = names
+        pick = rng.choice(len(test_rows), size=min(settings.rhat_pairs, len(test_rows)), replace=False)
+        pred = D.prediction_diagnostics(mean_draws[:, :, np.sort(pick)])
+        diag |= {f"pred_{k}": v for k, v in pred.items() if k not in ("n_chains", "n_draws")}
+        diag["ess_per_s"] = D.ess_per_second(diag.get("ess_bulk_min"), fit_s)
+        diagnostics |= diag
+        matrices = [rv.name for rv in model.latents if len(rv.dims) == 2]
+        norms = D.frobenius_norms(idata, matrices)
+        curves |= {f"frobenius_{k}": v for k, v in norms.items()}
+        curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
+    else:
+        diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
+    if loss is not None:
+        curves["loss"] = np.asarray(loss)
+        diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), 50) :]))
+        diagnostics["loss_convergence"] = D.loss_converged(np.asarray(loss), window=min(100, max(1, len(loss) // 4)))
+
+    lo_q, hi_q = (1 - settings.interval) / 2, 1 - (1 - settings.interval) / 2
+    flat = y_draws.reshape(-1, len(test_rows))
+    lower, upper = np.quantile(flat, [lo_q, hi_q], axis=0)
+    shown = clip(point, vr) if settings.clip else point
+    table = {}
+    for d in dims:
+        table[d.column] = d.coords[test_rows.index[d.name]]
+    table |= {model.response: test_rows.y, "mean": shown, "lower": clip(lower, vr) if settings.clip else lower,
+              "upper": clip(upper, vr) if settings.clip else upper}
+    cold = {d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims}
+    metrics = {"test": test_metrics, "train": train_metrics, "cold_start_test_rows": cold}
+    return Evaluation({"metrics": metrics, "baselines": base, "diagnostics": diagnostics}, pd.DataFrame(table), curves)

@@ -1,0 +1,148 @@
+"""``specrec fit``: spec -> data -> model -> backend -> InferenceData -> evaluation -> run dir.
+
+The library function behind the CLI command and the Python API; each arrow is one call into
+the module that owns that step.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from specrec import backends, rundir
+from specrec.data.source import load_data
+from specrec.errors import BackendError
+from specrec.evaluate.evaluator import evaluate_fit
+from specrec.inference import to_inference_data
+from specrec.model.lower import lower, row_data
+from specrec.model.reference import initial_values
+from specrec.spec.load import LoadedSpec, load_spec
+
+
+@dataclass
+class Run:
+    """A finished fit: where it was written and what it measured."""
+
+    path: Path | None
+    metrics: dict
+    idata: object
+
+
+def versions(backend_dist: str | None = None) -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ["specrec", "numpy", "scipy", "arviz", "pydantic", backend_dist]:
+        if dist:
+            try:
+                out[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                pass
+    return out
+
+
+BACKEND_DISTS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro-ppl"}
+
+
+def fit(
+    spec: str | Path | LoadedSpec,
+    *,
+    backend: str | None = None,
+    method: str | None = None,
+    data: str | None = None,
+    seed: int | None = None,
+    overrides: list[str] | None = None,
+    out: str | Path | None = "runs",
+    progress: bool = True,
+    log=None,
+) -> Run:
+    """Fit a spec end to end and write its run directory (``out=None``: write nothing)."""
+    sets = list(overrides or [])
+    if method:
+        sets.append(f"inference.method={method}")
+    if seed is not None:
+        sets.append(f"inference.seed={seed}")
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, sets)
+    if isinstance(spec, LoadedSpec) and sets:
+        loaded = load_spec(spec.file, sets)
+    say = log or (lambda msg: None)
+    s = loaded.spec
+    name = backend or s.backend
+    b = backends.get(name)
+    if s.inference.method not in b.methods:
+        raise BackendError(f"backend {name!r} cannot do {s.inference.method!r}; it offers {', '.join(b.methods)}")
+
+    t_total = time.perf_counter()
+    ds, split = load_data(loaded, data)
+    train, test = ds.take(split.train), ds.take(split.test)
+    model = lower(loaded, train)
+    reasons = b.unsupported(model, s.inference)
+    if reasons:
+        raise BackendError(f"backend {name!r} cannot fit {s.name!r}: " + "; ".join(reasons))
+    say(
+        f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
+        f"{s.inference.method} on {name} {b.version}"
+    )
+    init = initial_values(model, np.random.default_rng(s.inference.seed), s.inference.init_radius)
+    result = b.fit(model, s.inference, init, progress)
+    idata = to_inference_data(model, result)
+    test_rows = row_data(test, model.dims, list(model.data.columns))
+    ev = evaluate_fit(
+        model, idata, train, test, test_rows, s.evaluate, s.inference.method, result.fit_s, result.loss, s.inference.seed
+    )
+    metrics = {
+        "specrec_format": rundir.FORMAT,
+        "spec": {"name": s.name, "sha256": loaded.sha256, "file": loaded.file},
+        "backend": {"name": name, "version": b.version, **{k: v for k, v in result.info.items()}},
+        "inference": s.inference.model_dump(mode="json"),
+        "seed": s.inference.seed,
+        "data": {"source": ds.source, "fingerprint": ds.fingerprint(), "n_rows": len(ds)},
+        "split": {
+            "kind": split.kind,
+            "fingerprint": split.fingerprint,
+            "n_train": len(train),
+            "n_test": len(test),
+        },
+        **ev.metrics,
+        "timing": {
+            "fit_s": result.fit_s,
+            "compile_s": result.compile_s,
+            "total_s": time.perf_counter() - t_total,
+        },
+        "versions": versions(BACKEND_DISTS.get(name)),
+        "command": sys.argv,
+    }
+    if ds.truth:
+        metrics["truth"] = {k: np.asarray(v).tolist() for k, v in ds.truth.items() if np.size(v) <= 50}
+    path = None
+    if out is not None:
+        run_id = rundir.new_run_id(s.inference.method, name)
+
+        def write(tmp: Path) -> None:
+            (tmp / rundir.FILES["spec"]).write_text(loaded.text)
+            rundir.write_json(tmp / rundir.FILES["resolved"], s.model_dump(mode="json"))
+            idata.to_netcdf(str(tmp / rundir.FILES["posterior"]))
+            ev.predictions.to_csv(tmp / rundir.FILES["predictions"], index=False)
+            _plots(tmp, ev, metrics)
+            rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
+
+        path = rundir.write_run(Path(out) / s.name, run_id, write)
+    return Run(path, metrics, idata)
+
+
+def _plots(folder: Path, ev, metrics: dict) -> None:
+    from specrec.evaluate import plots
+
+    curves = ev.curves
+    norms = {k.removeprefix("frobenius_"): v for k, v in curves.items() if k.startswith("frobenius_")}
+    if norms:
+        plots.plot_frobenius(norms, folder / "frobenius.png")
+    if "running_rmse" in curves:
+        base = {k: v["rmse"] for k, v in metrics["baselines"].items()}
+        plots.plot_running_rmse(curves["running_rmse"], base, folder / "running_rmse.png")
+    if "loss" in curves:
+        plots.plot_loss(curves["loss"], folder / "loss.png")
