@@ -36,7 +36,9 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True)
+            click.echo(
+                f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True
+            )
             sys.exit(EXIT_FAILED)
 
     return wrapper
@@ -55,8 +57,15 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backend", "-b", help="Backend to fit on (default: the spec's, else numpyro).")
-@click.option("--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method.")
-@click.option("--data", "data", type=click.Path(), help="Local data file or folder instead of the spec's source.")
+@click.option(
+    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
+)
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(),
+    help="Local data file or folder instead of the spec's source.",
+)
 @click.option("--seed", type=int, help="Override inference.seed.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
 @click.option("--out", default="runs", show_default=True, help="Folder of run directories.")
@@ -70,8 +79,15 @@ def fit(spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet:
 
     log = None if quiet else (lambda m: click.echo(m, err=True))
     run = run_fit(
-        spec, backend=backend, method=method, data=data, seed=seed, overrides=list(sets), out=out,
-        progress=not quiet, log=log,
+        spec,
+        backend=backend,
+        method=method,
+        data=data,
+        seed=seed,
+        overrides=list(sets),
+        out=out,
+        progress=not quiet,
+        log=log,
     )
     if as_json:
         click.echo(json.dumps(run.metrics, indent=2, default=str))
@@ -137,7 +153,11 @@ def data() -> None:
 
 @data.command("fetch")
 @click.argument("name", default="movielens-100k")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Default: $SPECREC_CACHE_DIR or the user cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Default: $SPECREC_CACHE_DIR or the user cache.",
+)
 @click.option("--quiet", "-q", is_flag=True)
 @_handle_errors
 def data_fetch(name: str, cache_dir, quiet: bool) -> None:

@@ -74,7 +74,9 @@ def fit(
     name = backend or s.backend
     b = backends.get(name)
     if s.inference.method not in b.methods:
-        raise BackendError(f"backend {name!r} cannot do {s.inference.method!r}; it offers {', '.join(b.methods)}")
+        raise BackendError(
+            f"backend {name!r} cannot do {s.inference.method!r}; it offers {', '.join(b.methods)}"
+        )
 
     t_total = time.perf_counter()
     ds, split = load_data(loaded, data)
@@ -92,7 +94,16 @@ def fit(
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     ev = evaluate_fit(
-        model, idata, train, test, test_rows, s.evaluate, s.inference.method, result.fit_s, result.loss, s.inference.seed
+        model,
+        idata,
+        train,
+        test,
+        test_rows,
+        s.evaluate,
+        s.inference.method,
+        result.fit_s,
+        result.loss,
+        s.inference.seed,
     )
     metrics = {
         "specrec_format": rundir.FORMAT,
@@ -117,7 +128,9 @@ def fit(
         "command": sys.argv,
     }
     if ds.truth:
-        metrics["truth"] = {k: np.asarray(v).tolist() for k, v in ds.truth.items() if np.size(v) <= 50}
+        metrics["truth"] = {
+            k: np.asarray(v).tolist() for k, v in ds.truth.items() if np.size(v) <= 50
+        }
     path = None
     if out is not None:
         run_id = rundir.new_run_id(s.inference.method, name)
@@ -138,7 +151,9 @@ def _plots(folder: Path, ev, metrics: dict) -> None:
     from specrec.evaluate import plots
 
     curves = ev.curves
-    norms = {k.removeprefix("frobenius_"): v for k, v in curves.items() if k.startswith("frobenius_")}
+    norms = {
+        k.removeprefix("frobenius_"): v for k, v in curves.items() if k.startswith("frobenius_")
+    }
     if norms:
         plots.plot_frobenius(norms, folder / "frobenius.png")
     if "running_rmse" in curves:

@@ -49,8 +49,13 @@ def fit_summary(metrics: dict, path: object | None) -> str:
         )
     cold = m.get("cold_start_test_rows") or {}
     if any(cold.values()):
-        lines.append("  cold-start test rows (predicted from the population): " + ", ".join(f"{k} {v}" for k, v in cold.items()))
-    lines.append(f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s, total {t['total_s']:.1f} s")
+        lines.append(
+            "  cold-start test rows (predicted from the population): "
+            + ", ".join(f"{k} {v}" for k, v in cold.items())
+        )
+    lines.append(
+        f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s, total {t['total_s']:.1f} s"
+    )
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)

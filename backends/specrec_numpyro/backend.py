@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from functools import partial
 from typing import Any
 
 import jax
@@ -18,6 +20,37 @@ from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
 from specrec_numpyro.translate import DISTRIBUTIONS, model_fn
+
+
+def _run_svi(svi: SVI, key: Any, steps: int, progress: bool, label: str) -> tuple[dict, np.ndarray]:
+    """Optimise in compiled chunks of ``lax.scan``: progress without a Python call per step.
+
+    ``SVI.run(progress_bar=True)`` dispatches every step from Python, which doubles the wall
+    time of a 4000-step fit on 90,000 ratings; 20 scanned chunks cost one compile and ~nothing.
+    """
+    state = svi.init(key)
+    n_chunks = min(20, steps)
+    sizes = [steps // n_chunks + (1 if i < steps % n_chunks else 0) for i in range(n_chunks)]
+
+    @partial(jax.jit, static_argnums=1)
+    def chunk(state: Any, n: int) -> tuple[Any, jnp.ndarray]:
+        return jax.lax.scan(lambda s, _: svi.update(s), state, None, length=n)
+
+    losses = []
+    for i, n in enumerate(sizes):
+        state, part = chunk(state, n)
+        losses.append(np.asarray(part, dtype=float))
+        if progress:
+            done = sum(sizes[: i + 1])
+            print(
+                f"\r{label}: step {done}/{steps}  loss {float(part[-1]):.4g}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+    if progress:
+        print(file=sys.stderr)
+    return svi.get_params(state), np.concatenate(losses)
 
 
 class NumPyroBackend:
@@ -45,7 +78,7 @@ class NumPyroBackend:
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
         fn = model_fn(model)
-        init_values = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in init.items()}
+        init_values = {k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in init.items()}
         key = jax.random.PRNGKey(settings.seed)
         compile_s = self._compile_time(fn, init_values, key)
         t0 = time.perf_counter()
@@ -73,18 +106,17 @@ class NumPyroBackend:
             else AutoNormal(fn, init_loc_fn=loc)
         )
         svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
-        run = svi.run(key, settings.steps, progress_bar=progress)
-        losses = np.asarray(run.losses, dtype=float)
+        params, losses = _run_svi(svi, key, settings.steps, progress, settings.method)
         if not np.all(np.isfinite(losses[-10:])):
             raise FitError(
                 f"{settings.method} diverged: the loss became {losses[-1]} (try a smaller lr)"
             )
         if settings.method == "map":
-            point = guide.median(run.params)
+            point = guide.median(params)
             posterior = {k: np.asarray(v)[None, None] for k, v in point.items()}
         else:
             draws = guide.sample_posterior(
-                jax.random.fold_in(key, 1), run.params, sample_shape=(settings.draws,)
+                jax.random.fold_in(key, 1), params, sample_shape=(settings.draws,)
             )
             posterior = {rv.name: np.asarray(draws[rv.name])[None] for rv in model.latents}
         return FitResult(settings.method, posterior, loss=losses)
@@ -129,17 +161,19 @@ class NumPyroBackend:
         return FitResult("nuts", posterior, sample_stats=stats)
 
     def log_density(self, model: Model) -> LogDensity:
-        jax.config.update("jax_enable_x64", True)
-        fn = model_fn(model, dtype=jnp.float64)
+        """float64 log density and gradient; x64 is switched on only around these calls."""
+        with jax.enable_x64(True):
+            fn = model_fn(model, dtype=jnp.float64)
 
-        def f(z: dict[str, np.ndarray]) -> float:
-            return -potential_energy(fn, (), {}, z)
+            def f(z: dict[str, Any]) -> Any:
+                return -potential_energy(fn, (), {}, z)
 
-        vg = jax.jit(jax.value_and_grad(f))
+            vg = jax.jit(jax.value_and_grad(f))
 
         def call(point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
-            z = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in point.items()}
-            value, grad = vg(z)
-            return float(value), {k: np.asarray(v) for k, v in grad.items()}
+            with jax.enable_x64(True):
+                z = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in point.items()}
+                value, grad = vg(z)
+                return float(value), {k: np.asarray(v) for k, v in grad.items()}
 
         return call

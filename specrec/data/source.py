@@ -26,7 +26,7 @@ def _numeric_columns(loaded: LoadedSpec) -> list[str]:
     """Names the expressions use that are neither parameters, helpers nor dims: data columns."""
     spec = loaded.spec
     texts = [spec.param(n).prior for n in spec.params] + list(spec.let.values())
-    texts += list(spec.likelihood.values())
+    texts = [str(t) for t in texts] + list(spec.likelihood.values())
     known = set(spec.params) | set(spec.let) | set(spec.dims) | {spec.response}
     names: set[str] = set()
     for t in texts:
@@ -75,7 +75,9 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
             raise DataError("no such file or folder", file=str(folder))
         if isinstance(split_cfg, FilesSplit):
             return loaders.load_split_files(
-                _under(folder, split_cfg.train), _under(folder, split_cfg.test), numeric=["timestamp"],
+                _under(folder, split_cfg.train),
+                _under(folder, split_cfg.test),
+                numeric=["timestamp"],
                 value_range=cfg.range,
             )
         ds = loaders.load_movielens_100k(folder)

@@ -19,7 +19,7 @@ from specrec.model.ir import Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
 
-MAX_DRAWS = 500  # predictions use at most this many posterior draws (thinned evenly)
+MAX_DRAWS = 2000  # predictions use at most this many posterior draws (thinned evenly)
 MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
 MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables
 
@@ -69,7 +69,9 @@ def evaluate_fit(
     mean_draws, _ = predict_draws(model, post, test_rows)
     _, y_draws = predict_draws(model, _replicate(post, MIN_PREDICTIVE), test_rows, rng)
     point = mean_draws.mean(axis=(0, 1))
-    test_metrics = predictive_summary(test_rows.y, point, y_draws, vr, settings.interval, settings.clip)
+    test_metrics = predictive_summary(
+        test_rows.y, point, y_draws, vr, settings.interval, settings.clip
+    )
     train_mean, _ = predict_draws(model, _thin(post, 100), model.data)
     train_metrics = predictive_summary(
         model.data.y, train_mean.mean(axis=(0, 1)), None, vr, settings.interval, settings.clip
@@ -95,7 +97,9 @@ def evaluate_fit(
         names = [rv.name for rv in model.latents] if total <= MAX_DIAG_ELEMENTS else small
         diag = D.sampler_diagnostics(idata, names or None)
         diag["params_checked"] = names
-        pick = rng.choice(len(test_rows), size=min(settings.rhat_pairs, len(test_rows)), replace=False)
+        pick = rng.choice(
+            len(test_rows), size=min(settings.rhat_pairs, len(test_rows)), replace=False
+        )
         pred = D.prediction_diagnostics(mean_draws[:, :, np.sort(pick)])
         diag |= {f"pred_{k}": v for k, v in pred.items() if k not in ("n_chains", "n_draws")}
         diag["ess_per_s"] = D.ess_per_second(diag.get("ess_bulk_min"), fit_s)
@@ -109,7 +113,9 @@ def evaluate_fit(
     if loss is not None:
         curves["loss"] = np.asarray(loss)
         diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), 50) :]))
-        diagnostics["loss_convergence"] = D.loss_converged(np.asarray(loss), window=min(100, max(1, len(loss) // 4)))
+        diagnostics["loss_convergence"] = D.loss_converged(
+            np.asarray(loss), window=min(100, max(1, len(loss) // 4))
+        )
 
     lo_q, hi_q = (1 - settings.interval) / 2, 1 - (1 - settings.interval) / 2
     flat = y_draws.reshape(-1, len(test_rows))
@@ -118,8 +124,18 @@ def evaluate_fit(
     table = {}
     for d in dims:
         table[d.column] = d.coords[test_rows.index[d.name]]
-    table |= {model.response: test_rows.y, "mean": shown, "lower": clip(lower, vr) if settings.clip else lower,
-              "upper": clip(upper, vr) if settings.clip else upper}
-    cold = {d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims}
+    table |= {
+        model.response: test_rows.y,
+        "mean": shown,
+        "lower": clip(lower, vr) if settings.clip else lower,
+        "upper": clip(upper, vr) if settings.clip else upper,
+    }
+    cold = {
+        d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims
+    }
     metrics = {"test": test_metrics, "train": train_metrics, "cold_start_test_rows": cold}
-    return Evaluation({"metrics": metrics, "baselines": base, "diagnostics": diagnostics}, pd.DataFrame(table), curves)
+    return Evaluation(
+        {"metrics": metrics, "baselines": base, "diagnostics": diagnostics},
+        pd.DataFrame(table),
+        curves,
+    )

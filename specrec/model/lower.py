@@ -72,6 +72,7 @@ class _Lowering:
         self.used_columns: set[str] = set()
         self.dims: dict[str, Dim] = {}
         self.asts: dict[Path, E.Node] = {}
+        self.bad_dims: set[str] = set()  # params with a dims problem already reported
 
     # ---- reporting -------------------------------------------------------------------------------
     def problem(self, path: Path, message: str, node: E.Node | None = None, **kw) -> None:
@@ -174,6 +175,8 @@ class _Lowering:
         name = node.id
         if name in self.params:
             ctx.refs.add(name)
+            if name in self.bad_dims:
+                raise _Abort()  # its dims are already reported; anything more would be a guess
             dims = tuple(self.params[name].dims)
             data_dims = [d for d in dims if self.is_data_dim(d) and d not in ctx.target]
             if data_dims:
@@ -196,7 +199,7 @@ class _Lowering:
                 )
             self.used_lets.add(name)
             let_path = ("let", name)
-            inner = self.parse(self.spec.let[name], let_path)
+            inner = self.parse(str(self.spec.let[name]), let_path)
             sub = _Context(let_path, ctx.row, ctx.target, (*ctx.let_stack, name), ctx.refs)
             return self.lower(inner, sub)
         if name in self.spec.dims:
@@ -212,6 +215,16 @@ class _Lowering:
                 f"the observed column {name!r} cannot be used as a value",
                 node,
                 hint=f"use a statistic such as mean({name})",
+            )
+        id_dims = [
+            n for n, d in self.spec.dims.items() if isinstance(d, DataDim) and d.column == name
+        ]
+        if id_dims and name not in self.column_names():
+            raise self.fail(
+                ctx.path,
+                f"{name!r} is the id column of dim {id_dims[0]!r}, not a value",
+                node,
+                hint=f"index a parameter by the dim: X[{id_dims[0]}]",
             )
         if name in self.column_names():
             if not ctx.row:
@@ -229,18 +242,10 @@ class _Lowering:
         )
 
     def lower_index(self, node: E.Index, ctx: _Context) -> Expr:
-        base = self.lower(
-            node.base,
-            _Context(
-                ctx.path,
-                ctx.row,
-                tuple(d.id for d in node.dims) + ctx.target,
-                ctx.let_stack,
-                ctx.refs,
-            ),
-        )
+        # The dim first: an unknown or wrong dim would otherwise surface as a confusing
+        # complaint about the value being indexed.
         if len(node.dims) != 1:
-            raise self.fail(ctx.path, "index by one data dim at a time", node)
+            raise self.fail(ctx.path, "index by one data dim at a time", node.dims[1])
         dim = node.dims[0]
         if dim.id not in self.spec.dims:
             raise self.fail(
@@ -253,6 +258,24 @@ class _Lowering:
             raise self.fail(
                 ctx.path, f"{dim.id!r} is a fixed-size dim; only data dims index rows", dim
             )
+        base_node = node.base
+        if (
+            isinstance(base_node, E.Name)
+            and base_node.id in self.params
+            and base_node.id not in self.bad_dims
+            and dim.id not in self.params[base_node.id].dims
+        ):
+            p = base_node.id
+            raise self.fail(
+                ctx.path,
+                f"cannot index {p!r} by {dim.id!r}: {p} has dims "
+                f"({', '.join(self.params[p].dims)})",
+                dim,
+            )
+        base = self.lower(
+            base_node,
+            _Context(ctx.path, ctx.row, (dim.id, *ctx.target), ctx.let_stack, ctx.refs),
+        )
         if dim.id not in base.dims:
             raise self.fail(
                 ctx.path,
@@ -402,18 +425,20 @@ class _Lowering:
                 f"{dist.signature()} takes {len(names)} arguments, found {len(node.args)}",
                 node,
             )
-        given: dict[str, E.Node] = dict(zip(names, node.args))
-        for k, v in node.kwargs:
+        given: dict[str, E.Node] = dict(zip(names, node.args, strict=False))
+        offsets = node.kwarg_offsets or tuple(v.offset for _, v in node.kwargs)
+        for (k, v), k_off in zip(node.kwargs, offsets, strict=True):
+            at = E.Name(k, k_off)
             if k not in names:
                 raise self.fail(
                     path,
                     f"{dist.name} has no argument {k!r}",
-                    v,
+                    at,
                     expected=dist.signature(),
                     hint=self.suggest(k, list(names)),
                 )
             if k in given:
-                raise self.fail(path, f"argument {k!r} given twice", v)
+                raise self.fail(path, f"argument {k!r} given twice", at)
             given[k] = v
         missing = [n for n in names if n not in given]
         if missing:
@@ -432,11 +457,29 @@ class _Lowering:
                 ok = False
         if not ok:
             raise _Abort()
+        if dist.support.kind == "interval":
+            lo, hi = args["lower"], args["upper"]
+            placeholder = self.train is None and (
+                _uses_statistic(given["lower"]) or _uses_statistic(given["upper"])
+            )
+            if (
+                isinstance(lo, Const)
+                and isinstance(hi, Const)
+                and not placeholder
+                and not np.all(lo.value < hi.value)
+            ):
+                raise self.fail(
+                    path,
+                    f"{dist.name} needs lower < upper",
+                    node,
+                    found=f"lower = {lo.label}, upper = {hi.label}",
+                )
         return dist, args
 
     def lower_arg(self, dist: Distribution, arg_name: str, node: E.Node, ctx: _Context) -> Expr:
         spec_arg = next(a for a in dist.args if a.name == arg_name)
         x = self.lower(node, ctx)
+        whole = E.Num(0, E.start(node))  # where the argument's text starts
         target = ctx.target
         extra = [d for d in x.dims if d not in target]
         if spec_arg.event_dims:
@@ -445,7 +488,7 @@ class _Lowering:
                 raise self.fail(
                     ctx.path,
                     f"{dist.name}'s {arg_name} must be a vector over one fixed-size dim",
-                    node,
+                    whole,
                     found=f"dims ({', '.join(x.dims)})",
                 )
             target = (*target, extra[0])
@@ -455,10 +498,12 @@ class _Lowering:
                 hint = f"reduce {extra[0]!r} with dot() or sum()"
             else:
                 hint = f"add {extra[0]!r} to this parameter's dims"
+            where = "the likelihood is over" if ctx.row else "this parameter has"
+            have = f"dims ({', '.join(ctx.target)})" if ctx.target else "no dims"
             raise self.fail(
                 ctx.path,
-                f"{dist.name}'s {arg_name} has dims ({', '.join(x.dims)}), more than ({', '.join(ctx.target)})",
-                node,
+                f"{dist.name}'s {arg_name} has dims ({', '.join(x.dims)}), but {where} {have}",
+                whole,
                 hint=hint,
             )
         if x.dims and x.dims != target:
@@ -472,13 +517,13 @@ class _Lowering:
                 and spec_arg.constraint.kind not in ("interval",)
                 and not spec_arg.constraint.check(value)
             ):
-                found = (
-                    f"{E.to_text(node)} = {value.item():g}" if value.size == 1 else E.to_text(node)
-                )
+                found = E.to_text(node)
+                if value.size == 1 and found != f"{value.item():g}":
+                    found += f" = {value.item():g}"  # a computed value: say what it came to
                 raise self.fail(
                     ctx.path,
                     f"{dist.name}'s {arg_name} is outside its constraint",
-                    node,
+                    whole,
                     expected=spec_arg.constraint.description,
                     found=found,
                 )
@@ -505,12 +550,13 @@ class _Lowering:
                         hint=self.suggest(d, list(self.spec.dims)),
                     )
                     ok = False
-                elif p.dims.count(d) > 1:
+                elif d in p.dims[:i]:
                     self.problem(("params", name, "dims", i), f"dim {d!r} listed twice")
                     ok = False
                 else:
                     self.used_dims.add(d)
             if not ok:
+                self.bad_dims.add(name)
                 continue
             ctx = _Context(path, row=False, target=tuple(p.dims))
             try:
@@ -520,7 +566,8 @@ class _Lowering:
             if dist.discrete:
                 self.problem(
                     path,
-                    f"{name} has a discrete prior ({dist.name}); discrete latent parameters cannot be fitted by map, vi or nuts",
+                    f"{name} has a discrete prior ({dist.name}); "
+                    "discrete latent parameters cannot be fitted by map, vi or nuts",
                     hint="marginalise the discrete variable in the likelihood",
                 )
                 continue
@@ -565,12 +612,12 @@ class _Lowering:
             self.problem(path, f"{dist.name} has no finite mean, so it cannot predict ratings")
         if self.train is not None and not self.simulating and not dist.support.check(self.train.y):
             bad = ~_elementwise_support(dist, self.train.y)
-            first = float(self.train.y[np.argmax(bad)])
+            first, n_bad = float(self.train.y[np.argmax(bad)]), int(bad.sum())
             self.problem(
                 path,
                 f"{dist.name} cannot hold the observed {self.response!r}",
                 expected=dist.support.description,
-                found=f"{int(bad.sum())} values such as {first:g}",
+                found=f"{first:g}" + (f" and {n_bad - 1} more" if n_bad > 1 else ""),
             )
         n = len(self.train) if self.train is not None else PLACEHOLDER_SIZE
         return RandomVariable(self.response, dist.name, args, (OBS,), (n,), observed=True), ctx.refs
@@ -588,19 +635,22 @@ class _Lowering:
             reachable.add(n)
             if n in nodes:
                 todo += nodes[n][1]
-        if lik is not None:
+        # Uses inside an expression that failed are unknown: report unused names only when
+        # every prior and the likelihood were lowered.
+        complete = lik is not None and all(n in nodes for n in self.params)
+        if complete:
             for name in self.params:
-                if name not in reachable and name in nodes:
+                if name not in reachable:
                     self.problem(
                         ("params", name),
                         f"parameter {name!r} is never used by the likelihood",
                         key=True,
                     )
         for name in self.spec.let:
-            if name not in self.used_lets and lik is not None:
+            if name not in self.used_lets and complete:
                 self.problem(("let", name), f"let helper {name!r} is never used", key=True)
-        for name, d in self.dims.items():
-            if name not in self.used_dims and lik is not None and not self.problems:
+        for name in self.dims:
+            if name not in self.used_dims and complete and not self.problems:
                 self.problem(("dims", name), f"dim {name!r} is declared but never used", key=True)
         latents = self.order(nodes) if not self.problems else []
         if self.problems or lik is None:

@@ -17,7 +17,7 @@ inside the YAML scalar it came from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class ParseError(ValueError):
@@ -44,6 +44,7 @@ class Call:
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...]
     offset: int
+    kwarg_offsets: tuple[int, ...] = field(default=(), compare=False)  # where each keyword starts
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ class _Parser:
     def name(self) -> Name:
         kind, text, off = self.take()
         if kind != "name":
-            raise ParseError(f"expected a dim name, found {text or 'end of expression'!r}", off)
+            found = "end of expression" if kind == "end" else repr(text)
+            raise ParseError(f"expected a dim name, found {found}", off)
         return Name(text, off)
 
     def atom(self) -> Node:
@@ -169,12 +171,14 @@ class _Parser:
             self.take()
             args: list[Node] = []
             kwargs: list[tuple[str, Node]] = []
+            kw_offsets: list[int] = []
             if self.peek()[1] != ")":
                 while True:
-                    k, t, _ = self.peek()
+                    k, t, kw_off = self.peek()
                     if k == "name" and self.toks[self.i + 1][1] == "=":
                         self.i += 2
                         kwargs.append((t, self.expr()))
+                        kw_offsets.append(kw_off)
                     else:
                         if kwargs:
                             raise ParseError(
@@ -185,7 +189,7 @@ class _Parser:
                         break
                     self.take()
             self.expect(")")
-            return Call(text, tuple(args), tuple(kwargs), off)
+            return Call(text, tuple(args), tuple(kwargs), off, tuple(kw_offsets))
         if text == "(":
             node = self.expr()
             self.expect(")")
@@ -204,6 +208,15 @@ def parse(text: str) -> Node:
     if kind != "end":
         raise ParseError(f"unexpected {tok!r} after a complete expression", off)
     return node
+
+
+def start(node: Node) -> int:
+    """Offset of the first character of ``node``'s text (a BinOp's own offset is its operator)."""
+    if isinstance(node, BinOp):
+        return start(node.left)
+    if isinstance(node, Index):
+        return start(node.base)
+    return node.offset
 
 
 def names_in(node: Node) -> list[Name]:
@@ -233,7 +246,13 @@ def to_text(node: Node) -> str:
         parts = [to_text(a) for a in node.args] + [f"{k}={to_text(v)}" for k, v in node.kwargs]
         return f"{node.func}({', '.join(parts)})"
     if isinstance(node, Index):
-        return f"{to_text(node.base)}[{', '.join(d.id for d in node.dims)}]"
+        return f"{_operand_text(node.base)}[{', '.join(d.id for d in node.dims)}]"
     if isinstance(node, BinOp):
-        return f"({to_text(node.left)} {node.op} {to_text(node.right)})"
+        left = _operand_text(node.left) if node.op == "^" else to_text(node.left)
+        return f"({left} {node.op} {to_text(node.right)})"
     return f"-{to_text(node.operand)}"
+
+
+def _operand_text(node: Node) -> str:
+    # `-x` binds looser than `^` and `[...]`: (-2)^2 and (-U)[user] keep their parentheses
+    return f"({to_text(node)})" if isinstance(node, Neg) else to_text(node)

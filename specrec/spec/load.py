@@ -65,7 +65,7 @@ def apply_overrides(raw: dict, overrides: list[str], positions: PositionMap) -> 
             node = node[k]
         node[path[-1]] = value
         # An overridden value is reported where it came from: the command line.
-        positions.values[tuple(path)] = Position(0, 0)
+        positions.values[tuple(path)] = Position(0, 0, origin=f"--set {item}")
 
 
 def _clean_loc(raw: object, loc: tuple) -> tuple[Path, bool]:
@@ -74,7 +74,9 @@ def _clean_loc(raw: object, loc: tuple) -> tuple[Path, bool]:
     node = raw
     exists = True
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             path.append(part)
             node = node[part]
         elif isinstance(node, dict) and part in (node.get("source"), node.get("kind")):
@@ -183,7 +185,8 @@ def _problem(
         msg = msg[len("Value error, ") :]
     expected = None
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        expected, msg = msg.replace("Input should be ", ""), "wrong type"
+        # "a valid integer, unable to parse string as an integer" -> "a valid integer"
+        expected, msg = msg.replace("Input should be ", "").split(", unable to")[0], "wrong type"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         expected, msg = msg.replace("Input should be ", ""), "value out of range"
     elif kind == "string_pattern_mismatch":
@@ -191,8 +194,10 @@ def _problem(
             "letters, digits, '_', '-' or '.', starting with a letter or digit",
             "bad name",
         )
+    # A validator's own message already says what it found.
+    show_found = not isinstance(found, dict) and kind != "value_error"
     return positions.problem(
-        path, msg, expected=expected, found=None if isinstance(found, dict) else repr(found)
+        path, msg, expected=expected, found=repr(found) if show_found else None
     )
 
 
@@ -208,6 +213,16 @@ def load_spec(path: str | FsPath, overrides: list[str] | None = None) -> LoadedS
     return parse_spec_text(text, file, overrides)
 
 
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
+    """Where the construct the YAML parser was reading began (an unclosed ``[`` or quote)."""
+    if "'\\t'" in str(exc.problem):
+        return "YAML indents with spaces, not tabs"
+    ctx, mark, at = exc.context, exc.context_mark, exc.problem_mark
+    if ctx and mark and (at is None or (mark.line, mark.column) != (at.line, at.column)):
+        return f"{ctx} that starts at line {mark.line + 1}, column {mark.column + 1}"
+    return None
+
+
 def parse_spec_text(
     text: str, file: str = "<spec>", overrides: list[str] | None = None
 ) -> LoadedSpec:
@@ -216,11 +231,19 @@ def parse_spec_text(
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise SpecError([Problem(file, line, col, "", f"not valid YAML: {exc.problem}")]) from None
+        raise SpecError(
+            [Problem(file, line, col, "", f"not valid YAML: {exc.problem}", hint=_yaml_hint(exc))]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(file, None, None, "", f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):
-        found = "an empty file" if raw is None else type(raw).__name__
+        found = (
+            "an empty file"
+            if raw is None
+            else "a list"
+            if isinstance(raw, list)
+            else f"a single value {raw!r}"
+        )
         raise SpecError(
             [
                 positions.problem(

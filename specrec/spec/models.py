@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
@@ -60,11 +67,14 @@ class KFoldSplit(Strict):
     fold: int = Field(0, ge=0)
     seed: int = 42
 
-    @model_validator(mode="after")
-    def _fold_in_range(self) -> KFoldSplit:
-        if self.fold >= self.k:
-            raise ValueError(f"fold must be in 0..{self.k - 1}, found {self.fold}")
-        return self
+    @field_validator("fold")
+    @classmethod
+    def _fold_in_range(cls, v: int, info: ValidationInfo) -> int:
+        # a field validator (not a model one) so that the error points at `fold:` itself
+        k = info.data.get("k")
+        if k is not None and v >= k:
+            raise ValueError(f"fold must be in 0..{k - 1}, found {v}")
+        return v
 
 
 Split = Annotated[
@@ -87,7 +97,7 @@ class _DataBase(Strict):
 
 
 class MovieLens100kData(_DataBase):
-    """MovieLens 100k (columns user_id, item_id, rating, timestamp); path from ``--data`` or the cache."""
+    """MovieLens 100k (user_id, item_id, rating, timestamp); path from ``--data`` or the cache."""
 
     source: Literal["movielens-100k"]
     path: str | None = Field(None, description="folder holding u.data; default: the fetch cache")
@@ -106,7 +116,7 @@ class FileData(_DataBase):
 
 
 class SimulateData(_DataBase):
-    """Rows drawn from the spec's own prior (or from ``true`` values), so specs run with no download."""
+    """Rows drawn from the spec's own prior (or ``true`` values), so specs run with no download."""
 
     source: Literal["simulate"]
     sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(description="levels of each data dim")
@@ -122,7 +132,8 @@ class SimulateData(_DataBase):
     @model_validator(mode="after")
     def _one_size(self) -> SimulateData:
         if (self.density is None) == (self.rows is None):
-            raise ValueError("give exactly one of density or rows")
+            found = "neither" if self.density is None else "both"
+            raise ValueError(f"give exactly one of density or rows, found {found}")
         return self
 
 
@@ -187,7 +198,9 @@ class Spec(Strict):
     params: dict[str, Param | str] = Field(
         description="name -> {prior, dims} or just a prior expression for a scalar"
     )
-    let: dict[str, str] = Field(default_factory=dict, description="named helper expressions")
+    let: dict[str, str | float] = Field(
+        default_factory=dict, description="named helper expressions (constants, derived values)"
+    )
     likelihood: dict[str, str] = Field(description="observed column -> its distribution")
     inference: Inference = Field(default_factory=Inference)
     evaluate: Evaluate = Field(default_factory=Evaluate)

@@ -23,6 +23,7 @@ class Position:
     line: int  # 1-based
     column: int  # 1-based
     quoted: bool = False  # a quoted scalar's text starts one column later
+    origin: str | None = None  # not from the file: where it came from (``--set KEY=VALUE``)
 
 
 @dataclass
@@ -32,6 +33,10 @@ class PositionMap:
     file: str
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
+    text: str = ""
+    # scalars whose text is not one line of the file (block `|`/`>` or folded over lines):
+    # path -> (start index, end index, parsed value), so an offset can be traced back
+    spans: dict[Path, tuple[int, int, str]] = field(default_factory=dict)
 
     def lookup(self, path: Path, *, key: bool = False) -> Position | None:
         """Position of ``path``, falling back to the nearest parent that has one."""
@@ -50,9 +55,41 @@ class PositionMap:
     ) -> Problem:
         """A Problem located at ``path``; ``offset`` moves into a one-line scalar (expressions)."""
         pos = self.lookup(path, key=key)
+        if pos is not None and pos.origin is not None:
+            return Problem(pos.origin, None, None, format_path(path), message, **kw)
+        span = self.spans.get(tuple(path)) if not key else None
+        located = self._locate(*span, offset) if span else None
+        if located is not None:
+            return Problem(self.file, *located, format_path(path), message, **kw)
         line = pos.line if pos else None
         col = pos.column + offset + (1 if pos and pos.quoted and offset else 0) if pos else None
         return Problem(self.file, line, col, format_path(path), message, **kw)
+
+    def _locate(self, start: int, end: int, value: str, offset: int) -> tuple[int, int] | None:
+        """Line and column of ``value[offset]`` in a scalar spread over several lines.
+
+        Walks the parsed value and the source together: a run of whitespace in the value
+        (a folded line break) matches any run of spaces and line breaks in the source.
+        """
+        src, j = self.text, start
+        if src[j : j + 1] in ("|", ">"):
+            j = src.find("\n", j) + 1  # the content starts on the line after the indicator
+        elif src[j : j + 1] in ("'", '"'):
+            j += 1
+        for ch in value[:offset]:
+            if ch.isspace():
+                while j < end and src[j] in " \t\r\n":
+                    j += 1
+            else:
+                while j < end and src[j] != ch:
+                    j += 1
+                j += 1
+        while j < end and src[j] in " \t\r\n":
+            j += 1
+        if not 0 < j < end:
+            return None
+        line_start = src.rfind("\n", 0, j) + 1
+        return src.count("\n", 0, j) + 1, j - line_start + 1
 
 
 def format_path(path: Path) -> str:
@@ -76,7 +113,7 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
     Raises ``yaml.YAMLError`` for text that is not YAML; the caller turns that into a Problem.
     """
     loader = yaml.SafeLoader(text)
-    positions = PositionMap(file)
+    positions = PositionMap(file, text=text)
     problems: list[Problem] = []
     try:
         node = loader.get_single_node()
@@ -87,7 +124,7 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
                 loader.flatten_mapping(n)
                 out: dict = {}
                 for key_node, value_node in n.value:
-                    # Keys are names: take the text as written (YAML 1.1 would read `true:` as a bool).
+                    # Keys are names: take the text as written (YAML 1.1 reads `true:` as a bool).
                     if isinstance(key_node, yaml.ScalarNode):
                         key = key_node.value
                     else:
@@ -102,7 +139,8 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
                                 key_node.start_mark.column + 1,
                                 format_path(child),
                                 "duplicate key",
-                                hint=f"first given at line {first.line}; YAML would keep only the last",
+                                hint=f"first given at line {first.line}; "
+                                "YAML would keep only the last",
                             )
                         )
                     positions.keys[child] = _pos(key_node)
@@ -112,7 +150,11 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
                 return out
             if isinstance(n, yaml.SequenceNode):
                 return [build(v, (*path, i)) for i, v in enumerate(n.value)]
-            return loader.construct_object(n, deep=True)
+            value = loader.construct_object(n, deep=True)
+            multiline = n.style in ("|", ">") or n.start_mark.line != n.end_mark.line
+            if isinstance(value, str) and multiline:
+                positions.spans[path] = (n.start_mark.index, n.end_mark.index, value)
+            return value
 
         def _check_flow_cut(key: str, value: object, key_node: yaml.Node, path: Path) -> None:
             # In a flow mapping {prior: Normal(0, 1)} the comma ends the value; say so plainly.

@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   create .venv, install specrec with every backend, fit specs/quickstart.yaml
+#   make test   the same install, then the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-core lint format schema bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/specrec fit specs/quickstart.yaml
+
+test: install
+	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+test-core: install  ## tests that import no PPL
+	$(BIN)/python -m pytest -n 2 -m "not backend" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check specrec backends tests benchmarks
+	$(BIN)/ruff format --check specrec backends tests benchmarks
+
+format: install
+	$(BIN)/ruff format specrec backends tests benchmarks
+	$(BIN)/ruff check --fix specrec backends tests benchmarks
+
+schema: install  ## regenerate the committed JSON Schema of spec files
+	$(BIN)/specrec schema > specrec/spec/specrec-v1.schema.json
+
+bench: install  ## MovieLens 100k accuracy and time; writes benchmarks/results/
+	$(BIN)/python benchmarks/movielens.py --data $(or $(DATA),../shared/data/ml-100k)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,35 @@
+"""Shared fixtures: small data sets made on the fly (tests never read ../shared or the network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+
+def write_fake_movielens(
+    folder: Path, n_users: int = 40, n_items: int = 30, density: float = 0.3, seed: int = 0
+) -> Path:
+    """A u.data in the MovieLens 100k format, with low-rank structure so factor models can learn."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0, 0.7, (n_users, 2))
+    v = rng.normal(0, 0.7, (n_items, 2))
+    cells = rng.choice(n_users * n_items, int(density * n_users * n_items), replace=False)
+    users, items = np.unravel_index(cells, (n_users, n_items))
+    raw = 3.5 + np.sum(u[users] * v[items], axis=1) + rng.normal(0, 0.6, len(cells))
+    ratings = np.clip(np.rint(raw), 1, 5).astype(int)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"{a + 1}\t{b + 1}\t{r}\t{880000000 + i}"
+        for i, (a, b, r) in enumerate(zip(users, items, ratings, strict=True))
+    ]
+    (folder / "u.data").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fake_ml100k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_movielens(tmp_path_factory.mktemp("ml") / "ml-100k")

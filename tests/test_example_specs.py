@@ -1,0 +1,29 @@
+"""Every spec in specs/ runs end to end with a tiny budget (so examples never rot)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SPECS
+
+from specrec.cli import main
+
+ALL = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
+TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
+
+
+@pytest.mark.backend("numpyro")
+@pytest.mark.parametrize("spec", ALL)
+def test_example_spec_fits(spec: str, tmp_path: Path, fake_ml100k: Path):
+    args = ["fit", str(SPECS / spec), "--out", str(tmp_path), "--json", "-q"]
+    for s in TINY:
+        args += ["--set", s]
+    if spec.startswith("movielens/"):
+        args += ["--data", str(fake_ml100k)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["metrics"]["test"]["rmse"] > 0
