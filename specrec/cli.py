@@ -146,6 +146,49 @@ def backends_cmd(as_json: bool) -> None:
             click.echo(f"{i.name:<10} {i.version:<10} {', '.join(i.methods)}")
 
 
+def _backend_list(option: str | None) -> list[str]:
+    from specrec import backends
+
+    if option:
+        names = [b.strip() for b in option.split(",") if b.strip()]
+        for n in names:
+            backends.get(n)  # an unknown or broken backend is a clear error before any work
+        return names
+    return backends.available_names()
+
+
+@main.command("check")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--backends", "backend_names", help="Comma-separated (default: all installed).")
+@click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
+@click.option("--points", default=3, show_default=True, help="Random unconstrained points.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@_handle_errors
+def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
+    """Check that every backend computes the same log density and gradient as the reference."""
+    from specrec.data.source import load_data
+    from specrec.model.lower import lower
+    from specrec.parity import RTOL, check
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(spec, list(sets))
+    names = _backend_list(backend_names)
+    ds, split = load_data(loaded, data)
+    model = lower(loaded, ds.take(split.train))
+    results = check(model, names, points)
+    click.echo(f"{loaded.spec.name}: log density + gradient at {points} points, float64, rtol {RTOL:g}")
+    for r in results:
+        status = "ok" if r.ok else "DIFFERS" if r.error is None else "FAILED"
+        timing = f"{r.us_per_eval:,.0f} us/eval" if r.us_per_eval else ""
+        click.echo(f"  {r.backend:<10} {status:<8} value rel err {r.max_rel_error:.1e}  grad rel err {r.max_grad_rel_error:.1e}  {timing}")
+        for p in r.problems[:10]:
+            click.echo(f"      {p}")
+        if r.error:
+            click.echo(f"      {r.error}")
+    if not all(r.ok for r in results):
+        sys.exit(EXIT_FAILED)
+
+
 @main.group()
 def data() -> None:
     """Fetch data sets."""
