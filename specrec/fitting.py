@@ -6,6 +6,7 @@ the module that owns that step.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -38,10 +39,8 @@ def versions(backend_dist: str | None = None) -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for dist in ["specrec", "numpy", "scipy", "arviz", "pydantic", backend_dist]:
         if dist:
-            try:
+            with contextlib.suppress(metadata.PackageNotFoundError):
                 out[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                pass
     return out
 
 

@@ -30,11 +30,6 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
                 f"backend returned {name} with shape {arr.shape[2:]}, expected {expected}"
             )
     stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
-    if result.loss is not None:
-        # kept beside the draws so a saved run carries its own loss trace
-        stats_loss = {"loss": np.asarray(result.loss, dtype=float)}
-    else:
-        stats_loss = {}
     idata = az.from_dict(
         posterior=posterior,
         sample_stats=stats or None,
@@ -42,8 +37,9 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
         coords=coords,
         attrs={"inference_library": "specrec", "method": result.method},
     )
-    if stats_loss:
+    if result.loss is not None:  # kept beside the draws so a saved run carries its loss trace
         import xarray as xr
 
-        idata.add_groups({"loss": xr.Dataset({"loss": (("step",), stats_loss["loss"])})})
+        loss = np.asarray(result.loss, dtype=float)
+        idata.add_groups({"loss": xr.Dataset({"loss": (("step",), loss)})})
     return idata

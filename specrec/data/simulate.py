@@ -22,14 +22,14 @@ def design(
     sizes = [cfg.sizes[d] for d in columns]
     if cfg.density is not None:
         total = int(np.prod(sizes, dtype=np.int64))
-        n = max(1, int(round(cfg.density * total)))
+        n = max(1, round(cfg.density * total))
         cells = np.sort(rng.choice(total, size=n, replace=False))
         codes = np.unravel_index(cells, sizes)
-        return {col: np.asarray(c, dtype=np.int64) for col, c in zip(columns.values(), codes)}
+        return {col: np.asarray(c, dtype=np.int64) for col, c in zip(columns.values(), codes, strict=True)}
     assert cfg.rows is not None
     return {
         col: rng.permutation(np.arange(cfg.rows) % size).astype(np.int64)
-        for col, size in zip(columns.values(), sizes)
+        for col, size in zip(columns.values(), sizes, strict=True)
     }
 
 
