@@ -189,6 +189,63 @@ def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.command("compare")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--backends", "backend_names", help="Comma-separated, in order (default: all installed)."
+)
+@click.option(
+    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
+)
+@click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
+@click.option("--seed", type=int, help="Override inference.seed.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option("--out", default="runs", show_default=True, help="Folder of run directories.")
+@click.option("--json", "as_json", is_flag=True, help="Print compare.json to stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress; print only the comparison folder.")
+@_handle_errors
+def compare_cmd(
+    spec: str, backend_names, method, data, seed, sets, out, as_json: bool, quiet: bool
+) -> None:
+    """Fit SPEC on several backends (same data, split, seed) and show them side by side.
+
+    Exits 1 when any backend failed to fit (its row says why) or the backends saw different
+    data; the others are still fitted and reported.
+    """
+    from specrec.compare import compare
+    from specrec.summary import compare_summary
+
+    names = _backend_list(backend_names)
+    log = None if quiet else (lambda m: click.echo(m, err=True))
+    result = compare(
+        spec,
+        names,
+        method=method,
+        data=data,
+        seed=seed,
+        overrides=list(sets),
+        out=out,
+        progress=not quiet,
+        log=log,
+    )
+    if as_json:
+        click.echo(json.dumps(result.report, indent=2, default=str))
+    elif not quiet:
+        click.echo(compare_summary(result.report, result.path))
+    else:
+        click.echo(str(result.path))
+    if as_json or quiet:  # the table is not shown: failures still go to stderr
+        for r in result.report["rows"]:
+            if not r["ok"]:
+                click.echo(f"{r['backend']}: {r['error']}", err=True)
+        for m in result.report["mismatches"]:
+            click.echo(m, err=True)
+        for f in result.report["agreement"].get("flagged", []):
+            click.echo(f"flagged: {f}", err=True)
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
 @main.group()
 def data() -> None:
     """Fetch data sets."""

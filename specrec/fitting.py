@@ -21,6 +21,7 @@ from specrec.data.source import load_data
 from specrec.errors import BackendError
 from specrec.evaluate.evaluator import evaluate_fit
 from specrec.inference import to_inference_data
+from specrec.model.ir import Model, RowData
 from specrec.model.lower import lower, row_data
 from specrec.model.reference import initial_values
 from specrec.spec.load import LoadedSpec, load_spec
@@ -33,6 +34,10 @@ class Run:
     path: Path | None
     metrics: dict
     idata: object
+    # What a caller needs to recompute predictions from ``idata`` (``compare``'s agreement check)
+    # without lowering the spec again; None only for a Run built by hand.
+    model: Model | None = None
+    test_rows: RowData | None = None
 
 
 def versions(backend_dist: str | None = None) -> dict[str, str]:
@@ -45,6 +50,29 @@ def versions(backend_dist: str | None = None) -> dict[str, str]:
 
 
 BACKEND_DISTS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro-ppl"}
+
+
+def resolve_spec(
+    spec: str | Path | LoadedSpec,
+    *,
+    method: str | None = None,
+    seed: int | None = None,
+    overrides: list[str] | None = None,
+) -> LoadedSpec:
+    """The spec after ``--set``, ``--method`` and ``--seed``, loaded once.
+
+    Shared by ``fit`` and ``compare``: a comparison resolves the spec a single time and hands
+    the same ``LoadedSpec`` to every backend, so no backend can see a different setting.
+    """
+    sets = list(overrides or [])
+    if method:
+        sets.append(f"inference.method={method}")
+    if seed is not None:
+        sets.append(f"inference.seed={seed}")
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, sets)
+    if isinstance(spec, LoadedSpec) and sets:
+        loaded = load_spec(spec.file, sets)
+    return loaded
 
 
 def fit(
@@ -60,14 +88,7 @@ def fit(
     log=None,
 ) -> Run:
     """Fit a spec end to end and write its run directory (``out=None``: write nothing)."""
-    sets = list(overrides or [])
-    if method:
-        sets.append(f"inference.method={method}")
-    if seed is not None:
-        sets.append(f"inference.seed={seed}")
-    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, sets)
-    if isinstance(spec, LoadedSpec) and sets:
-        loaded = load_spec(spec.file, sets)
+    loaded = resolve_spec(spec, method=method, seed=seed, overrides=overrides)
     say = log or (lambda msg: None)
     s = loaded.spec
     name = backend or s.backend
@@ -140,10 +161,11 @@ def fit(
             idata.to_netcdf(str(tmp / rundir.FILES["posterior"]))
             ev.predictions.to_csv(tmp / rundir.FILES["predictions"], index=False)
             _plots(tmp, ev, metrics)
+            rundir.write_json(tmp / rundir.FILES["curves"], {k: np.asarray(v).tolist() for k, v in ev.curves.items()})
             rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)
-    return Run(path, metrics, idata)
+    return Run(path, metrics, idata, model, test_rows)
 
 
 def _plots(folder: Path, ev, metrics: dict) -> None:

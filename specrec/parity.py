@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from specrec import backends
+from specrec.backends import LogDensity
 from specrec.model.ir import Model
 from specrec.model.reference import log_density as reference_log_density
 
@@ -74,14 +75,33 @@ def check_backend(model: Model, name: str, n_points: int = 3, seed: int = 0, sca
                     f"point {k}: node {rv.name!r}: gradient along a random direction {got:.8g}, "
                     f"reference {fd:.8g} (relative error {gerr:.2e})"
                 )
-    z = random_point(model, rng, scale)
-    logp(z)  # compiled already; time steady-state evaluations
-    n, t0 = 0, time.perf_counter()
-    while n < 5 or (time.perf_counter() - t0 < 0.5 and n < 200):
-        logp(z)
-        n += 1
-    us = (time.perf_counter() - t0) / n * 1e6
+    us = time_evaluations(logp, random_point(model, rng, scale))
     return ParityResult(name, not problems, worst, worst_grad, problems, us)
+
+
+def time_evaluations(
+    logp: LogDensity, point: dict[str, np.ndarray], budget_s: float = 0.5
+) -> float:
+    """Microseconds per steady-state log density + gradient call at ``point``.
+
+    One untimed call first so a lazy compile is never counted; then at least 5 and at most 200
+    calls or ``budget_s`` seconds, whichever ends first, so a slow backend still finishes fast.
+    """
+    logp(point)
+    n, t0 = 0, time.perf_counter()
+    while n < 5 or (time.perf_counter() - t0 < budget_s and n < 200):
+        logp(point)
+        n += 1
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def time_backend(model: Model, name: str, seed: int = 0, scale: float = 0.5) -> float:
+    """``time_evaluations`` for one backend's float64 log density of ``model`` at a random point.
+
+    The same point (same seed) for every backend, so the numbers are comparable across them.
+    """
+    logp = backends.get(name).log_density(model)
+    return time_evaluations(logp, random_point(model, np.random.default_rng(seed), scale))
 
 
 def check(model: Model, names: list[str], n_points: int = 3, seed: int = 0) -> list[ParityResult]:

@@ -21,6 +21,7 @@ FILES = {
     "posterior": "posterior.nc",  # InferenceData (NetCDF)
     "predictions": "predictions.csv",  # test pairs by raw id: observed, mean, interval
     "metrics": "metrics.json",
+    "curves": "curves.json",  # loss per step, Frobenius norms per draw, running RMSE per draw
 }
 
 

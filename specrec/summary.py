@@ -59,3 +59,108 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+_COMPARE_ROWS = [
+    ("version", "version", None),
+    ("test RMSE", "test_rmse", 4),
+    ("test MAE", "test_mae", 4),
+    ("coverage", "coverage", 3),
+    ("divergences", "divergences", None),
+    ("R-hat max (params)", "rhat_max", 3),
+    ("R-hat max (preds)", "pred_rhat_max", 3),
+    ("ESS bulk min", "ess_bulk_min", 1),
+    ("ESS bulk min (preds)", "pred_ess_bulk_min", 1),
+    ("ESS/s", "ess_per_s", 1),
+    ("fit s", "fit_s", 1),
+    ("compile s", "compile_s", 1),
+    ("us per logp+grad", "us_per_eval", 0),
+]
+
+
+_NUTS_ONLY = {
+    "divergences",
+    "rhat_max",
+    "pred_rhat_max",
+    "ess_bulk_min",
+    "pred_ess_bulk_min",
+    "ess_per_s",
+}
+
+
+def compare_summary(report: dict, path: object | None) -> str:
+    """``specrec compare``'s table: one column per backend, then agreement and where it went."""
+    rows = report["rows"]
+    split = report.get("split") or {}
+    head = f"{report['spec']['name']}  {report['method']}  (seed {report['seed']}"
+    if split:
+        head += f", split {split['kind']} {split['n_train']}/{split['n_test']}"
+    lines = [head + ")", ""]
+    width = max(11, *(len(r["backend"]) + 2 for r in rows)) if rows else 11
+    lines.append(f"  {'':<22}" + "".join(f"{r['backend']:>{width}}" for r in rows))
+    for label, key, digits in _COMPARE_ROWS:
+        if key in _NUTS_ONLY and report["method"] != "nuts":
+            continue
+        cells = []
+        for r in rows:
+            v = r.get(key)
+            if not r["ok"] and key != "us_per_eval":
+                cells.append("FAILED" if key == "version" else "-")
+            elif isinstance(v, float) and digits is not None:
+                cells.append(f"{v:,.{digits}f}")
+            else:
+                cells.append(_fmt(v))
+        lines.append(f"  {label:<22}" + "".join(f"{c:>{width}}" for c in cells))
+    base = report.get("baselines") or {}
+    if base:
+        lines.append(
+            "  baselines (test RMSE): " + ", ".join(f"{k} {v['rmse']:.4f}" for k, v in base.items())
+        )
+    lines.append("")
+    if not report["fingerprints_match"]:
+        lines.append("  NOT COMPARABLE: the backends saw different inputs")
+        lines += [f"    {m}" for m in report["mismatches"]]
+    lines += _agreement_lines(report["agreement"])
+    lines.append("")
+    for r in rows:
+        where = r["run_dir"] if r["ok"] else "FAILED"
+        lines.append(f"  {r['backend']}: {where}")
+        if r.get("error"):
+            lines += [f"      {line}" for line in str(r["error"]).splitlines()]
+    if path is not None:
+        lines.append(f"  comparison saved to {path}")
+    return "\n".join(lines)
+
+
+def _agreement_lines(agree: dict) -> list[str]:
+    pairs = agree.get("pairs") or []
+    if not pairs:
+        return [f"  agreement: not checked ({agree.get('note', 'nothing to compare')})"]
+    lines = [
+        f"  agreement of posterior means ({agree['n_params']} hyperparameter elements, "
+        f"{agree['n_predictions']} test-pair predictions):"
+    ]
+    for p in pairs:
+        if "error" in p:
+            lines.append(f"    {p['a']} vs {p['b']}: {p['error']}")
+            continue
+        diffs = (
+            f"max |diff| params {_fmt(p['max_abs_diff_param'])}, "
+            f"predictions {_fmt(p['max_abs_diff_prediction'])}"
+        )
+        if p["test"] == "z":
+            lines.append(
+                f"    {p['a']} vs {p['b']}: max z {_fmt(p['max_z'], 2)}, "
+                f"{p['n_flagged']} flagged (z > {agree['z_flag']:g}); {diffs}"
+            )
+        else:
+            lines.append(f"    {p['a']} vs {p['b']}: {diffs} (not sampled: no z test)")
+    if agree.get("unidentified"):
+        lines.append(
+            "    not flagged (sign/rotation of the latent factors): "
+            + ", ".join(agree["unidentified"])
+        )
+    if agree.get("flagged"):
+        lines.append("  FLAGGED:")
+        lines += [f"    {f}" for f in agree["flagged"]]
+    return lines

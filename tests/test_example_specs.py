@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SPECS
 
 from specrec.cli import main
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 ALL = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
 TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]

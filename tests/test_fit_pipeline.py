@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SPECS
 
 from specrec.cli import main
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 pytestmark = pytest.mark.backend("numpyro")
 

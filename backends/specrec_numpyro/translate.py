@@ -66,7 +66,9 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
     rows = model.data
     row_arrays = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
     row_arrays |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
-    y = jnp.asarray(rows.y, dtype=dtype)
+    # Categorical indexes its probabilities with the observations: they must be integers
+    categorical = model.likelihood.dist.support.kind == "categorical"
+    y = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
         d = DISTRIBUTIONS[rv.distribution](**args)

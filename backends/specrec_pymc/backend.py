@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -87,6 +88,17 @@ def _unconstrain(pm_model: pm.Model, init: dict[str, np.ndarray]) -> list[np.nda
     )
     point = ipfn(0)
     return [np.array(point[v.name], dtype=np.float64) for v in pm_model.value_vars]
+
+
+def _cores(chains: int) -> int:
+    """Processes for PyMC's own sampler: one per chain, unless forking would be unsafe.
+
+    PyMC forks its chain processes; forking a process in which JAX or torch already started
+    their thread pools can deadlock, so then the chains run in this process instead.
+    """
+    if any(m in sys.modules for m in ("jax", "torch")):
+        return 1
+    return min(chains, os.cpu_count() or 1)
 
 
 class PyMCBackend:
@@ -223,7 +235,7 @@ class PyMCBackend:
             # quickstart, and the draws are identical either way.
             kwargs |= {
                 "init": "adapt_diag",
-                "cores": min(settings.chains, os.cpu_count() or 1),
+                "cores": _cores(settings.chains),
                 "nuts": {
                     "target_accept": settings.target_accept,
                     "max_treedepth": settings.max_tree_depth,

@@ -84,3 +84,55 @@ def plot_loss(loss: np.ndarray, path: str | os.PathLike[str]) -> Path:
     fig, ax = _new_figure("Loss", "step", "loss")
     ax.plot(np.asarray(loss, dtype=np.float64).ravel(), linewidth=0.8)
     return _save_atomic(fig, path)
+
+
+def plot_comparison(
+    backends: list[str],
+    rmse: list[float | None],
+    fit_s: list[float | None],
+    compile_s: list[float | None],
+    baselines: Mapping[str, float],
+    path: str | os.PathLike[str],
+) -> Path:
+    """``specrec compare``'s figure: test RMSE per backend against the baselines, and time.
+
+    Left, one bar per backend with each baseline's RMSE as a dashed line (a backend above a line
+    is worse than that baseline).  Right, compile and fit time stacked, since compile time is a
+    fixed cost per model and sampling time grows with draws.  A failed backend keeps its slot,
+    labelled "failed", so the columns line up with the printed table.
+    """
+    fig = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    x = np.arange(len(backends))
+
+    def values(xs: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else float(v) for v in xs], dtype=np.float64)
+
+    r = values(rmse)
+    left.bar(x, np.nan_to_num(r), color=[f"C{i}" for i in range(len(backends))])
+    for index, (name, value) in enumerate(baselines.items()):
+        left.axhline(value, linestyle="--", linewidth=1.0, color=f"C{index + 5}", label=name)
+    for i, v in enumerate(r):
+        label, y = ("failed", 0.0) if np.isnan(v) else (f"{v:.3f}", v)
+        left.annotate(label, (i, y), ha="center", va="bottom", fontsize="small")
+    left.set_title("Test RMSE")
+    left.set_ylabel("RMSE")
+    top = np.nanmax([*r, *baselines.values(), 0.0])
+    left.set_ylim(0, 1.35 * top if top > 0 else 1.0)  # headroom so the legend covers no bar
+    if baselines:
+        left.legend(fontsize="small", loc="upper center", ncol=min(3, len(baselines)))
+
+    fit, comp = np.nan_to_num(values(fit_s)), np.nan_to_num(values(compile_s))
+    right.bar(x, comp, label="compile", color="C7")
+    right.bar(x, fit, bottom=comp, label="fit", color="C0")
+    for i, v in enumerate(r):
+        if np.isnan(v):
+            right.annotate("failed", (i, 0), ha="center", va="bottom", fontsize="small")
+    right.set_title("Time")
+    right.set_ylabel("seconds")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.set_xticks(x, backends)
+        ax.grid(alpha=0.3, axis="y")
+    return _save_atomic(fig, path)

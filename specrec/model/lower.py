@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -610,8 +611,13 @@ class _Lowering:
             return None, ctx.refs
         if dist.mean is None:
             self.problem(path, f"{dist.name} has no finite mean, so it cannot predict ratings")
-        if self.train is not None and not self.simulating and not dist.support.check(self.train.y):
-            bad = ~_elementwise_support(dist, self.train.y)
+        low, high = _support_bounds(dist, args)
+        if (
+            self.train is not None
+            and not self.simulating
+            and not dist.support.check(self.train.y, low, high)
+        ):
+            bad = ~dist.support.mask(self.train.y, low, high)
             first, n_bad = float(self.train.y[np.argmax(bad)]), int(bad.sum())
             self.problem(
                 path,
@@ -705,8 +711,18 @@ def _uses_statistic(node: E.Node) -> bool:
     return False
 
 
-def _elementwise_support(dist: Distribution, y: np.ndarray) -> np.ndarray:
-    return dist.support.mask(y)
+def _support_bounds(dist: Distribution, args: dict[str, Expr]) -> tuple[Any, Any]:
+    """The bounds an interval support is checked against before fitting.
+
+    Literal bounds are known; bounds that depend on parameters are not, and then only
+    finiteness can be checked (the density itself is -inf outside them at a given point).
+    """
+    if dist.support.kind != "interval":
+        return None, None
+    lo, hi = args.get("lower"), args.get("upper")
+    if isinstance(lo, Const) and isinstance(hi, Const):
+        return lo.value, hi.value
+    return -np.inf, np.inf
 
 
 def lower(loaded: LoadedSpec, train: Dataset | None = None, *, simulating: bool = False) -> Model:

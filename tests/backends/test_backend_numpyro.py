@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import SPECS
 
 from specrec import backends
 from specrec.data.simulate import simulate
@@ -12,6 +13,8 @@ from specrec.data.splits import random_split
 from specrec.model import reference as R
 from specrec.model.lower import lower, row_data
 from specrec.spec.load import load_spec, parse_spec_text
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 pytestmark = pytest.mark.backend("numpyro")
 

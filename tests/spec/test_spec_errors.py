@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the expected messages are compared verbatim; some lines are long)
 """Every way a spec can be wrong, and the exact message specrec prints for it.
 
 Each case is a spec text (usually ``BASE``, a copy of ``specs/quickstart.yaml``, with a few
