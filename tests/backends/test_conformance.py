@@ -1,0 +1,31 @@
+"""The backend conformance suite (``specrec.testing.conformance``) on the built-in backends.
+
+The same suite a third-party backend runs; here ``backend_name`` is parametrised over the
+three built-in backends, each marked ``backend(name)`` so ``-m`` can select one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SPECS
+
+from specrec.spec.load import load_spec
+from specrec.testing import EXAMPLE_SPECS, example_spec
+from specrec.testing.conformance import *  # noqa: F403
+
+BUILTIN = ("numpyro", "pymc", "pyro")
+
+
+@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.backend(n)) for n in BUILTIN])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_SPECS))
+def test_suite_specs_match_the_shipped_examples(name: str) -> None:
+    """The suite carries copies of specs/ (it must run from a wheel); they must not drift."""
+    shipped = load_spec(SPECS / f"{name}.yaml").spec
+    copy = example_spec(name).spec
+    assert copy.model_dump(exclude={"description", "inference"}) == shipped.model_dump(
+        exclude={"description", "inference"}
+    )
