@@ -1,0 +1,261 @@
+"""Log density + gradient cost: the spec-generated model vs a hand-written one, per backend.
+
+    .venv/bin/python benchmarks/overhead.py --data ../shared/data/ml-100k [--backends numpyro,pyro,pymc]
+
+HPMF (specs/movielens/hpmf.yaml, D = 10) on the 90,000 training ratings of the random split.
+For each backend the spec-generated model (the backend's own translation of specrec's model
+representation) and a hand-written model in the same PPL are compiled the same way and timed
+at the same point, same dtype; both values are printed so their agreement is visible.
+Writes benchmarks/results/overhead.json and .md with machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from movielens import machine  # noqa: E402
+
+REFERENCE_US = {  # ../shared/reference-figures.md, hand-written, this kind of machine
+    ("numpyro", "float32"): 4971,
+    ("numpyro", "float64"): 7903,
+    ("pyro", "float64"): 21747,
+    ("pymc", "float64"): 55861,
+}
+
+
+def timeit(fn, min_s: float = 2.0, max_n: int = 500) -> float:
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while n < 5 or (time.perf_counter() - t0 < min_s and n < max_n):
+        fn()
+        n += 1
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def load_model(data: str):
+    from specrec.data.source import load_data
+    from specrec.model.lower import lower
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(ROOT / "specs" / "movielens" / "hpmf.yaml")
+    ds, split = load_data(loaded, data)
+    return lower(loaded, ds.take(split.train))
+
+
+def point(model, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {rv.name: rng.normal(0, 0.1, rv.shape) for rv in model.latents}
+
+
+def bench_numpyro(model, z, dtype_name: str) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer.util import potential_energy
+    from specrec_numpyro.translate import model_fn
+
+    with jax.enable_x64(dtype_name == "float64"):
+        dtype = jnp.float64 if dtype_name == "float64" else jnp.float32
+        d = model.data
+        u, i = jnp.asarray(d.index["user"]), jnp.asarray(d.index["item"])
+        r = jnp.asarray(d.y, dtype=dtype)
+        gm = float(np.mean(d.y))
+        n_u, n_i, k = model.dims["user"].size, model.dims["item"].size, model.dims["factor"].size
+
+        def hand():
+            mu_u = numpyro.sample("mu_u", dist.Normal(0.0, 1.0).expand([k]).to_event(1))
+            U = numpyro.sample("U", dist.Normal(mu_u, 0.5).expand([n_u, k]).to_event(2))
+            V = numpyro.sample("V", dist.Normal(0.0, 0.5).expand([n_i, k]).to_event(2))
+            sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+            with numpyro.plate("obs", r.shape[0]):
+                numpyro.sample("rating", dist.Normal(gm + (U[u] * V[i]).sum(-1), sigma), obs=r)
+
+        zz = {kk: jnp.asarray(v, dtype=dtype) for kk, v in z.items()}
+        out = {}
+        for label, fn in (("spec", model_fn(model, dtype=dtype)), ("hand", hand)):
+            vg = jax.jit(jax.value_and_grad(lambda p, fn=fn: -potential_energy(fn, (), {}, p)))
+            val = float(vg(zz)[0])
+            out[label] = {"us": timeit(lambda vg=vg: jax.block_until_ready(vg(zz))), "logp": val}
+    return out
+
+
+def bench_pyro(model, z) -> dict:
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    from pyro.infer.mcmc.util import initialize_model
+    from specrec_pyro.translate import model_fn
+
+    d = model.data
+    u, i = torch.as_tensor(d.index["user"]), torch.as_tensor(d.index["item"])
+    r = torch.as_tensor(d.y, dtype=torch.float64)
+    gm = float(np.mean(d.y))
+    n_u, n_i, k = model.dims["user"].size, model.dims["item"].size, model.dims["factor"].size
+    f64 = dict(dtype=torch.float64)
+
+    def hand():
+        mu_u = pyro.sample("mu_u", dist.Normal(torch.zeros(k, **f64), 1.0).to_event(1))
+        U = pyro.sample("U", dist.Normal(mu_u, 0.5).expand([n_u, k]).to_event(2))
+        V = pyro.sample("V", dist.Normal(torch.zeros(n_i, k, **f64), 0.5).to_event(2))
+        sigma = pyro.sample("sigma", dist.HalfNormal(torch.tensor(1.0, **f64)))
+        with pyro.plate("obs", r.shape[0]):
+            pyro.sample("rating", dist.Normal(gm + (U[u] * V[i]).sum(-1), sigma), obs=r)
+
+    out = {}
+    for label, fn in (("spec", model_fn(model, torch.float64)), ("hand", hand)):
+        _, potential, _, _ = initialize_model(fn)
+
+        def call(potential=potential):
+            p = {kk: torch.as_tensor(v, **f64).requires_grad_() for kk, v in z.items()}
+            e = potential(p)
+            torch.autograd.grad(e, list(p.values()))
+            return float(-e)
+
+        out[label] = {"us": timeit(call), "logp": call()}
+    return out
+
+
+def bench_pymc(model, z, mode: str | None) -> dict:
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+    from specrec_pymc.translate import build_model
+
+    d = model.data
+    gm = float(np.mean(d.y))
+    coords = model.coords()
+    with pytensor.config.change_flags(floatX="float64"):
+        with pm.Model(coords=coords) as hand:
+            mu_u = pm.Normal("mu_u", 0.0, 1.0, dims="factor")
+            U = pm.Normal("U", mu_u, 0.5, dims=("user", "factor"))
+            V = pm.Normal("V", 0.0, 0.5, dims=("item", "factor"))
+            sigma = pm.HalfNormal("sigma", 1.0)
+            mean = gm + (U[d.index["user"]] * V[d.index["item"]]).sum(-1)
+            pm.Normal("rating", mean, sigma, observed=d.y)
+        spec_model = build_model(model)
+        out = {}
+        for label, m in (("spec", spec_model), ("hand", hand)):
+            inputs = m.value_vars
+            logp = m.logp()
+            fn = m.compile_fn(
+                [logp, *pt.grad(logp, inputs)], inputs=inputs, point_fn=False, mode=mode
+            )
+            names = [v.name.replace("_log__", "") for v in inputs]
+            vals = [z[n] for n in names]  # z is already in the unconstrained space
+                for n, v in zip(names, inputs, strict=True)
+            ]
+            out[label] = {
+                "us": timeit(lambda fn=fn, vals=vals: fn(*vals)),
+                "logp": float(fn(*vals)[0]),
+            }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--backends", default="numpyro,pyro,pymc")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "overhead.json"))
+    args = ap.parse_args()
+    from specrec.fitting import versions
+
+    model = load_model(args.data)
+    z = point(model)
+    rows = []
+    for b in args.backends.split(","):
+        cases = {
+            "numpyro": [("float32", None), ("float64", None)],
+            "pyro": [("float64", None)],
+            "pymc": [("float64", None), ("float64", "NUMBA"), ("float64", "JAX")],
+        }[b]
+        for dtype, mode in cases:
+            print(f"== {b} {dtype} {mode or ''}", file=sys.stderr, flush=True)
+            try:
+                if b == "numpyro":
+                    res = bench_numpyro(model, z, dtype)
+                elif b == "pyro":
+                    res = bench_pyro(model, z)
+                else:
+                    res = bench_pymc(model, z, mode)
+            except Exception as exc:
+                rows.append(
+                    {
+                        "backend": b,
+                        "dtype": dtype,
+                        "mode": mode,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
+                continue
+            rows.append(
+                {
+                    "backend": b,
+                    "dtype": dtype,
+                    "mode": mode or "default",
+                    "spec_us": res["spec"]["us"],
+                    "hand_us": res["hand"]["us"],
+                    "ratio": res["spec"]["us"] / res["hand"]["us"],
+                    "spec_logp": res["spec"]["logp"],
+                    "hand_logp": res["hand"]["logp"],
+                    "reference_hand_us": REFERENCE_US.get((b, dtype)) if not mode else None,
+                }
+            )
+            print(
+                f"   spec {res['spec']['us']:,.0f} us  hand {res['hand']['us']:,.0f} us",
+                file=sys.stderr,
+            )
+    result = {
+        "benchmark": "log density + gradient, HPMF D=10, 90,000 ratings",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "versions": versions()
+        | {
+            k: versions(k).get(k)
+            for k in ("numpyro", "jax", "pymc", "pytensor", "pyro-ppl", "torch")
+        },
+        "rows": rows,
+    }
+    out = Path(args.out)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
+    lines = [
+        f"# Log density + gradient overhead ({result['date']})",
+        "",
+        f"`{result['command']}`",
+        "",
+        "| backend | dtype | mode | spec-generated us | hand-written us | ratio | log density (spec / hand) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(
+                f"| {r['backend']} | {r['dtype']} | {r['mode']} | failed: {r['error'][:60]} | | | |"
+            )
+        else:
+            lines.append(
+                f"| {r['backend']} | {r['dtype']} | {r['mode']} | {r['spec_us']:,.0f} | {r['hand_us']:,.0f} | "
+                f"{r['ratio']:.2f} | {r['spec_logp']:.2f} / {r['hand_logp']:.2f} |"
+            )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
