@@ -154,8 +154,6 @@ def bench_pymc(model, z, mode: str | None) -> dict:
             )
             names = [v.name.replace("_log__", "") for v in inputs]
             vals = [z[n] for n in names]  # z is already in the unconstrained space
-                for n, v in zip(names, inputs, strict=True)
-            ]
             out[label] = {
                 "us": timeit(lambda fn=fn, vals=vals: fn(*vals)),
                 "logp": float(fn(*vals)[0]),
