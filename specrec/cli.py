@@ -176,11 +176,15 @@ def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
     ds, split = load_data(loaded, data)
     model = lower(loaded, ds.take(split.train))
     results = check(model, names, points)
-    click.echo(f"{loaded.spec.name}: log density + gradient at {points} points, float64, rtol {RTOL:g}")
+    click.echo(
+        f"{loaded.spec.name}: log density + gradient at {points} points, float64, rtol {RTOL:g}"
+    )
     for r in results:
         status = "ok" if r.ok else "DIFFERS" if r.error is None else "FAILED"
         timing = f"{r.us_per_eval:,.0f} us/eval" if r.us_per_eval else ""
-        click.echo(f"  {r.backend:<10} {status:<8} value rel err {r.max_rel_error:.1e}  grad rel err {r.max_grad_rel_error:.1e}  {timing}")
+        click.echo(
+            f"  {r.backend:<10} {status:<8} value rel err {r.max_rel_error:.1e}  grad rel err {r.max_grad_rel_error:.1e}  {timing}"
+        )
         for p in r.problems[:10]:
             click.echo(f"      {p}")
         if r.error:

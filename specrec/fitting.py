@@ -161,7 +161,10 @@ def fit(
             idata.to_netcdf(str(tmp / rundir.FILES["posterior"]))
             ev.predictions.to_csv(tmp / rundir.FILES["predictions"], index=False)
             _plots(tmp, ev, metrics)
-            rundir.write_json(tmp / rundir.FILES["curves"], {k: np.asarray(v).tolist() for k, v in ev.curves.items()})
+            rundir.write_json(
+                tmp / rundir.FILES["curves"],
+                {k: np.asarray(v).tolist() for k, v in ev.curves.items()},
+            )
             rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)

@@ -42,7 +42,9 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(1.0, abs(b))
 
 
-def check_backend(model: Model, name: str, n_points: int = 3, seed: int = 0, scale: float = 0.5) -> ParityResult:
+def check_backend(
+    model: Model, name: str, n_points: int = 3, seed: int = 0, scale: float = 0.5
+) -> ParityResult:
     try:
         logp = backends.get(name).log_density(model)
     except Exception as exc:  # reported per backend; the others are still checked
@@ -66,7 +68,9 @@ def check_backend(model: Model, name: str, n_points: int = 3, seed: int = 0, sca
             h = 1e-5
             up = {**z, rv.name: z[rv.name] + h * v}
             dn = {**z, rv.name: z[rv.name] - h * v}
-            fd = (reference_log_density(model, up)[0] - reference_log_density(model, dn)[0]) / (2 * h)
+            fd = (reference_log_density(model, up)[0] - reference_log_density(model, dn)[0]) / (
+                2 * h
+            )
             got = float(np.sum(np.asarray(grad[rv.name]).reshape(rv.shape) * v))
             gerr = abs(got - fd) / max(1.0, abs(fd))
             worst_grad = max(worst_grad, gerr)

@@ -25,7 +25,10 @@ def design(
         n = max(1, round(cfg.density * total))
         cells = np.sort(rng.choice(total, size=n, replace=False))
         codes = np.unravel_index(cells, sizes)
-        return {col: np.asarray(c, dtype=np.int64) for col, c in zip(columns.values(), codes, strict=True)}
+        return {
+            col: np.asarray(c, dtype=np.int64)
+            for col, c in zip(columns.values(), codes, strict=True)
+        }
     assert cfg.rows is not None
     return {
         col: rng.permutation(np.arange(cfg.rows) % size).astype(np.int64)

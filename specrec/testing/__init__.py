@@ -3,9 +3,12 @@
 ``specrec.testing.conformance`` is the pytest suite a backend package runs against itself
 (see that module for the two files to add to a backend's tests); ``specrec.testing.cases``
 holds the models, generated from the distribution table so new entries are covered at once.
-This package imports pytest only in ``conformance``, so importing the cases needs no test
-dependencies.
+Importing the cases needs no test dependencies; when pytest is installed, the suite's module
+is registered for pytest's assertion rewriting (it lives in a package, not a test file, so
+pytest would otherwise report its failed asserts without the values compared).
 """
+
+import contextlib
 
 from specrec.testing.cases import (
     EXAMPLE_SPECS,
@@ -18,6 +21,11 @@ from specrec.testing.cases import (
     prepare,
     prior_spec,
 )
+
+with contextlib.suppress(ImportError):
+    import pytest
+
+    pytest.register_assert_rewrite("specrec.testing.conformance")
 
 __all__ = [
     "EXAMPLE_SPECS",

@@ -3,9 +3,10 @@
 Parity cases are generated from ``DISTRIBUTIONS`` rather than listed, so that a distribution
 added to the table is checked on every backend (built-in and third-party) with no edit here:
 every continuous distribution with a core transform appears once as a prior, and every
-distribution appears once as the likelihood, its arguments made of latent parameters of the
-right constraint and its data simulated from the model itself (so the data have the right
-support by construction).  Fit cases are small versions of the shipped example specs, whose
+distribution with a finite mean (the spec language refuses others as a likelihood, since they
+cannot predict) appears once as the likelihood, its arguments made of latent parameters of
+the right constraint and its data simulated from the model itself (so the data have the
+right support by construction).  Fit cases are small versions of the shipped example specs, whose
 truth is known because their data are simulated.
 
 Nothing here imports a PPL; the suite drives backends only through ``specrec.backends``.
@@ -22,7 +23,7 @@ import numpy as np
 from specrec.data.dataset import Dataset
 from specrec.data.source import load_data
 from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
-from specrec.model.ir import Model
+from specrec.model.ir import Model, RowData
 from specrec.model.lower import lower, row_data
 from specrec.spec.load import LoadedSpec, parse_spec_text
 
@@ -227,7 +228,7 @@ class Prepared:
     train: Dataset
     test: Dataset
 
-    def test_rows(self):
+    def test_rows(self) -> RowData:
         return row_data(self.test, self.model.dims, list(self.model.data.columns))
 
 

@@ -1,0 +1,52 @@
+"""The conformance suite on a third-party backend: ``example_backend/`` (MAP only, numpy).
+
+This is the "writing a backend" story end to end: a package that registers under the
+``specrec.backends`` entry-point group and runs ``specrec.testing.conformance`` against
+itself.  In its own repository the package would need only::
+
+    from specrec.testing.conformance import *  # noqa: F403
+
+and a ``conftest.py`` whose ``backend_name`` fixture returns ``"example"``; here the fixture
+also registers the (uninstalled) package for the duration of this module.  Its vi and nuts
+cases are expected failures (it offers only map); everything else must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_entry_points import registered
+
+from specrec import backends
+from specrec.testing.conformance import *  # noqa: F403
+
+#: Not a PPL itself, but ``backends.installed()`` (the protocol test) loads every plugin.
+pytestmark = pytest.mark.backend("example")
+
+EXAMPLE = Path(__file__).resolve().parent / "example_backend"
+
+
+@pytest.fixture(scope="module")
+def _example_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with registered(
+        tmp_path_factory.mktemp("site"),
+        "specrec-example",
+        {"example": "specrec_example:ExampleBackend"},
+        (EXAMPLE,),
+    ):
+        yield
+
+
+@pytest.fixture
+def backend_name(_example_installed: None) -> str:
+    return "example"
+
+
+def test_example_is_discovered_like_an_installed_plugin(backend_name: str) -> None:
+    """Listed by ``specrec backends`` with its version and methods, next to the built-ins."""
+    info = {i.name: i for i in backends.installed()}
+    assert info["example"].error is None
+    assert info["example"].methods == ("map",)
+    assert info["example"].version == "0.1.0"
