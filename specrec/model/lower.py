@@ -400,8 +400,6 @@ class _Lowering:
             )
         except ValueError as exc:
             raise self.fail(ctx.path, f"{label}: {exc}", node) from None
-        if ctx.row or dim.id not in ctx.target:
-            return Const(vec, (dim.id,), label)
         return Const(vec, (dim.id,), label)
 
     # ---- distributions ---------------------------------------------------------------------------
