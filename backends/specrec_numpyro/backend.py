@@ -78,6 +78,18 @@ class NumPyroBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
+        """Fit in float32 (``model_fn``'s default dtype) whatever x64 state the process is in.
+
+        Other libraries switch JAX's x64 mode on for the whole process (pytensor's JAX linker,
+        used by the pymc backend, does at import); a numpyro fit after a pymc one in the same
+        process (``specrec compare``, a study worker) must not silently become a float64 fit.
+        """
+        with jax.enable_x64(False):
+            return self._fit(model, settings, init, progress)
+
+    def _fit(
+        self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
+    ) -> FitResult:
         fn = model_fn(model)
         init_values = {k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in init.items()}
         key = jax.random.PRNGKey(settings.seed)
