@@ -34,13 +34,35 @@ REFERENCE_US = {  # ../shared/reference-figures.md, hand-written, this kind of m
 }
 
 
-def timeit(fn, min_s: float = 2.0, max_n: int = 500) -> float:
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while n < 5 or (time.perf_counter() - t0 < min_s and n < max_n):
-        fn()
+def paired_us(spec, hand, rounds: int = 15, batch_s: float = 0.2) -> tuple[float, float]:
+    """Median microseconds per call of ``spec`` and ``hand``, timed in alternating batches.
+
+    Timing one then the other lets a change of machine load (another process starting)
+    land on one side only; alternating batches and taking medians puts any drift on both.
+    """
+    spec(), hand()
+    n = 1
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < batch_s / 2:
+        hand()
         n += 1
-    return (time.perf_counter() - t0) / n * 1e6
+    per = {"spec": [], "hand": []}
+    for _ in range(rounds):
+        for label, fn in (("spec", spec), ("hand", hand)):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            per[label].append((time.perf_counter() - t0) / n * 1e6)
+    return float(np.median(per["spec"])), float(np.median(per["hand"]))
+
+
+def _timed(calls: dict) -> dict:
+    """``{"spec": (fn, logp), "hand": (fn, logp)}`` -> ``{label: {"us", "logp"}}``."""
+    spec_us, hand_us = paired_us(calls["spec"][0], calls["hand"][0])
+    return {
+        "spec": {"us": spec_us, "logp": calls["spec"][1]},
+        "hand": {"us": hand_us, "logp": calls["hand"][1]},
+    }
 
 
 def load_model(data: str):
@@ -87,8 +109,8 @@ def bench_numpyro(model, z, dtype_name: str) -> dict:
         for label, fn in (("spec", model_fn(model, dtype=dtype)), ("hand", hand)):
             vg = jax.jit(jax.value_and_grad(lambda p, fn=fn: -potential_energy(fn, (), {}, p)))
             val = float(vg(zz)[0])
-            out[label] = {"us": timeit(lambda vg=vg: jax.block_until_ready(vg(zz))), "logp": val}
-    return out
+            out[label] = (lambda vg=vg: jax.block_until_ready(vg(zz)), val)
+        return _timed(out)
 
 
 def bench_pyro(model, z) -> dict:
@@ -96,7 +118,10 @@ def bench_pyro(model, z) -> dict:
     import pyro.distributions as dist
     import torch
     from pyro.infer.mcmc.util import initialize_model
+    from specrec_pyro.backend import FIT_THREADS
     from specrec_pyro.translate import model_fn
+
+    torch.set_num_threads(FIT_THREADS)  # as in a fit
 
     d = model.data
     u, i = torch.as_tensor(d.index["user"]), torch.as_tensor(d.index["item"])
@@ -123,8 +148,8 @@ def bench_pyro(model, z) -> dict:
             torch.autograd.grad(e, list(p.values()))
             return float(-e)
 
-        out[label] = {"us": timeit(call), "logp": call()}
-    return out
+        out[label] = (call, call())
+    return _timed(out)
 
 
 def bench_pymc(model, z, mode: str | None) -> dict:
@@ -154,11 +179,8 @@ def bench_pymc(model, z, mode: str | None) -> dict:
             )
             names = [v.name.replace("_log__", "") for v in inputs]
             vals = [z[n] for n in names]  # z is already in the unconstrained space
-            out[label] = {
-                "us": timeit(lambda fn=fn, vals=vals: fn(*vals)),
-                "logp": float(fn(*vals)[0]),
-            }
-    return out
+            out[label] = (lambda fn=fn, vals=vals: fn(*vals), float(fn(*vals)[0]))
+        return _timed(out)
 
 
 def main() -> int:

@@ -20,7 +20,10 @@ class JaxOps:
         return jnp.asarray(value)
 
     def gather(self, x: jnp.ndarray, index: jnp.ndarray, axis: int) -> jnp.ndarray:
-        return jnp.take(x, index, axis=axis)
+        # Plain indexing, as a hand-written model would: ``jnp.take``'s default "fill" mode
+        # adds an out-of-bounds mask to the gather and its gradient, +24 % on the ML-100k HPMF
+        # log density + gradient (float64).  The lowering makes every code a valid level.
+        return x[(slice(None),) * axis + (index,)]
 
     def sum(self, x: jnp.ndarray, axis: int) -> jnp.ndarray:
         return jnp.sum(x, axis=axis)

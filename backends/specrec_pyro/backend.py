@@ -7,7 +7,9 @@ runs in float64 because it is compared with the numpy reference to 1e-6.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -34,6 +36,23 @@ FIT_DTYPE = torch.float32
 #: quickstart model (CPU, torch 2.13) a NUTS gradient took 1.4 ms traced vs 3.3 ms eager and
 #: an SVI step about half the time.  A model that fails to trace falls back to eager mode.
 JIT = True
+#: torch intra-op threads during a fit.  The ops here are gathers and scatter-adds over ~1e5
+#: rows, which gain little from a second thread and lose badly when the cores are shared: on
+#: the ML-100k HPMF gradient (traced, float32, 2-core machine with other work running) 47 ms
+#: with 1 thread against 473 ms with 2.  ``pytest -n 2``, study workers and ``compare`` next
+#: to another process all share cores.  ``SPECREC_TORCH_THREADS`` overrides it.
+FIT_THREADS = int(os.environ.get("SPECREC_TORCH_THREADS", "1"))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run with ``n`` torch threads, restoring the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _RecordingNUTS(NUTS):
@@ -109,7 +128,7 @@ class PyroBackend:
         init_values = {k: torch.as_tensor(np.asarray(v), dtype=FIT_DTYPE) for k, v in init.items()}
         pyro.clear_param_store()
         pyro.set_rng_seed(settings.seed)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _torch_threads(FIT_THREADS):
             # torch 2.x deprecates torch.jit.trace (see JIT); say nothing a user cannot act on.
             warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", DeprecationWarning)
             compile_s, jit = self._compile_time(fn, init_values)
