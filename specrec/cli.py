@@ -272,5 +272,74 @@ def data_fetch(name: str, cache_dir, quiet: bool) -> None:
     click.echo(str(Path(folder)))
 
 
+# ---- fits that live on: predict and recommend from a run directory -----------------------------
+
+
+@main.command("predict")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--pairs",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CSV (or .tsv) with one column per data dim (user_id, item_id, ...) by raw id.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write CSV here.")
+@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@_handle_errors
+def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
+    """Predict ratings (mean and interval) for new pairs from a saved run, without refitting.
+
+    Ids the fit never saw (or saw only in test rows) are predicted from the population level
+    and marked False in the DIM_known columns.
+    """
+    from specrec.run import load_run, read_pairs
+
+    table = load_run(run_dir).predict(read_pairs(pairs), interval)
+    for col in [c for c in table.columns if c.endswith("_known")]:
+        n = int((~table[col]).sum())
+        if n:
+            dim = col.removesuffix("_known")
+            click.echo(
+                f"{n} pair(s) with a {dim} unknown to the fit: predicted from the population level",
+                err=True,
+            )
+    if out_file:
+        from specrec.rundir import write_text_atomic
+
+        write_text_atomic(Path(out_file), table.to_csv(index=False))
+        click.echo(out_file)
+    else:
+        click.echo(table.to_csv(index=False), nl=False)
+
+
+@main.command("recommend")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--user", "user", required=True, help="Raw id of the user (or of --dim's level).")
+@click.option("-n", "n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--dim", help="The data dim --user belongs to (default: the spec's first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON records.")
+@_handle_errors
+def recommend_cmd(run_dir: str, user: str, n: int, dim, as_json: bool) -> None:
+    """List the top N items a user has not rated, with the posterior expected rating and the
+    probability (share of posterior draws) that each is among the user's top N."""
+    from specrec.run import load_run
+
+    table = load_run(run_dir).recommend(user, n, dim)
+    a = table.attrs
+    if as_json:
+        click.echo(json.dumps({**a, "items": table.to_dict(orient="records")}, default=str))
+        return
+    if not a["known"]:
+        click.echo(
+            f"{a['dim']} {a['id']} has no training ratings: population-level recommendation",
+            err=True,
+        )
+    click.echo(
+        f"top {len(table)} of {a['candidates']} unrated for {a['dim']} {a['id']} "
+        f"({a['draws']} posterior draws)"
+    )
+    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

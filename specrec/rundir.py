@@ -50,6 +50,19 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
     return final
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a single file through a temporary name in its folder and one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def specrec_version() -> str:
     from importlib import metadata
 
