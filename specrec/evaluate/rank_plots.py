@@ -37,7 +37,7 @@ def plot_rank_histograms(
         n, bins = int(c.sum()), len(c)
         lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
         ax.axhspan(lo, hi, color="0.85", zorder=0)
-        ax.axhline(n / bins, color="0.5", linewidth=0.8, zorder=1)
+        ax.axhline(n / bins, color="0.3", linewidth=0.8, linestyle="--", zorder=3)
         colour = "tab:red" if flagged.get(name) else "tab:blue"
         ax.bar(np.arange(bins) + 0.5, c, width=1.0, color=colour, edgecolor="white", zorder=2)
         ax.set_xlim(0, bins)

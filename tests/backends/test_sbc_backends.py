@@ -25,26 +25,8 @@ from fake_entry_points import registered
 from specrec.cli import main
 from specrec.sbc import run_sbc
 
-SPEC = """
-specrec: 1
-name: sbc_groups
-data:
-  source: simulate
-  sizes: {group: 4}
-  rows: 40
-  seed: 0
-dims:
-  group: {column: group}
-params:
-  mu: Normal(0, 1)
-  theta:
-    prior: Normal(mu, 1)
-    dims: [group]
-  sigma: HalfNormal(1)
-likelihood:
-  y: Normal(theta[group], sigma)
-inference: {method: nuts, warmup: 100, draws: 100, chains: 1, seed: 0}
-"""
+#: The same spec ``benchmarks/sbc.py`` runs with many simulations.
+SPEC = (Path(__file__).resolve().parents[2] / "benchmarks" / "sbc_groups.yaml").read_text()
 
 
 @pytest.fixture
