@@ -5,7 +5,7 @@
 Runs ``specrec sbc`` (``specrec.sbc.run_sbc``) on ``benchmarks/sbc_groups.yaml`` for each
 backend and writes ``benchmarks/results/sbc.json`` and ``sbc.md`` (p-values per parameter,
 mean fractional rank, divergences, time, machine and library versions).  The tests run the
-same check with 8-16 simulations; this is the check with power.
+same check with 8 simulations; this is the check with power.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def _check_passes(spec: Path, backend: str, sims: int, tmp_path: Path, sets=()) 
 
 @pytest.mark.backend("numpyro")
 def test_sbc_passes_on_numpyro(spec: Path, tmp_path: Path) -> None:
-    _check_passes(spec, "numpyro", 16, tmp_path)
+    _check_passes(spec, "numpyro", 8, tmp_path)
 
 
 @pytest.mark.backend("pymc")
