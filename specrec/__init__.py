@@ -17,7 +17,16 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["LoadedRun", "Run", "fit", "load_run", "load_spec", "lower", "parse_spec_text", "sbc"]
+__all__ = [
+    "LoadedRun",
+    "Run",
+    "fit",
+    "load_run",
+    "load_spec",
+    "lower",
+    "parse_spec_text",
+    "run_sbc",
+]
 
 _LAZY = {
     "fit": "specrec.fitting",
@@ -27,7 +36,7 @@ _LAZY = {
     "load_run": "specrec.run",
     "LoadedRun": "specrec.run",
     "Run": "specrec.run",
-    "sbc": "specrec.sbc",
+    "run_sbc": "specrec.sbc",
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import specrec
+from specrec import rundir
 from specrec.cli import main
 
 pytestmark = pytest.mark.backend("numpyro")
@@ -71,7 +72,7 @@ def _rated(run, user: int) -> set[int]:
 
 def test_run_directory_states_format_and_version(fitted) -> None:
     info = json.loads((fitted.path / "run.json").read_text())
-    assert info["format"] == 2 and info["specrec_version"] == specrec.run.rundir.specrec_version()
+    assert info["format"] == 2 and info["specrec_version"] == rundir.specrec_version()
     assert (fitted.path / "train.npz").is_file()
 
 
