@@ -5,6 +5,9 @@ The Python API mirrors the CLI::
     import specrec
     run = specrec.fit("specs/quickstart.yaml", backend="numpyro", overrides=["inference.draws=200"])
     run.metrics["metrics"]["test"]["rmse"]
+    run.predict(pairs)                    # a DataFrame of raw ids -> mean, lower, upper
+    run = specrec.load_run(run.path)      # later, from the run directory alone
+    run.recommend(user=7, n=10)
 
 Attributes are imported lazily so that ``import specrec`` (and the CLI's start-up) stays cheap.
 """
@@ -14,13 +17,26 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["fit", "load_spec", "lower", "parse_spec_text"]
+__all__ = [
+    "LoadedRun",
+    "Run",
+    "fit",
+    "load_run",
+    "load_spec",
+    "lower",
+    "parse_spec_text",
+    "run_sbc",
+]
 
 _LAZY = {
     "fit": "specrec.fitting",
     "load_spec": "specrec.spec.load",
     "parse_spec_text": "specrec.spec.load",
     "lower": "specrec.model.lower",
+    "load_run": "specrec.run",
+    "LoadedRun": "specrec.run",
+    "Run": "specrec.run",
+    "run_sbc": "specrec.sbc",
 }
 
 

@@ -272,5 +272,140 @@ def data_fetch(name: str, cache_dir, quiet: bool) -> None:
     click.echo(str(Path(folder)))
 
 
+# ---- fits that live on: predict and recommend from a run directory -----------------------------
+
+
+@main.command("predict")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--pairs",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CSV (or .tsv) with one column per data dim (user_id, item_id, ...) by raw id.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write CSV here.")
+@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@_handle_errors
+def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
+    """Predict ratings (mean and interval) for new pairs from a saved run, without refitting.
+
+    Ids the fit never saw (or saw only in test rows) are predicted from the population level
+    and marked False in the DIM_known columns.
+    """
+    from specrec.run import load_run, read_pairs
+
+    table = load_run(run_dir).predict(read_pairs(pairs), interval)
+    for col in [c for c in table.columns if c.endswith("_known")]:
+        n = int((~table[col]).sum())
+        if n:
+            dim = col.removesuffix("_known")
+            click.echo(
+                f"{n} pair(s) with a {dim} unknown to the fit: predicted from the population level",
+                err=True,
+            )
+    if out_file:
+        from specrec.rundir import write_text_atomic
+
+        write_text_atomic(Path(out_file), table.to_csv(index=False))
+        click.echo(out_file)
+    else:
+        click.echo(table.to_csv(index=False), nl=False)
+
+
+@main.command("recommend")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--user", "user", required=True, help="Raw id of the user (or of --dim's level).")
+@click.option("-n", "n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--dim", help="The data dim --user belongs to (default: the spec's first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON records.")
+@_handle_errors
+def recommend_cmd(run_dir: str, user: str, n: int, dim, as_json: bool) -> None:
+    """List the top N items a user has not rated, with the posterior expected rating and the
+    probability (share of posterior draws) that each is among the user's top N."""
+    from specrec.run import load_run
+
+    table = load_run(run_dir).recommend(user, n, dim)
+    a = table.attrs
+    if as_json:
+        click.echo(json.dumps({**a, "items": table.to_dict(orient="records")}, default=str))
+        return
+    if not a["known"]:
+        click.echo(
+            f"{a['dim']} {a['id']} has no training ratings: population-level recommendation",
+            err=True,
+        )
+    click.echo(
+        f"top {len(table)} of {a['candidates']} unrated for {a['dim']} {a['id']} "
+        f"({a['draws']} posterior draws)"
+    )
+    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+@main.command("sbc")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--backend", "-b", required=True, help="Backend to calibrate.")
+@click.option("--sims", default=100, show_default=True, type=click.IntRange(min=2))
+@click.option(
+    "--method", "-m", type=click.Choice(["vi", "nuts"]), help="Override inference.method."
+)
+@click.option("--seed", default=0, show_default=True, help="Simulation i uses seed + i.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option("--params", help="Comma-separated parameters to check (default: hyperparameters).")
+@click.option("--bins", type=click.IntRange(min=2), help="Rank bins (default: sims // 5, 2-20).")
+@click.option("--alpha", default=0.01, show_default=True, help="Family-wise false-alarm rate.")
+@click.option("--out", default="runs", show_default=True, help="Folder of result directories.")
+@click.option("--json", "as_json", is_flag=True, help="Print sbc.json to stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@_handle_errors
+def sbc_cmd(
+    spec: str, backend, sims, method, seed, sets, params, bins, alpha, out, as_json, quiet
+) -> None:
+    """Simulation-based calibration: draw parameters from the prior, simulate data from SPEC,
+    fit with the backend, and test that the true values' posterior ranks are uniform.
+
+    Exits 1 when a parameter is flagged.
+    """
+    from specrec.sbc import run_sbc
+
+    result = run_sbc(
+        spec,
+        backend,
+        sims,
+        method=method,
+        seed=seed,
+        overrides=list(sets),
+        params=[p.strip() for p in params.split(",")] if params else None,
+        bins=bins,
+        alpha=alpha,
+        out=out,
+        log=None if quiet else (lambda m: click.echo(m, err=True)),
+    )
+    r = result.report
+    if as_json:
+        click.echo(json.dumps(r, indent=2, default=str))
+    else:
+        t = r["test"]
+        click.echo(
+            f"sbc {r['spec']['name']} on {r['backend']['name']} {r['backend']['version']} "
+            f"({r['inference']['method']}): {r['sims']} simulations, {r['bins']} rank bins, "
+            f"{r['divergences']} divergences"
+        )
+        click.echo(f"  {'parameter':<20} {'chi2':>8} {'df':>3} {'p':>9}  mean rank")
+        for p in r["params"]:
+            verdict = "FLAGGED" if p["flagged"] else "ok"
+            click.echo(
+                f"  {p['param']:<20} {p['chi2']:>8.2f} {p['df']:>3} {p['p']:>9.2g}  "
+                f"{p['mean_u']:.2f}  {verdict}"
+            )
+        click.echo(
+            f"flagged when p < {t['alpha']:g} / {t['tested']} = {t['threshold']:.2g} "
+            f"(Bonferroni: a calibrated backend is flagged in at most {t['alpha']:.0%} of runs)"
+        )
+        if result.path:
+            click.echo(f"saved to {result.path}")
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

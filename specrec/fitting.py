@@ -10,7 +10,6 @@ import contextlib
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -21,23 +20,11 @@ from specrec.data.source import load_data
 from specrec.errors import BackendError
 from specrec.evaluate.evaluator import evaluate_fit
 from specrec.inference import to_inference_data
-from specrec.model.ir import Model, RowData
 from specrec.model.lower import lower, row_data
 from specrec.model.reference import initial_values
+from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
+from specrec.run import save as save_for_loading
 from specrec.spec.load import LoadedSpec, load_spec
-
-
-@dataclass
-class Run:
-    """A finished fit: where it was written and what it measured."""
-
-    path: Path | None
-    metrics: dict
-    idata: object
-    # What a caller needs to recompute predictions from ``idata`` (``compare``'s agreement check)
-    # without lowering the spec again; None only for a Run built by hand.
-    model: Model | None = None
-    test_rows: RowData | None = None
 
 
 def versions(backend_dist: str | None = None) -> dict[str, str]:
@@ -165,10 +152,11 @@ def fit(
                 tmp / rundir.FILES["curves"],
                 {k: np.asarray(v).tolist() for k, v in ev.curves.items()},
             )
+            save_for_loading(tmp, train)
             rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)
-    return Run(path, metrics, idata, model, test_rows)
+    return Run(path, metrics, idata, model, test_rows, loaded, train)
 
 
 def _plots(folder: Path, ev, metrics: dict) -> None:

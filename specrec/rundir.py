@@ -2,6 +2,8 @@
 
 A killed fit leaves only a ``.tmp-*`` folder that the next run ignores, never a half-written run.
 ``FORMAT`` is bumped whenever the layout changes; a reader refuses a format it does not know.
+Format 2 added ``run.json`` (format and specrec version) and ``train.npz`` (the training rows,
+so a run predicts for new pairs without the original data or a backend).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
+#: Formats this version can load for prediction (format 1 stored no training rows).
+READABLE = (2,)
 FILES = {
+    "run": "run.json",  # format and the specrec version that wrote the run
+    "train": "train.npz",  # the training rows and level tables (specrec.data.dataset.save)
     "spec": "spec.yaml",  # the spec exactly as given
     "resolved": "resolved.json",  # every setting after overrides and defaults
     "posterior": "posterior.nc",  # InferenceData (NetCDF)
@@ -42,6 +48,69 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a single file through a temporary name in its folder and one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def specrec_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("specrec")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def write_manifest(folder: Path) -> None:
+    """``run.json``: what a reader checks before it trusts any other file of the run."""
+    write_json(folder / FILES["run"], {"format": FORMAT, "specrec_version": specrec_version()})
+
+
+def read_manifest(folder: Path) -> dict:
+    """The run's format and version, or a ``UsageError`` that says why it cannot be loaded."""
+    from specrec.errors import UsageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such run directory")
+    manifest = folder / FILES["run"]
+    if manifest.is_file():
+        try:
+            info = json.loads(manifest.read_text())
+            fmt = info["format"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{manifest}: not a valid run manifest ({exc})") from None
+    elif (folder / FILES["metrics"]).is_file():  # format 1 wrote no manifest
+        metrics = json.loads((folder / FILES["metrics"]).read_text())
+        info = {"format": metrics.get("specrec_format", 1), "specrec_version": "unknown"}
+        fmt = info["format"]
+    else:
+        raise UsageError(f"{folder}: not a specrec run directory (no {FILES['run']})")
+    here = specrec_version()
+    written_by = info.get("specrec_version", "unknown")
+    if not isinstance(fmt, int) or fmt > FORMAT:
+        raise UsageError(
+            f"{folder}: run format {fmt!r} (written by specrec {written_by}) is newer than "
+            f"this specrec {here} can read (formats {', '.join(map(str, READABLE))}); "
+            "upgrade specrec to load it"
+        )
+    if fmt not in READABLE:
+        raise UsageError(
+            f"{folder}: run format {fmt} (written by specrec {written_by}) stores no training "
+            f"rows, so this specrec {here} cannot predict from it; fit the spec again"
+        )
+    return info
 
 
 def write_json(path: Path, data: object) -> None:

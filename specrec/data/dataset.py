@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -68,3 +69,27 @@ class Dataset:
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.numeric[name], dtype=np.float64).tobytes())
         return h.hexdigest()
+
+
+def save(ds: Dataset, path: Path) -> None:
+    """Write the rows and level tables as one ``.npz`` (no pickles: raw ids are ints or text)."""
+    arrays = {"y": np.asarray(ds.y, dtype=np.float64)}
+    for name in ds.codes:
+        arrays[f"codes/{name}"] = np.asarray(ds.codes[name], dtype=np.int64)
+        levels = ds.levels[name]
+        arrays[f"levels/{name}"] = levels if levels.dtype.kind in "iuf" else levels.astype(str)
+    for name, v in ds.numeric.items():
+        arrays[f"numeric/{name}"] = np.asarray(v, dtype=np.float64)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load(path: Path, response: str, source: str = "") -> Dataset:
+    """Read what ``save`` wrote; ``allow_pickle=False`` so a run directory cannot run code."""
+    with np.load(path, allow_pickle=False) as z:
+        parts: dict[str, dict[str, np.ndarray]] = {"codes": {}, "levels": {}, "numeric": {}}
+        for key in z.files:
+            if "/" in key:
+                group, name = key.split("/", 1)
+                parts[group][name] = z[key]
+        return Dataset(response, z["y"], parts["codes"], parts["levels"], parts["numeric"], source)

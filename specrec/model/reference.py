@@ -139,3 +139,29 @@ def predict_draws(
                 full = _broadcast_args(model.likelihood, args, (len(rows),))
                 ysim[c, d] = dist.sample(rng, **full)
     return mean, ysim
+
+
+def sample_new_levels(
+    model: Model,
+    draw: dict[str, np.ndarray],
+    old_sizes: dict[str, int],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """One posterior draw extended to levels appended to data dims (``old_sizes``: their sizes
+    in the fit), the new levels drawn from their prior given the draw: the population level.
+
+    A data dim is only ever indexed level by level (``U[user]`` in the likelihood, a prior over
+    the dim), so the levels are independent given the parameters without that dim, and drawing
+    the new ones next to the fitted old ones is a draw from the posterior predictive.
+    """
+    from specrec.model.levels import old_levels
+
+    def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
+        if not any(d in old_sizes for d in rv.dims):
+            return np.asarray(draw[rv.name], dtype=float)
+        value = _full(rv.dist.sample(rng, **_broadcast_args(rv, args, rv.shape)), rv.shape)
+        value[old_levels(rv.dims, old_sizes)] = draw[rv.name]
+        return value
+
+    values = walk_model(model, NUMPY_OPS, sample, None)
+    return {rv.name: values[rv.name] for rv in model.latents}

@@ -1,0 +1,116 @@
+"""A fit as an object: the one returned by ``specrec.fit`` and the one ``load_run`` reads back.
+
+Both offer the same ``predict`` and ``recommend`` (``specrec.predict.Predictor``).  Loading
+needs only the core and the run directory: the resolved spec is lowered again on the training
+rows the run stores (``train.npz``), which gives back exactly the model that was fitted, and the
+draws come from ``posterior.nc``; no backend is imported and nothing is refitted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from specrec import rundir
+from specrec.data import dataset
+from specrec.data.dataset import Dataset
+from specrec.errors import UsageError
+from specrec.model.ir import Model, RowData
+from specrec.predict import Predictor
+from specrec.spec.load import LoadedSpec
+
+
+@dataclass
+class Run:
+    """A finished fit: where it was written, what it measured, and what it needs to predict."""
+
+    path: Path | None
+    metrics: dict
+    idata: object
+    # What a caller needs to recompute predictions from ``idata`` (``compare``'s agreement check)
+    # without lowering the spec again; None only for a Run built by hand.
+    model: Model | None = None
+    test_rows: RowData | None = None
+    loaded: LoadedSpec | None = None  # the resolved spec that was fitted
+    train: Dataset | None = None  # the training rows
+    _predictor: Predictor | None = field(default=None, repr=False)
+
+    @property
+    def predictor(self) -> Predictor:
+        if self._predictor is None:
+            if self.model is None or self.loaded is None or self.train is None:
+                raise UsageError("this Run carries no spec and training rows to predict with")
+            seed = int(self.metrics.get("seed", 0))
+            self._predictor = Predictor.from_idata(
+                self.loaded, self.train, self.model, self.idata, seed
+            )
+        return self._predictor
+
+    def predict(self, pairs: pd.DataFrame, interval: float | None = None) -> pd.DataFrame:
+        """Predicted ratings for (user, item) pairs by raw id; see ``Predictor.predict``."""
+        return self.predictor.predict(pairs, interval)
+
+    def recommend(self, user: object, n: int = 10, dim: str | None = None) -> pd.DataFrame:
+        """The user's top ``n`` unrated items; see ``Predictor.recommend``."""
+        return self.predictor.recommend(user, n, dim)
+
+
+#: The name the Python API gives a run read back from disk; it is the same class.
+LoadedRun = Run
+
+
+def save(folder: Path, run_train: Dataset) -> None:
+    """The files a run needs to be loaded for prediction (called inside the atomic write)."""
+    rundir.write_manifest(folder)
+    dataset.save(run_train, folder / rundir.FILES["train"])
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory back (format checked first); nothing is refitted."""
+    import warnings
+
+    from specrec.model.lower import lower
+    from specrec.spec.load import parse_spec_text
+
+    folder = Path(path)
+    rundir.read_manifest(folder)
+    for key in ("resolved", "train", "posterior", "metrics"):
+        if not (folder / rundir.FILES[key]).is_file():
+            raise UsageError(f"{folder}: the run has no {rundir.FILES[key]}")
+    resolved = folder / rundir.FILES["resolved"]
+    loaded = parse_spec_text(resolved.read_text(), str(resolved))  # JSON is YAML
+    train = dataset.load(folder / rundir.FILES["train"], loaded.spec.response)
+    model = lower(loaded, train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+
+        idata = az.from_netcdf(str(folder / rundir.FILES["posterior"]))
+    for name, dim in model.dims.items():
+        if name in idata.posterior.coords:
+            saved = [str(c) for c in idata.posterior.coords[name].values]
+            if saved != [str(c) for c in dim.coords]:
+                raise UsageError(
+                    f"{folder}: the levels of {name!r} in {rundir.FILES['train']} and "
+                    f"{rundir.FILES['posterior']} disagree; the run directory was altered"
+                )
+    metrics = json.loads((folder / rundir.FILES["metrics"]).read_text())
+    return Run(folder, metrics, idata, model, None, loaded, train)
+
+
+def read_pairs(path: str | Path) -> pd.DataFrame:
+    """A pairs file (CSV, or TSV by its extension), every column read as text first."""
+    from specrec.errors import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("no such file", file=str(p))
+    sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the pairs: {exc}", file=str(p)) from None
+    return df.apply(lambda c: c.str.strip())

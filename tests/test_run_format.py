@@ -1,0 +1,63 @@
+"""Run-directory formats: a reader refuses what it does not know, with a clear message (no PPL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from specrec import rundir
+from specrec.cli import main
+from specrec.data import dataset
+from specrec.errors import UsageError
+from specrec.run import load_run
+
+
+def _run_dir(tmp_path: Path, manifest: dict | None, metrics: dict | None = None) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    if manifest is not None:
+        (folder / "run.json").write_text(json.dumps(manifest))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_newer_format_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    folder = _run_dir(tmp_path, {"format": rundir.FORMAT + 1, "specrec_version": "9.0.0"})
+    with pytest.raises(UsageError, match=r"run format 3 \(written by specrec 9\.0\.0\) is newer"):
+        load_run(folder)
+    r = CliRunner().invoke(main, ["recommend", str(folder), "--user", "1"])
+    assert r.exit_code == 2
+    assert "upgrade specrec to load it" in r.stderr and "Traceback" not in r.output
+
+
+def test_format_1_run_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    folder = _run_dir(tmp_path, None, {"specrec_format": 1})
+    with pytest.raises(UsageError, match=r"stores no training rows.*fit the spec again"):
+        load_run(folder)
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["predict", str(tmp_path), "--pairs", "x.csv"])
+    assert r.exit_code == 2 and "not a specrec run directory" in r.stderr
+    folder = _run_dir(tmp_path, {"format": 2})
+    with pytest.raises(UsageError, match=r"the run has no resolved\.json"):
+        load_run(folder)
+
+
+def test_training_rows_round_trip_without_pickles(tmp_path: Path) -> None:
+    ds = dataset.Dataset(
+        "rating",
+        np.array([1.0, 2.5, 4.0]),
+        {"user_id": np.array([0, 1, 1]), "item_id": np.array([1, 0, 2])},
+        {"user_id": np.array(["ann", "bob"]), "item_id": np.array([10, 20, 30])},
+        {"timestamp": np.array([5.0, 6.0, 7.0])},
+    )
+    dataset.save(ds, tmp_path / "train.npz")
+    back = dataset.load(tmp_path / "train.npz", "rating")
+    assert back.fingerprint() == ds.fingerprint()
+    assert back.levels["user_id"].tolist() == ["ann", "bob"]

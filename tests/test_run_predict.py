@@ -1,0 +1,218 @@
+"""Fits that live on: a run directory read back without the data or a backend, predicting new
+pairs by raw id and recommending unrated items (one small NumPyro fit shared by the module)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import specrec
+from specrec import rundir
+from specrec.cli import main
+
+pytestmark = pytest.mark.backend("numpyro")
+
+#: User and item biases with a hyperprior on the user spread: the population level of a new
+#: user is known in closed form (b_u ~ Normal(0, s_u), mean 0), so predictions can be checked.
+SPEC = """
+specrec: 1
+name: biases
+data:
+  source: file
+  path: {path}
+  format: movielens
+  split: {{kind: random, test_fraction: 0.2, seed: 0}}
+dims:
+  user: {{column: user_id}}
+  item: {{column: item_id}}
+params:
+  mu: Normal(3, 1)
+  s_u: HalfNormal(1)
+  b_u: {{prior: "Normal(0, s_u)", dims: [user]}}
+  b_i: {{prior: "Normal(0, 0.5)", dims: [item]}}
+  sigma: HalfNormal(1)
+likelihood:
+  rating: Normal(mu + b_u[user] + b_i[item], sigma)
+inference: {{method: nuts, warmup: 100, draws: 150, chains: 1, seed: 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory, fake_ml100k: Path):
+    """A run fitted on a copy of the data, which is then deleted: loading must not need it."""
+    tmp = tmp_path_factory.mktemp("runs")
+    data = tmp / "data"
+    shutil.copytree(fake_ml100k, data)
+    spec = tmp / "biases.yaml"
+    spec.write_text(SPEC.format(path=data / "u.data"))
+    run = specrec.fit(spec, out=tmp / "out", progress=False)
+    shutil.rmtree(data)
+    return run
+
+
+def _draws(run, name: str) -> np.ndarray:
+    values = np.asarray(run.idata.posterior[name].values, dtype=float)
+    return values.reshape(-1, *run.model.latent(name).shape)
+
+
+def _rated(run, user: int) -> set[int]:
+    train = run.train
+    users = train.levels["user_id"][train.codes["user_id"]]
+    items = train.levels["item_id"][train.codes["item_id"]]
+    return set(items[users == user].tolist())
+
+
+def test_run_directory_states_format_and_version(fitted) -> None:
+    info = json.loads((fitted.path / "run.json").read_text())
+    assert info["format"] == 2 and info["specrec_version"] == rundir.specrec_version()
+    assert (fitted.path / "train.npz").is_file()
+
+
+def test_loaded_run_predicts_the_evaluators_test_predictions(fitted) -> None:
+    """Loaded from disk (data deleted), the test pairs get exactly the run's own predictions."""
+    saved = pd.read_csv(fitted.path / "predictions.csv")
+    loaded = specrec.load_run(fitted.path)
+    out = loaded.predict(saved[["user_id", "item_id"]])
+    np.testing.assert_allclose(out["mean"], saved["mean"], rtol=1e-10)
+    again = fitted.predict(saved[["user_id", "item_id"]])  # the in-memory Run: same class
+    np.testing.assert_allclose(again["mean"], saved["mean"], rtol=1e-10)
+    assert loaded.metrics["metrics"]["test"]["rmse"] == fitted.metrics["metrics"]["test"]["rmse"]
+    assert (out["lower"] < out["mean"]).all() and (out["mean"] < out["upper"]).all()
+
+
+def test_known_pair_mean_is_the_posterior_mean_of_the_likelihood_mean(fitted) -> None:
+    run = specrec.load_run(fitted.path)
+    u_code, i_code = 2, 5
+    user = run.model.dims["user"].coords[u_code]
+    item = run.model.dims["item"].coords[i_code]
+    expected = np.mean(
+        _draws(run, "mu") + _draws(run, "b_u")[:, u_code] + _draws(run, "b_i")[:, i_code]
+    )
+    out = run.predict(pd.DataFrame({"user_id": [str(user)], "item_id": [item]}))
+    assert out["mean"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    assert bool(out["user_known"].iloc[0]) and bool(out["item_known"].iloc[0])
+
+
+def test_unknown_ids_are_predicted_from_the_population_and_marked(fitted) -> None:
+    run = specrec.load_run(fitted.path)
+    item_code = 3
+    item = run.model.dims["item"].coords[item_code]
+    pairs = pd.DataFrame(
+        {"user_id": ["new-user", "new-user", 1], "item_id": [item, "new-item", item]}
+    )
+    out = run.predict(pairs)
+    assert out["user_known"].tolist() == [False, False, True]
+    assert out["item_known"].tolist() == [True, False, True]
+    mu, b_i, s_u = _draws(run, "mu"), _draws(run, "b_i")[:, item_code], _draws(run, "s_u")
+    # A new user's bias is a Normal(0, s_u) draw per posterior draw: its mean is zero, so the
+    # prediction is E[mu + b_i] up to Monte Carlo error (sd of the average of the new biases).
+    mc = 4 * np.sqrt(np.mean(s_u**2) / len(mu))
+    assert out["mean"].iloc[0] == pytest.approx(np.mean(mu + b_i), abs=mc)
+    # An unknown item too: b_i ~ Normal(0, 0.5) for it, and E[mu] remains.
+    assert out["mean"].iloc[1] == pytest.approx(np.mean(mu), abs=mc + 4 * 0.5 / np.sqrt(len(mu)))
+    # Not known: the between-user spread widens the interval beyond the known user's.
+    width = out["upper"] - out["lower"]
+    assert width.iloc[0] > width.iloc[2]
+    assert out.columns.tolist()[:2] == ["user_id", "item_id"]
+
+
+def test_recommend_ranks_unrated_items_by_posterior_expected_rating(fitted) -> None:
+    run = specrec.load_run(fitted.path)
+    user_code = 0
+    user = int(run.model.dims["user"].coords[user_code])
+    n = 5
+    rec = run.recommend(user, n)
+    rated = _rated(run, user)
+    items = run.model.dims["item"].coords
+    candidates = np.array([j for j in range(len(items)) if int(items[j]) not in rated])
+    assert len(rec) == n and rec.attrs["known"] and rec.attrs["candidates"] == len(candidates)
+    assert not set(rec["item_id"].tolist()) & rated
+    # The same numbers straight from the draws: E[mu + b_u + b_i] and the share of draws in
+    # which each item is among the user's top n unrated items.
+    per_draw = (
+        _draws(run, "mu")[:, None]
+        + _draws(run, "b_u")[:, user_code, None]
+        + _draws(run, "b_i")[:, candidates]
+    )
+    expected = per_draw.mean(axis=0)
+    best = np.argsort(-expected)[:n]
+    assert rec["item_id"].tolist() == [int(items[j]) for j in candidates[best]]
+    np.testing.assert_allclose(rec["expected"], expected[best], rtol=1e-6)
+    ranks = np.argsort(np.argsort(-per_draw, axis=1), axis=1)
+    np.testing.assert_allclose(rec[f"p_top_{n}"], (ranks[:, best] < n).mean(axis=0))
+
+
+def test_recommend_for_an_unknown_user_is_population_level(fitted) -> None:
+    run = specrec.load_run(fitted.path)
+    rec = run.recommend("someone-new", 3)
+    assert rec.attrs["known"] is False
+    assert rec.attrs["candidates"] == run.model.dims["item"].size  # nothing rated
+    # The population ranking is by E[mu + b_i] (the new user's bias adds the same to every
+    # item in a draw), so the top items are those with the largest posterior mean b_i.
+    top_b_i = np.argsort(-_draws(run, "b_i").mean(axis=0))[:3]
+    items = run.model.dims["item"].coords
+    assert rec["item_id"].tolist() == [int(items[j]) for j in top_b_i]
+
+
+def test_cli_predict_and_recommend(fitted, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,item_id,note\n1,2,a\n99999,2,b\n")
+    r = CliRunner().invoke(main, ["predict", str(fitted.path), "--pairs", str(pairs)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,item_id,note,mean,lower,upper,user_known,item_known"
+    assert lines[1].endswith("True,True") and lines[2].endswith("False,True")
+    assert "1 pair(s) with a user unknown to the fit" in r.stderr
+    out = tmp_path / "pred.csv"
+    r = CliRunner().invoke(
+        main, ["predict", str(fitted.path), "--pairs", str(pairs), "--out", str(out)]
+    )
+    assert r.exit_code == 0 and pd.read_csv(out)["mean"].between(1, 5).all()
+    user = str(fitted.model.dims["user"].coords[0])
+    r = CliRunner().invoke(main, ["recommend", str(fitted.path), "--user", user, "-n", "4"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[1].split() == [
+        "rank",
+        "item_id",
+        "expected",
+        "p_top_4",
+        "item_known",
+    ]
+    assert len(r.stdout.splitlines()) == 2 + 4
+    r = CliRunner().invoke(
+        main, ["recommend", str(fitted.path), "--user", user, "-n", "2", "--dim", "item"]
+    )
+    assert r.exit_code == 0 and "user_id" in r.stdout  # items get users recommended
+
+
+def test_cli_bad_pairs_and_unknown_dim_exit_2(fitted, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,movie\n1,2\n")
+    r = CliRunner().invoke(main, ["predict", str(fitted.path), "--pairs", str(pairs)])
+    assert r.exit_code == 2
+    assert "no column for dim 'item'" in r.stderr and "expected 'item_id'" in r.stderr
+    r = CliRunner().invoke(main, ["recommend", str(fitted.path), "--user", "1", "--dim", "group"])
+    assert r.exit_code == 2 and "unknown dim 'group'" in r.stderr
+
+
+def test_loading_imports_no_backend(fitted) -> None:
+    """Predicting from a saved run needs only the core: no PPL is imported on the way."""
+    code = (
+        "import sys, pandas as pd, specrec\n"
+        f"run = specrec.load_run({str(fitted.path)!r})\n"
+        "out = run.predict(pd.DataFrame({'user_id': [1], 'item_id': [1]}))\n"
+        "assert out['mean'].notna().all()\n"
+        "print(sorted(m for m in ('numpyro', 'jax', 'pymc', 'pytensor', 'pyro', 'torch') "
+        "if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
