@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from typing import Any
@@ -10,11 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoDelta, AutoNormal
 from numpyro.infer.util import initialize_model, potential_energy
 
-from specrec.backends import FitResult, LogDensity
+from specrec.backends import FitResult, LogDensity, minibatch_reasons
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -67,8 +69,7 @@ class NumPyroBackend:
         for rv in (*model.latents, model.likelihood):
             if rv.distribution not in DISTRIBUTIONS:
                 reasons.append(f"distribution {rv.distribution} is not supported by numpyro")
-        if settings.batch_size is not None:
-            reasons.append("minibatch vi (batch_size) is not implemented yet")
+        reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "numpyro"):
             reasons.append(
                 f"sampler {settings.sampler!r}: the numpyro backend has only its own NUTS"
@@ -78,6 +79,7 @@ class NumPyroBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
+        model = model.subsampled(settings.batch_size)
         fn = model_fn(model)
         init_values = {k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in init.items()}
         key = jax.random.PRNGKey(settings.seed)
@@ -166,19 +168,24 @@ class NumPyroBackend:
         return FitResult("nuts", posterior, sample_stats=stats)
 
     def log_density(self, model: Model) -> LogDensity:
-        """float64 log density and gradient; x64 is switched on only around these calls."""
+        """float64 log density and gradient; x64 is switched on only around these calls.
+
+        A subsampled model (``model.batch_size``) draws a fresh minibatch at every call, so
+        the value is the unbiased estimate minibatch vi optimises.
+        """
+        calls = itertools.count()
         with jax.enable_x64(True):
             fn = model_fn(model, dtype=jnp.float64)
 
-            def f(z: dict[str, Any]) -> Any:
-                return -potential_energy(fn, (), {}, z)
+            def f(z: dict[str, Any], key: Any) -> Any:
+                return -potential_energy(handlers.seed(fn, key), (), {}, z)
 
             vg = jax.jit(jax.value_and_grad(f))
 
         def call(point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
             with jax.enable_x64(True):
                 z = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in point.items()}
-                value, grad = vg(z)
+                value, grad = vg(z, jax.random.PRNGKey(next(calls)))
                 return float(value), {k: np.asarray(v) for k, v in grad.items()}
 
         return call

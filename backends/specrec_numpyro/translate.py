@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
@@ -62,13 +63,19 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 
 
 def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
-    """A NumPyro model function with the training rows baked in as device arrays."""
+    """A NumPyro model function with the training rows baked in as device arrays.
+
+    With ``model.batch_size`` each call draws that many rows uniformly (with replacement:
+    ``randint`` costs O(batch), a permutation of 10M rows per step would not) from the model's
+    PRNG stream, and scales their log likelihood by ``model.likelihood_scale``.
+    """
     rows = model.data
     row_arrays = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
     row_arrays |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
     # Categorical indexes its probabilities with the observations: they must be integers
     categorical = model.likelihood.dist.support.kind == "categorical"
     y = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    n, batch = y.shape[0], model.batch_size
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
         d = DISTRIBUTIONS[rv.distribution](**args)
@@ -76,11 +83,21 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
             d = d.expand(rv.shape).to_event(len(rv.shape))
         return numpyro.sample(rv.name, d)
 
-    def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        with numpyro.plate("obs", y.shape[0]):
-            return numpyro.sample(rv.name, DISTRIBUTIONS[rv.distribution](**args), obs=y)
-
     def fn() -> None:
-        walk_model(model, OPS, sample, observe, row_arrays=row_arrays)
+        arrays, y_obs = row_arrays, y
+        if batch is not None:
+            idx = jax.random.randint(numpyro.prng_key(), (batch,), 0, n)
+            arrays = {k: jnp.take(v, idx, axis=0) for k, v in row_arrays.items()}
+            y_obs = jnp.take(y, idx, axis=0)
+
+        def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
+            d = DISTRIBUTIONS[rv.distribution](**args)
+            with numpyro.plate("obs", y_obs.shape[0]):
+                if batch is None:  # the full-batch path stays exactly as it was
+                    return numpyro.sample(rv.name, d, obs=y_obs)
+                with handlers.scale(scale=model.likelihood_scale):
+                    return numpyro.sample(rv.name, d, obs=y_obs)
+
+        walk_model(model, OPS, sample, observe, row_arrays=arrays)
 
     return fn
