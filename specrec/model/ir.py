@@ -137,8 +137,8 @@ class RowData:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
-    def take(self, rows: np.ndarray) -> RowData:
-        """The rows at ``rows`` (a minibatch, a chunk of the test set)."""
+    def take(self, rows: np.ndarray | slice) -> RowData:
+        """The rows at ``rows`` (a minibatch; a slice gives views, for chunks of a big set)."""
         return RowData(
             self.y[rows],
             {k: v[rows] for k, v in self.index.items()},
