@@ -62,7 +62,7 @@ class Simulation:
     source: str
 
     def __len__(self) -> int:
-        return int(len(next(iter(self.codes.values()))))
+        return len(next(iter(self.codes.values())))
 
 
 def _check_sizes(loaded: LoadedSpec, data_dims: dict[str, str]) -> None:

@@ -212,7 +212,7 @@ def test_log_density_matches_reference(backend_name: str, case: Case) -> None:
 
 #: Minibatch tests: rows per batch (of the small quickstart's ~270 training rows) and draws.
 MINIBATCH_SIZE = 16
-MINIBATCH_ESTIMATES = 600
+MINIBATCH_ESTIMATES = 400
 
 
 def _minibatch_settings(backend: Backend, p: Prepared, **update: Any) -> Inference:
@@ -252,7 +252,7 @@ def test_minibatch_vi(backend_name: str) -> None:
     RMSE well below the mean baseline), with a finite loss that goes down."""
     backend = _backend(backend_name)
     p = prepare_example("quickstart", tuple(QUICKSTART_SMALL))
-    settings = _minibatch_settings(backend, p, **{**FIT_SETTINGS["quickstart", "vi"], "steps": 1500})
+    settings = _minibatch_settings(backend, p, **FIT_SETTINGS["quickstart", "vi"])
     init = R.initial_values(p.model, np.random.default_rng(0), settings.init_radius)
     result = backend.fit(p.model, settings, init, False)
     run_checks([check_fit_result, check_loss_trace, check_quickstart], p, settings, result)
