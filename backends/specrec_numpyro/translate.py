@@ -62,20 +62,35 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 }
 
 
-def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
-    """A NumPyro model function with the training rows baked in as device arrays.
+#: Key of the response in ``device_rows`` (the other keys are ``walk_model``'s row-array keys).
+RESPONSE = "response"
+
+
+def device_rows(model: Model, dtype: Any = jnp.float32) -> dict[str, jnp.ndarray]:
+    """The training rows as device arrays: index and column arrays, and the response."""
+    rows = model.data
+    out = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
+    out |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
+    # Categorical indexes its probabilities with the observations: they must be integers
+    categorical = model.likelihood.dist.support.kind == "categorical"
+    out[RESPONSE] = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    return out
+
+
+def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
+    """A NumPyro model function over the training rows.
+
+    ``fn()`` uses the rows baked in as device arrays; ``fn(rows)`` takes them (``device_rows``)
+    as an argument, so that a compiled SVI step receives them as an input rather than
+    embedding every row as a constant of the program (a 10M-row program is slow to compile
+    and holds the data twice).
 
     With ``model.batch_size`` each call draws that many rows uniformly (with replacement:
     ``randint`` costs O(batch), a permutation of 10M rows per step would not) from the model's
     PRNG stream, and scales their log likelihood by ``model.likelihood_scale``.
     """
-    rows = model.data
-    row_arrays = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
-    row_arrays |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
-    # Categorical indexes its probabilities with the observations: they must be integers
-    categorical = model.likelihood.dist.support.kind == "categorical"
-    y = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
-    n, batch = y.shape[0], model.batch_size
+    batch = model.batch_size
+    baked: dict[str, jnp.ndarray] = {}
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
         d = DISTRIBUTIONS[rv.distribution](**args)
@@ -83,12 +98,17 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
             d = d.expand(rv.shape).to_event(len(rv.shape))
         return numpyro.sample(rv.name, d)
 
-    def fn() -> None:
-        arrays, y_obs = row_arrays, y
+    def fn(rows: dict[str, jnp.ndarray] | None = None) -> None:
+        if rows is None:
+            if not baked:
+                baked.update(device_rows(model, dtype))
+            rows = baked
         if batch is not None:
+            n = rows[RESPONSE].shape[0]
             idx = jax.random.randint(numpyro.prng_key(), (batch,), 0, n)
-            arrays = {k: jnp.take(v, idx, axis=0) for k, v in row_arrays.items()}
-            y_obs = jnp.take(y, idx, axis=0)
+            rows = {k: jnp.take(v, idx, axis=0) for k, v in rows.items()}
+        y_obs = rows[RESPONSE]
+        arrays = {k: v for k, v in rows.items() if k != RESPONSE}
 
         def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
             d = DISTRIBUTIONS[rv.distribution](**args)
