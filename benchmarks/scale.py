@@ -3,6 +3,7 @@
     flock /work/bench.lock .venv/bin/python benchmarks/scale.py \
         [--runs numpyro:1M,numpyro:1M:full,numpyro:3M,numpyro:10M,pyro:1M,pymc:1M] \
         [--work /tmp/specrec-scale] [--batch-size 100000] [--steps 3000]
+    .venv/bin/python benchmarks/scale.py --stages numpyro:10M --steps 40   # a cheap pilot
 
 Data: ``specs/scale.yaml`` (PMF, D = 16, a global mean) scaled to 100k users x 20k items and
 simulated with ``specrec data simulate`` into Parquet (true values beside it).  Each run is a
@@ -72,13 +73,8 @@ def converged_step(loss: np.ndarray, rel: float = 0.01) -> int:
     return int(outside[-1] + 1 + w) if outside.size else w
 
 
-def child(cfg: dict) -> dict:
-    """One fit, in this (child) process: figures as a dict."""
-    from specrec.evaluate.evaluator import _predict_rows, _thin
-    from specrec.fitting import fit
-    from specrec.model.reference import predict_draws
-
-    t0 = time.perf_counter()
+def _derived_spec(cfg: dict) -> Path:
+    """specs/scale.yaml reading the Parquet file, with the run's inference settings."""
     raw = yaml.safe_load(SPEC.read_text())
     raw["name"] = f"scale-{cfg['label']}"
     raw["data"] = {
@@ -94,7 +90,17 @@ def child(cfg: dict) -> dict:
     }
     spec = Path(cfg["work"]) / f"{raw['name']}-{cfg['backend']}.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
-    run = fit(spec, backend=cfg["backend"], out=None, progress=False)
+    return spec
+
+
+def child(cfg: dict) -> dict:
+    """One fit, in this (child) process: figures as a dict."""
+    from specrec.evaluate.evaluator import _predict_rows, _thin
+    from specrec.fitting import fit
+    from specrec.model.reference import predict_draws
+
+    t0 = time.perf_counter()
+    run = fit(_derived_spec(cfg), backend=cfg["backend"], out=None, progress=False)
     total_s = time.perf_counter() - t0
     m, model, rows = run.metrics, run.model, run.test_rows
     assert model is not None and rows is not None
@@ -124,6 +130,29 @@ def child(cfg: dict) -> dict:
         "peak_rss_mb": _peak_rss_mb(),
         "versions": m["versions"],
     }
+
+
+def stages(cfg: dict) -> dict:
+    """Peak RSS and time after each stage of a fit (load, lower, compile + a few steps), with
+    no evaluation: the cheap pilot ``--stages`` prints."""
+    from specrec import backends
+    from specrec.data.source import load_data
+    from specrec.model.lower import lower
+    from specrec.model.reference import initial_values
+    from specrec.spec.load import load_spec
+
+    t0 = time.perf_counter()
+    out: dict = {}
+    loaded = load_spec(_derived_spec(cfg))
+    ds, split = load_data(loaded)
+    out["load"] = (time.perf_counter() - t0, _peak_rss_mb())
+    model = lower(loaded, ds.take(split.train))
+    out["lower"] = (time.perf_counter() - t0, _peak_rss_mb())
+    init = initial_values(model, np.random.default_rng(0), 0.1)
+    result = backends.get(cfg["backend"]).fit(model, loaded.spec.inference, init, False)
+    out["fit"] = (time.perf_counter() - t0, _peak_rss_mb())
+    out["compile_s"], out["step_s"] = result.compile_s, result.fit_s / cfg["steps"]
+    return out
 
 
 def machine() -> dict:
@@ -180,6 +209,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--out", default=str(RESULTS / "scale.json"))
+    ap.add_argument("--stages", metavar="BACKEND:SIZE", help="pilot: RSS per stage, no eval")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -187,6 +217,13 @@ def main() -> int:
         return 0
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.stages:
+        backend, label = args.stages.split(":")
+        cfg = {"backend": backend, "label": label, "file": _simulate(work, label)["file"]}
+        cfg |= {"work": str(work), "batch_size": args.batch_size, "steps": args.steps}
+        cfg |= {"lr": args.lr, "draws": args.draws}
+        print(json.dumps(stages(cfg)))
+        return 0
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {"runs": [], "data": {}}
     report |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
