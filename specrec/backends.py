@@ -80,6 +80,17 @@ class Backend(Protocol):
         ...
 
 
+def minibatch_reasons(settings: Inference) -> list[str]:
+    """Why ``batch_size`` cannot be honoured with these settings (empty: it can).
+
+    Minibatches estimate the ELBO without bias (``Model.likelihood_scale``); NUTS and MAP as
+    specrec runs them need the exact log density, so a batch size there is a spec mistake.
+    """
+    if settings.batch_size is not None and settings.method != "vi":
+        return [f"batch_size (minibatch) applies to method vi only, not {settings.method}"]
+    return []
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str

@@ -252,7 +252,7 @@ def compare_cmd(
 
 @main.group()
 def data() -> None:
-    """Fetch data sets."""
+    """Fetch or simulate data sets."""
 
 
 @data.command("fetch")
@@ -270,6 +270,36 @@ def data_fetch(name: str, cache_dir, quiet: bool) -> None:
 
     folder = do_fetch(name, cache_dir=cache_dir, progress=not quiet)
     click.echo(str(Path(folder)))
+
+
+@data.command("simulate")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--ratings", type=click.IntRange(min=1), help="Rows to draw (default: the spec's).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Parquet file.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option("--chunk-rows", default=500_000, show_default=True, help="Rows drawn at once.")
+@_handle_errors
+def data_simulate(spec: str, ratings, out: str, sets, chunk_rows: int) -> None:
+    """Draw ratings from SPEC's own model (data: source: simulate) into a Parquet file, with
+    the true parameter values beside it (OUT's stem + .truth.npz)."""
+    from specrec.data.simulate import truth_path, write_parquet
+    from specrec.errors import SpecError
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(spec, list(sets))
+    if loaded.spec.data.source != "simulate":
+        raise SpecError(
+            [
+                loaded.positions.problem(
+                    ("data", "source"),
+                    "data simulate needs a spec whose data are simulated",
+                    expected="simulate",
+                    found=repr(loaded.spec.data.source),
+                )
+            ]
+        )
+    sim = write_parquet(loaded, Path(out), ratings, chunk_rows)
+    click.echo(f"{out}: {len(sim):,} rows; truth in {truth_path(Path(out))}")
 
 
 # ---- fits that live on: predict and recommend from a run directory -----------------------------

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
@@ -64,14 +65,35 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 }
 
 
-def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
-    """A NumPyro model function with the training rows baked in as device arrays."""
+#: Key of the response in ``device_rows`` (the other keys are ``walk_model``'s row-array keys).
+RESPONSE = "response"
+
+
+def device_rows(model: Model, dtype: Any = jnp.float32) -> dict[str, jnp.ndarray]:
+    """The training rows as device arrays: index and column arrays, and the response."""
     rows = model.data
-    row_arrays = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
-    row_arrays |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
+    out = {f"index:{k}": jnp.asarray(v) for k, v in rows.index.items()}
+    out |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
     # Categorical indexes its probabilities with the observations: they must be integers
     categorical = model.likelihood.dist.support.kind == "categorical"
-    y = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    out[RESPONSE] = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    return out
+
+
+def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
+    """A NumPyro model function over the training rows.
+
+    ``fn()`` uses the rows baked in as device arrays; ``fn(rows)`` takes them (``device_rows``)
+    as an argument, so that a compiled SVI step receives them as an input rather than
+    embedding every row as a constant of the program (a 10M-row program is slow to compile
+    and holds the data twice).
+
+    With ``model.batch_size`` each call draws that many rows uniformly (with replacement:
+    ``randint`` costs O(batch), a permutation of 10M rows per step would not) from the model's
+    PRNG stream, and scales their log likelihood by ``model.likelihood_scale``.
+    """
+    batch = model.batch_size
+    baked: dict[str, jnp.ndarray] = {}
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
         d = DISTRIBUTIONS[rv.distribution](**args)
@@ -79,11 +101,26 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
             d = d.expand(rv.shape).to_event(len(rv.shape))
         return numpyro.sample(rv.name, d)
 
-    def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        with numpyro.plate("obs", y.shape[0]):
-            return numpyro.sample(rv.name, DISTRIBUTIONS[rv.distribution](**args), obs=y)
+    def fn(rows: dict[str, jnp.ndarray] | None = None) -> None:
+        if rows is None:
+            if not baked:
+                baked.update(device_rows(model, dtype))
+            rows = baked
+        if batch is not None:
+            n = rows[RESPONSE].shape[0]
+            idx = jax.random.randint(numpyro.prng_key(), (batch,), 0, n)
+            rows = {k: jnp.take(v, idx, axis=0) for k, v in rows.items()}
+        y_obs = rows[RESPONSE]
+        arrays = {k: v for k, v in rows.items() if k != RESPONSE}
 
-    def fn() -> None:
-        walk_model(model, OPS, sample, observe, row_arrays=row_arrays)
+        def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
+            d = DISTRIBUTIONS[rv.distribution](**args)
+            with numpyro.plate("obs", y_obs.shape[0]):
+                if batch is None:  # the full-batch path stays exactly as it was
+                    return numpyro.sample(rv.name, d, obs=y_obs)
+                with handlers.scale(scale=model.likelihood_scale):
+                    return numpyro.sample(rv.name, d, obs=y_obs)
+
+        walk_model(model, OPS, sample, observe, row_arrays=arrays)
 
     return fn

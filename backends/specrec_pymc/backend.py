@@ -20,7 +20,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.initial_point import make_initial_point_fn
 
-from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
+from specrec.backends import SAMPLE_STATS, FitResult, LogDensity, minibatch_reasons
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -150,8 +150,7 @@ class PyMCBackend:
         for rv in (*model.latents, model.likelihood):
             if rv.distribution not in DISTRIBUTIONS:
                 reasons.append(f"distribution {rv.distribution} is not supported by pymc")
-        if settings.batch_size is not None:
-            reasons.append("minibatch vi (batch_size) is not implemented yet")
+        reasons += minibatch_reasons(settings)
         sampler = settings.sampler
         if sampler is not None:
             if sampler not in SAMPLERS:
@@ -179,6 +178,7 @@ class PyMCBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
+        model = model.subsampled(settings.batch_size)
         with _float64():
             pm_model = build_model(model)
             t0 = time.perf_counter()

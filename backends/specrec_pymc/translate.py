@@ -101,9 +101,17 @@ def build_model(model: Model) -> pm.Model:
     row_arrays |= {
         f"column:{k}": OPS.const(np.asarray(v, np.float64)) for k, v in rows.columns.items()
     }
-    y = np.asarray(rows.y, dtype=np.float64)
+    y: Any = np.asarray(rows.y, dtype=np.float64)
     if model.likelihood.dist.discrete:
         y = y.astype(np.int64)
+    total: dict[str, int] = {}
+    if model.batch_size is not None:
+        # pm.Minibatch draws the same random rows (with replacement) from every array; PyMC
+        # scales the observed log density by total_size / batch_size = model.likelihood_scale.
+        keys = list(row_arrays)
+        y, *parts = pm.Minibatch(y, *(row_arrays[k] for k in keys), batch_size=model.batch_size)
+        row_arrays = dict(zip(keys, parts, strict=True))
+        total["total_size"] = len(rows)
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
         return DISTRIBUTIONS[rv.distribution](
@@ -115,7 +123,7 @@ def build_model(model: Model) -> pm.Model:
         )
 
     def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        return DISTRIBUTIONS[rv.distribution](rv.name, **args, observed=y)
+        return DISTRIBUTIONS[rv.distribution](rv.name, **args, observed=y, **total)
 
     with pm.Model(coords=model.coords()) as pm_model:
         walk_model(model, OPS, sample, observe, row_arrays=row_arrays)

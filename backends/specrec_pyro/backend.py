@@ -25,7 +25,7 @@ from pyro.ops.integrator import potential_grad
 from pyro.optim import Adam
 from tqdm.auto import tqdm
 
-from specrec.backends import FitResult, LogDensity
+from specrec.backends import FitResult, LogDensity, minibatch_reasons
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -115,8 +115,7 @@ class PyroBackend:
         for rv in (*model.latents, model.likelihood):
             if rv.distribution not in DISTRIBUTIONS:
                 reasons.append(f"distribution {rv.distribution} is not supported by pyro")
-        if settings.batch_size is not None:
-            reasons.append("minibatch vi (batch_size) is not implemented yet")
+        reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "pyro"):
             reasons.append(f"sampler {settings.sampler!r}: the pyro backend has only its own NUTS")
         return reasons
@@ -124,6 +123,7 @@ class PyroBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
+        model = model.subsampled(settings.batch_size)
         fn = model_fn(model, FIT_DTYPE)
         init_values = {k: torch.as_tensor(np.asarray(v), dtype=FIT_DTYPE) for k, v in init.items()}
         pyro.clear_param_store()

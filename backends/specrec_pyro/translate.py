@@ -74,7 +74,12 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 
 
 def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], None]:
-    """A Pyro model function with the training rows baked in as tensors of ``dtype``."""
+    """A Pyro model function with the training rows baked in as tensors of ``dtype``.
+
+    With ``model.batch_size`` each call draws that many rows uniformly with replacement
+    (``torch.randint``; a ``randperm`` of 10M rows per step would dominate) and scales their
+    log likelihood by ``model.likelihood_scale``.
+    """
     ops = TorchOps(dtype)
     rows = model.data
     row_arrays: dict[str, torch.Tensor] = {
@@ -84,6 +89,7 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
         f"column:{k}": torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in rows.columns.items()
     }
     y = torch.as_tensor(np.asarray(rows.y), dtype=dtype)
+    n, batch = y.shape[0], model.batch_size
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
         d = DISTRIBUTIONS[rv.distribution](**args)
@@ -91,11 +97,21 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
             d = d.expand(torch.Size(rv.shape)).to_event(len(rv.shape))
         return pyro.sample(rv.name, d)
 
-    def observe(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
-        with pyro.plate("obs", y.shape[0]):
-            return pyro.sample(rv.name, DISTRIBUTIONS[rv.distribution](**args), obs=y)
-
     def fn() -> None:
-        walk_model(model, ops, sample, observe, row_arrays=row_arrays)
+        arrays, y_obs = row_arrays, y
+        if batch is not None:
+            idx = torch.randint(n, (batch,))
+            arrays = {k: v.index_select(0, idx) for k, v in row_arrays.items()}
+            y_obs = y.index_select(0, idx)
+
+        def observe(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+            d = DISTRIBUTIONS[rv.distribution](**args)
+            with pyro.plate("obs", y_obs.shape[0]):
+                if batch is None:
+                    return pyro.sample(rv.name, d, obs=y_obs)
+                with pyro.poutine.scale(scale=model.likelihood_scale):
+                    return pyro.sample(rv.name, d, obs=y_obs)
+
+        walk_model(model, ops, sample, observe, row_arrays=arrays)
 
     return fn

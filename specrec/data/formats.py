@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,13 @@ def detect_format(path: Path) -> str:
     )
 
 
-def read_table(path: Path, fmt: str, sep: str | None = None) -> RawTable:
-    """Read ``path`` in format ``fmt`` (already resolved, never ``"auto"``)."""
+def read_table(
+    path: Path, fmt: str, sep: str | None = None, columns: Sequence[str] | None = None
+) -> RawTable:
+    """Read ``path`` in format ``fmt`` (already resolved, never ``"auto"``).
+
+    ``columns``: the file columns needed; a columnar format (parquet) reads only those.
+    """
     if fmt not in FORMATS or fmt == "auto":
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if not path.is_file():
@@ -79,7 +85,7 @@ def read_table(path: Path, fmt: str, sep: str | None = None) -> RawTable:
         text = path.read_bytes().decode("latin-1")  # MovieLens files are not all valid UTF-8
         return read_headerless(text, sep or _SEPARATORS[fmt], str(path))
     if fmt == "parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, columns)
     table = _read_with_header(path, sep or _SEPARATORS[fmt])
     if fmt == "ml-csv":
         return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS))
@@ -153,20 +159,15 @@ def _read_with_header(path: Path, sep: str) -> RawTable:
     return RawTable(frame, rows, file)
 
 
-def _read_parquet(path: Path) -> RawTable:
-    """Read a parquet file; rows are numbered 1.. as parquet has no header line."""
+def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> RawTable:
+    """Read a parquet file (only ``columns``, by record batch); rows are numbered 1.. as
+    parquet has no header line."""
+    from specrec.data.parquet import read_columns
+
     file = str(path)
     if not path.exists():
         raise DataError("file not found", file=file)
-    try:
-        frame = pd.read_parquet(path)
-    except ImportError:
-        raise DataError(
-            "reading parquet needs pyarrow: pip install 'specrec[parquet]'", file=file
-        ) from None
-    except Exception as error:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"cannot read the parquet file: {error}", file=file) from None
-    frame = frame.reset_index(drop=True)
+    frame = read_columns(path, columns)
     return RawTable(frame, np.arange(1, len(frame) + 1, dtype=np.int64), file)
 
 

@@ -93,7 +93,7 @@ def load_ratings(
     ``DuplicateRowsWarning``; ``find_duplicates`` lists them.
     """
     request = _request(response, categorical, numeric, rename, value_range)
-    table = _read(Path(path), format, sep)
+    table = _read(Path(path), format, sep, _file_columns(request))
     ds, origin = _build([table], request, source=str(path))
     _warn_duplicates(ds, origin)
     return ds
@@ -117,7 +117,8 @@ def load_split_files(
     ``Split`` (kind ``"files"``) has the train file's rows first, then the test file's.
     """
     request = _request(response, categorical, numeric, rename, value_range)
-    tables = [_read(Path(train_path), format, sep), _read(Path(test_path), format, sep)]
+    wanted = _file_columns(request)
+    tables = [_read(Path(p), format, sep, wanted) for p in (train_path, test_path)]
     ds, origin = _build(tables, request, source=f"{train_path} + {test_path}")
     _warn_duplicates(ds, origin)
     n_train = len(tables[0].frame)
@@ -186,13 +187,19 @@ def _request(
     return _Request(response, tuple(categorical), tuple(numeric), dict(rename or {}), value_range)
 
 
-def _read(path: Path, format: str, sep: str | None) -> RawTable:
+def _file_columns(request: _Request) -> list[str]:
+    """File column names the request reads (before any format default renames)."""
+    names = (request.response, *request.categorical, *request.numeric)
+    return [request.rename.get(n, n) for n in names]
+
+
+def _read(path: Path, format: str, sep: str | None, columns: list[str] | None = None) -> RawTable:
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise DataError("file not found", file=str(path))
     fmt = detect_format(path) if format == "auto" else format
-    return read_table(path, fmt, sep)
+    return read_table(path, fmt, sep, columns)
 
 
 def _check(table: RawTable, request: _Request) -> _Part:

@@ -7,6 +7,11 @@ numpy reference model, so the truth is known and parameter recovery can be teste
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from specrec.data.dataset import Dataset
@@ -36,15 +41,34 @@ def design(
     }
 
 
-def simulate(loaded: LoadedSpec) -> Dataset:
-    """Draw a data set from the spec; the truth is kept in ``Dataset.truth``."""
-    from specrec.model.lower import lower
-    from specrec.model.reference import sample_prior
+#: Rows whose response is drawn at once: bounds the memory of the likelihood's arguments
+#: (a 10M-row draw of ``dot(U[user], V[item])`` with 16 factors would need ~4 GB at once).
+CHUNK_ROWS = 500_000
 
+
+@dataclass
+class Simulation:
+    """A simulated data set whose response is drawn chunk by chunk (``responses``).
+
+    ``codes`` and ``truth`` are complete; iterate ``responses`` once, in order, to get the
+    response of rows ``[start, stop)`` for consecutive chunks.
+    """
+
+    response: str
+    codes: dict[str, np.ndarray]
+    levels: dict[str, np.ndarray]
+    truth: dict[str, np.ndarray]
+    responses: Iterator[tuple[int, int, np.ndarray]]
+    source: str
+
+    def __len__(self) -> int:
+        return len(next(iter(self.codes.values())))
+
+
+def _check_sizes(loaded: LoadedSpec, data_dims: dict[str, str]) -> None:
     spec, pos = loaded.spec, loaded.positions
     cfg = spec.data
     assert isinstance(cfg, SimulateData)
-    data_dims = {name: d.column for name, d in spec.dims.items() if isinstance(d, DataDim)}
     problems = []
     for name in data_dims:
         if name not in cfg.sizes:
@@ -67,17 +91,94 @@ def simulate(loaded: LoadedSpec) -> Dataset:
             )
     if problems:
         raise SpecError(problems)
+
+
+def simulate_chunks(
+    loaded: LoadedSpec, rows: int | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Simulation:
+    """Draw a data set from the spec, the response ``chunk_rows`` rows at a time.
+
+    ``rows`` replaces the spec's ``density``/``rows`` (``specrec data simulate --ratings``).
+    The design and the latent values are drawn first, then each chunk's response from the
+    likelihood with the numpy reference; with a single chunk the random stream, and so the
+    data, is exactly that of drawing all rows at once.
+    """
+    from specrec.model.lower import lower
+    from specrec.model.reference import sample_prior
+
+    spec = loaded.spec
+    cfg = spec.data
+    assert isinstance(cfg, SimulateData)
+    data_dims = {name: d.column for name, d in spec.dims.items() if isinstance(d, DataDim)}
+    _check_sizes(loaded, data_dims)
+    if rows is not None:
+        cfg = cfg.model_copy(update={"rows": rows, "density": None})
     rng = np.random.default_rng(cfg.seed)
     codes = design(cfg, data_dims, rng)
     n = len(next(iter(codes.values())))
     levels = {col: np.arange(cfg.sizes[name]) for name, col in data_dims.items()}
     shell = Dataset(spec.response, np.full(n, np.nan), codes, levels, source="simulated")
     model = lower(loaded, shell, simulating=True)
-    draw = sample_prior(
-        model, rng, fixed={k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
-    )
-    truth = {rv.name: draw[rv.name] for rv in model.latents}
-    y = np.asarray(draw[spec.response], dtype=float)
-    return Dataset(
-        spec.response, y, codes, levels, source=f"simulated (seed {cfg.seed})", truth=truth
-    )
+    fixed = {k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
+    step = max(1, chunk_rows)
+    first = sample_prior(model, rng, fixed=fixed, rows=model.data.take(slice(0, min(step, n))))
+    truth = {rv.name: first[rv.name] for rv in model.latents}
+
+    def responses() -> Iterator[tuple[int, int, np.ndarray]]:
+        yield 0, min(step, n), np.asarray(first[spec.response], dtype=float)
+        for start in range(step, n, step):
+            stop = min(start + step, n)
+            draw = sample_prior(model, rng, fixed=truth, rows=model.data.take(slice(start, stop)))
+            yield start, stop, np.asarray(draw[spec.response], dtype=float)
+
+    source = f"simulated (seed {cfg.seed})"
+    return Simulation(spec.response, codes, levels, truth, responses(), source)
+
+
+def simulate(loaded: LoadedSpec) -> Dataset:
+    """Draw a data set from the spec; the truth is kept in ``Dataset.truth``."""
+    sim = simulate_chunks(loaded)
+    y = np.empty(len(sim))
+    for start, stop, part in sim.responses:
+        y[start:stop] = part
+    return Dataset(sim.response, y, sim.codes, sim.levels, source=sim.source, truth=sim.truth)
+
+
+def truth_path(path: Path) -> Path:
+    """Where ``write_parquet`` keeps the true parameter values: ``big.parquet`` ->
+    ``big.truth.npz``."""
+    return path.with_name(path.stem + ".truth.npz")
+
+
+def write_parquet(
+    loaded: LoadedSpec, out: str | Path, rows: int | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Simulation:
+    """Simulate from the spec straight into a Parquet file, one chunk of rows at a time.
+
+    Columns: each data dim's id column (int32 ids ``0..size-1``) and the response (float64).
+    The true values go beside it (``truth_path``) so a fit can be scored against them; the
+    spec name, seed and row count are in the file's ``specrec`` metadata.  Both files are
+    written to temporary names and renamed into place.
+    """
+    from specrec.data.parquet import write_chunks
+
+    out = Path(out)
+    sim = simulate_chunks(loaded, rows, chunk_rows)
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for start, stop, y in sim.responses:
+            part = {c: v[start:stop].astype(np.int32) for c, v in sim.codes.items()}
+            yield part | {sim.response: y}
+
+    cfg = loaded.spec.data
+    meta = {"spec": loaded.spec.name, "source": sim.source, "rows": len(sim)}
+    meta |= {"sizes": dict(cfg.sizes)} if isinstance(cfg, SimulateData) else {}
+    write_chunks(out, chunks(), meta)
+    target = truth_path(out)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, **sim.truth)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return sim

@@ -21,6 +21,7 @@ from specrec.spec.models import Evaluate
 
 MAX_DRAWS = 2000  # predictions use at most this many posterior draws (thinned evenly)
 MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
+CHUNK_ELEMENTS = 20_000_000  # draws x rows predicted at once (160 MB of float64 per array)
 MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables
 
 
@@ -51,6 +52,47 @@ def _replicate(post: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     return {k: np.repeat(v, reps, axis=1) for k, v in post.items()}
 
 
+def _predict_rows(
+    model: Model,
+    post: dict[str, np.ndarray],
+    rows: RowData,
+    interval: float | None,
+    rng: np.random.Generator | None,
+    keep_draws: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Point prediction, central predictive interval (``interval``) and, if asked, the
+    per-draw expected values, computed over chunks of rows so that draws x rows arrays stay
+    under ``CHUNK_ELEMENTS`` (10M rows x 200 draws would otherwise need 16 GB).
+
+    With a single chunk the random stream is that of one call over all rows.
+    """
+    n = len(rows)
+    chains, draws = next(iter(post.values())).shape[:2]
+    predictive = _replicate(post, MIN_PREDICTIVE) if interval is not None else None
+    width = chains * draws
+    if predictive is not None:
+        width = max(width, int(np.prod(next(iter(predictive.values())).shape[:2])))
+    step = max(1, CHUNK_ELEMENTS // width)
+    point = np.empty(n)
+    lower = np.empty(n) if interval is not None else None
+    upper = np.empty(n) if interval is not None else None
+    kept = []
+    for start in range(0, n, step):
+        part = rows.take(slice(start, min(start + step, n)))
+        mean_draws, _ = predict_draws(model, post, part)
+        point[start : start + len(part)] = mean_draws.mean(axis=(0, 1))
+        if keep_draws:
+            kept.append(mean_draws)
+        if predictive is not None and lower is not None and upper is not None:
+            _, y_draws = predict_draws(model, predictive, part, rng)
+            tail = (1 - interval) / 2  # type: ignore[operator]
+            flat = y_draws.reshape(-1, len(part))
+            lower[start : start + len(part)], upper[start : start + len(part)] = np.quantile(
+                flat, [tail, 1 - tail], axis=0
+            )
+    return point, lower, upper, np.concatenate(kept, axis=2) if keep_draws else None
+
+
 def evaluate_fit(
     model: Model,
     idata,
@@ -66,15 +108,15 @@ def evaluate_fit(
     rng = np.random.default_rng(seed)
     vr = model.value_range
     post = _thin(_posterior_arrays(idata, model), MAX_DRAWS)
-    mean_draws, _ = predict_draws(model, post, test_rows)
-    _, y_draws = predict_draws(model, _replicate(post, MIN_PREDICTIVE), test_rows, rng)
-    point = mean_draws.mean(axis=(0, 1))
+    # NUTS diagnostics need every draw's prediction; map/vi only the summaries (bounded memory)
+    predicted = _predict_rows(model, post, test_rows, settings.interval, rng, method == "nuts")
+    point, lower, upper, mean_draws = predicted
     test_metrics = predictive_summary(
-        test_rows.y, point, y_draws, vr, settings.interval, settings.clip
+        test_rows.y, point, None, vr, settings.interval, settings.clip, bounds=(lower, upper)
     )
-    train_mean, _ = predict_draws(model, _thin(post, 100), model.data)
+    train_point = _predict_rows(model, _thin(post, 100), model.data, None, None, False)[0]
     train_metrics = predictive_summary(
-        model.data.y, train_mean.mean(axis=(0, 1)), None, vr, settings.interval, settings.clip
+        model.data.y, train_point, None, vr, settings.interval, settings.clip
     )
     train_metrics.pop(coverage_key(settings.interval))
 
@@ -92,6 +134,7 @@ def evaluate_fit(
     diagnostics: dict = {"method": method}
     curves: dict[str, np.ndarray] = {}
     if method == "nuts":
+        assert mean_draws is not None
         small = [rv.name for rv in model.latents if np.prod(rv.shape, dtype=int) <= 1000]
         total = sum(int(np.prod(rv.shape, dtype=int)) for rv in model.latents)
         names = [rv.name for rv in model.latents] if total <= MAX_DIAG_ELEMENTS else small
@@ -117,9 +160,6 @@ def evaluate_fit(
             np.asarray(loss), window=min(100, max(1, len(loss) // 4))
         )
 
-    lo_q, hi_q = (1 - settings.interval) / 2, 1 - (1 - settings.interval) / 2
-    flat = y_draws.reshape(-1, len(test_rows))
-    lower, upper = np.quantile(flat, [lo_q, hi_q], axis=0)
     shown = clip(point, vr) if settings.clip else point
     table = {}
     for d in dims:

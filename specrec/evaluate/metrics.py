@@ -94,6 +94,7 @@ def predictive_summary(
     value_range: ValueRange | None,
     interval: float = 0.9,
     clip: bool = True,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float | None]:
     """RMSE and MAE of the mean prediction, and coverage of the central predictive interval.
 
@@ -105,6 +106,8 @@ def predictive_summary(
         value_range: the rating scale ``(min, max)``, or None for an unbounded response.
         interval: mass of the central interval whose coverage is reported.
         clip: clip the mean prediction and the interval ends to ``value_range`` first.
+        bounds: the interval's ends per rating, already computed (by chunks of a large test
+            set), instead of ``draws_of_y``.
 
     Returns:
         ``{"rmse", "mae", coverage_key(interval)}``; the coverage is None without draws.  A
@@ -117,19 +120,22 @@ def predictive_summary(
         point = _clip_range(point, value_range)
     out: dict[str, float | None] = {"rmse": rmse(y, point), "mae": mae(y, point)}
     key = coverage_key(interval)
-    if draws_of_y is None:
+    if bounds is not None:
+        lower, upper = bounds
+    elif draws_of_y is None:
         out[key] = None
         return out
-    draws = _as_float("predictive draws", draws_of_y)
-    n = np.asarray(y).shape[-1] if np.ndim(y) else 0
-    if draws.ndim < 2 or draws.shape[-1] != n:
-        raise ValueError(
-            f"predictive draws must have the rating axis last with {n} ratings, "
-            f"got shape {draws.shape}"
-        )
-    flat = draws.reshape(-1, n)
-    tail = (1.0 - interval) / 2.0
-    lower, upper = np.quantile(flat, [tail, 1.0 - tail], axis=0)
+    else:
+        draws = _as_float("predictive draws", draws_of_y)
+        n = np.asarray(y).shape[-1] if np.ndim(y) else 0
+        if draws.ndim < 2 or draws.shape[-1] != n:
+            raise ValueError(
+                f"predictive draws must have the rating axis last with {n} ratings, "
+                f"got shape {draws.shape}"
+            )
+        flat = draws.reshape(-1, n)
+        tail = (1.0 - interval) / 2.0
+        lower, upper = np.quantile(flat, [tail, 1.0 - tail], axis=0)
     if clip:
         # Clipping is monotone, so this equals the quantiles of clipped draws.
         lower, upper = _clip_range(lower, value_range), _clip_range(upper, value_range)

@@ -12,7 +12,7 @@ parameter by a data dim (``U[user]``) gathers along that dim with each row's cod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -137,6 +137,14 @@ class RowData:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def take(self, rows: np.ndarray | slice) -> RowData:
+        """The rows at ``rows`` (a minibatch; a slice gives views, for chunks of a big set)."""
+        return RowData(
+            self.y[rows],
+            {k: v[rows] for k, v in self.index.items()},
+            {k: v[rows] for k, v in self.columns.items()},
+        )
+
 
 @dataclass(frozen=True)
 class Model:
@@ -149,6 +157,26 @@ class Model:
     data: RowData
     response: str
     value_range: tuple[float, float] | None = None
+    #: Minibatch vi: each evaluation of the likelihood sees ``batch_size`` rows drawn uniformly
+    #: (with replacement) from ``data``, and its log density is multiplied by
+    #: ``likelihood_scale`` so that the estimate is unbiased for the full-data value.  None: the
+    #: likelihood is evaluated on every row, unscaled.
+    batch_size: int | None = None
+
+    @property
+    def likelihood_scale(self) -> float:
+        """Rows the likelihood stands for per row it evaluates: ``len(data) / batch_size``.
+
+        Declared here once; backends only map it (NumPyro ``handlers.scale``, Pyro
+        ``poutine.scale``, PyMC ``total_size``) and the numpy reference applies it.
+        """
+        return 1.0 if self.batch_size is None else len(self.data) / self.batch_size
+
+    def subsampled(self, batch_size: int | None) -> Model:
+        """The same model with its likelihood estimated on minibatches of ``batch_size`` rows."""
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        return replace(self, batch_size=batch_size)
 
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:
@@ -157,16 +185,8 @@ class Model:
         raise KeyError(name)
 
     def with_data(self, data: RowData) -> Model:
-        """The same model on other rows (the test set, a minibatch)."""
-        return Model(
-            self.name,
-            self.dims,
-            self.latents,
-            self.likelihood,
-            data,
-            self.response,
-            self.value_range,
-        )
+        """The same model on other rows (the test set); evaluated on all of them, unscaled."""
+        return replace(self, data=data, batch_size=None)
 
     def coords(self) -> dict[str, np.ndarray]:
         return {name: d.coords for name, d in self.dims.items()}

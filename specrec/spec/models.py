@@ -177,7 +177,12 @@ class Inference(Strict):
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
-    batch_size: int | None = Field(None, ge=1, description="minibatch size for vi (not yet)")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="vi only: rows per minibatch, drawn uniformly with replacement each step; "
+        "the likelihood is scaled by rows / batch_size (unbiased ELBO)",
+    )
 
 
 class Evaluate(Strict):
