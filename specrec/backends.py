@@ -58,6 +58,14 @@ LogDensity = Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray
 
 @runtime_checkable
 class Backend(Protocol):
+    """What specrec needs from a backend.
+
+    A backend may also declare ``distributions``: the names of the table
+    (``specrec.model.distributions.DISTRIBUTIONS``) it translates, as a frozenset.  It is
+    optional, so that a plugin written before it existed still loads; the docs' distributions
+    reference reads it through ``supported_distributions``.
+    """
+
     name: str
     methods: tuple[str, ...]
 
@@ -78,6 +86,12 @@ class Backend(Protocol):
         The unconstrained map is the one in ``specrec.model.distributions.TRANSFORMS``.
         """
         ...
+
+
+def supported_distributions(backend: Backend) -> frozenset[str] | None:
+    """The distributions ``backend`` declares it translates, or None when it does not say."""
+    declared = getattr(backend, "distributions", None)
+    return None if declared is None else frozenset(declared)
 
 
 @dataclass(frozen=True)

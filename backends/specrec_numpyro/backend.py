@@ -57,6 +57,7 @@ def _run_svi(
 class NumPyroBackend:
     name = "numpyro"
     methods = ("map", "vi", "nuts")
+    distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
 
     @property
     def version(self) -> str:
@@ -65,7 +66,7 @@ class NumPyroBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in DISTRIBUTIONS:
+            if rv.distribution not in self.distributions:
                 reasons.append(f"distribution {rv.distribution} is not supported by numpyro")
         if settings.batch_size is not None:
             reasons.append("minibatch vi (batch_size) is not implemented yet")

@@ -86,6 +86,7 @@ class _RecordingNUTS(NUTS):
 class PyroBackend:
     name = "pyro"
     methods = ("map", "vi", "nuts")
+    distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
 
     @property
     def version(self) -> str:
@@ -94,7 +95,7 @@ class PyroBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in DISTRIBUTIONS:
+            if rv.distribution not in self.distributions:
                 reasons.append(f"distribution {rv.distribution} is not supported by pyro")
         if settings.batch_size is not None:
             reasons.append("minibatch vi (batch_size) is not implemented yet")

@@ -30,7 +30,7 @@ from scipy import optimize
 
 from specrec.backends import FitResult, LogDensity
 from specrec.errors import FitError
-from specrec.model.distributions import to_constrained
+from specrec.model.distributions import DISTRIBUTIONS, to_constrained
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import log_density as reference_log_density
 from specrec.model.reference import unconstrain
@@ -115,6 +115,7 @@ class _Flat:
 class ExampleBackend:
     name = "example"
     methods = ("map",)
+    distributions = frozenset(DISTRIBUTIONS)  # the numpy reference implements the whole table
 
     @property
     def version(self) -> str:
