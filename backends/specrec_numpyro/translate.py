@@ -42,6 +42,7 @@ class JaxOps:
 
 OPS = JaxOps()
 
+# --8<-- [start:table]
 #: specrec distribution name -> NumPyro constructor taking specrec's argument names.
 DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Normal": lambda mu, sigma: dist.Normal(mu, sigma),
@@ -59,8 +60,10 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
 }
+# --8<-- [end:table]
 
 
+# --8<-- [start:model_fn]
 def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
     """A NumPyro model function with the training rows baked in as device arrays."""
     rows = model.data
@@ -84,3 +87,6 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
         walk_model(model, OPS, sample, observe, row_arrays=row_arrays)
 
     return fn
+
+
+# --8<-- [end:model_fn]

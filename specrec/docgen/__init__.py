@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from specrec.docgen.benchmarks import movielens_benchmarks
 from specrec.docgen.cli_ref import cli_page
 from specrec.docgen.errors import errors_page
 from specrec.docgen.spec_keys import spec_keys_page
@@ -28,6 +29,8 @@ PAGES: dict[str, Callable[[Path], str]] = {
     "docs/reference/cli.md": lambda root: cli_page(),
     "docs/reference/metrics.md": lambda root: metrics_page(),
     "docs/errors.md": errors_page,
+    # fragments included by pages (pymdownx.snippets), not pages themselves
+    "docs/gen/movielens-benchmarks.md": movielens_benchmarks,
 }
 
 

@@ -12,7 +12,7 @@ def escape_html(text: str) -> str:
     """``<name>`` outside code spans would be read as an HTML tag and vanish from the page."""
     parts = text.split("`")
     for i in range(0, len(parts), 2):  # even pieces lie outside backticks
-        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+        parts[i] = parts[i].replace("<", "&lt;")
     return "`".join(parts)
 
 

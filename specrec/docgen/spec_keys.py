@@ -61,7 +61,9 @@ def type_text(tp: Any, found: list[type[BaseModel]]) -> str:
             found.append(tp)
         return f"[{tp.__name__}](#{anchor(tp)})"
     if origin is not None:  # another generic: list its arguments rather than guess a name
-        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a, found) for a in args)}]"
+        return (
+            f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a, found) for a in args)}]"
+        )
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
@@ -110,10 +112,11 @@ def _section(model: type[BaseModel]) -> str:
     doc = inspect.cleandoc(model.__doc__ or "")
     rows = []
     for key, f in model.model_fields.items():
-        rows.append([code(key), type_text(_annotation(f), []), default_text(f), f.description or ""])
-    return (
-        f"## {model.__name__} {{#{anchor(model)}}}\n\n{doc}\n\n"
-        + table(["key", "type", "default", "description"], rows)
+        rows.append(
+            [code(key), type_text(_annotation(f), []), default_text(f), f.description or ""]
+        )
+    return f"## {model.__name__} {{#{anchor(model)}}}\n\n{doc}\n\n" + table(
+        ["key", "type", "default", "description"], rows
     )
 
 

@@ -47,9 +47,7 @@ def distributions_page() -> str:
             "?" if support[b] is None else ("yes" if d.name in support[b] else "no")
             for b in DOCUMENTED_BACKENDS
         ]
-        rows.append(
-            [code(d.signature()), d.doc, args, d.support.description, _roles(d), *marks]
-        )
+        rows.append([code(d.signature()), d.doc, args, d.support.description, _roles(d), *marks])
     main = table(
         ["distribution", "what", "parameters", "support", "usable as", *DOCUMENTED_BACKENDS],
         rows,
@@ -98,7 +96,8 @@ def functions_page() -> str:
         ),
     ]
     sections = [
-        f"## {title}\n\n{text}\n\n" + table(["function", "meaning"], [[code(k), v] for k, v in fns.items()])
+        f"## {title}\n\n{text}\n\n"
+        + table(["function", "meaning"], [[code(k), v] for k, v in fns.items()])
         for title, text, fns in groups
     ]
     return page(

@@ -44,6 +44,7 @@ def _bounds(rv: RandomVariable, args: dict[str, Any]) -> tuple[Any, Any]:
     return (args["lower"], args["upper"]) if rv.transform == "interval" else (None, None)
 
 
+# --8<-- [start:log_joint]
 def log_joint(
     model: Model, z: dict[str, np.ndarray], jacobian: bool
 ) -> tuple[float, dict[str, np.ndarray]]:
@@ -94,6 +95,7 @@ def fd_gradient(
     return g
 
 
+# --8<-- [end:log_joint]
 class _Flat:
     """Dict of named arrays <-> one flat vector (what scipy's optimisers want)."""
 
@@ -112,6 +114,7 @@ class _Flat:
         return out
 
 
+# --8<-- [start:backend]
 class ExampleBackend:
     name = "example"
     methods = ("map",)
@@ -173,3 +176,6 @@ class ExampleBackend:
             fit_s=time.perf_counter() - t0,
             info={"optimizer": "L-BFGS-B", "iterations": int(result.nit)},
         )
+
+
+# --8<-- [end:backend]
