@@ -30,7 +30,7 @@ def _params(cmd: click.Command, ctx: click.Context) -> str:
             rows.append([code(p.human_readable_name), "argument", ""])
             continue
         record = p.get_help_record(ctx)
-        if record is not None:
+        if record is not None and p.name != "help":  # every command has --help; said once
             rows.append([code(record[0]), "option", record[1]])
     return table(["name", "kind", "meaning"], rows) if rows else ""
 
@@ -56,7 +56,7 @@ def cli_page() -> str:
         """
 Every command prints errors as `file:line:col: path: message` and exits with 0 (ok),
 1 (a fit or a check failed) or 2 (bad input: spec, data, options). `specrec --debug COMMAND`
-shows Python tracebacks for bug reports.
+shows Python tracebacks for bug reports, and `specrec COMMAND --help` prints the text below.
 """,
         *sections,
     )
