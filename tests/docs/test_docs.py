@@ -94,7 +94,7 @@ def test_error_gallery_shows_the_golden_messages() -> None:
     assert len(shown) >= 20
     for c in shown:
         assert f"```text\n{c.output}\n```" in page, c.id
-    assert "undefined name 'mu_uu'" in page  # the README's example is among them
+    assert "undefined name 'mu_uu'" in page  # the misspelt parameter, the commonest mistake
 
 
 @pytest.mark.backend("numpyro")
