@@ -97,7 +97,7 @@ def errors_page(root: Path) -> str:
         str(GOLDEN),
         f"""
 The most common mistakes in a spec and the exact message each produces. Most cases edit the
-[quickstart spec](../tutorials/quickstart.md) (`'old' -> 'new'`: the text replaced; line
+[quickstart spec](tutorials/quickstart.md) (`'old' -> 'new'`: the text replaced; line
 numbers refer to the edited file). Every message has the form `file:line:col: spec path:
 what is wrong`, then what was `expected`, what was `found`, and a `hint` where specrec has
 one; all problems of a file are reported at once, and `specrec validate` exits with code 2.
