@@ -7,6 +7,7 @@ kind of data source or split appears here as soon as it exists in ``specrec.spec
 from __future__ import annotations
 
 import inspect
+import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -24,6 +25,9 @@ _BOUNDS = ((at.Gt, "gt", ">"), (at.Ge, "ge", ">="), (at.Lt, "lt", "<"), (at.Le, 
 def _constraints(metadata: list[Any]) -> str:
     parts = []
     for m in metadata:
+        if isinstance(m, FieldInfo):  # Annotated[int, Field(ge=1)] nested in another type
+            parts.append(_constraints(list(m.metadata)))
+            continue
         for cls, attr, sym in _BOUNDS:
             if isinstance(m, cls):
                 parts.append(f"{sym} {getattr(m, attr)}")
@@ -70,18 +74,15 @@ def type_text(tp: Any, found: list[type[BaseModel]]) -> str:
 
 
 def default_text(f: FieldInfo) -> str:
-    if f.is_required():
-        return "required"
+    """The default as it would be written in YAML (JSON is a subset): ``true``, ``null``."""
     if f.default_factory is not None:
         value = f.default_factory()
-        return "see section" if isinstance(value, BaseModel) else code(value)
-    if f.default is None:
-        return code("null")
-    if f.default is PydanticUndefined:
+        if isinstance(value, BaseModel):
+            return "see its section"
+        return code(json.dumps(value))
+    if f.is_required() or f.default is PydanticUndefined:
         return "required"
-    if isinstance(f.default, tuple):
-        return code(list(f.default))
-    return code(f.default if not isinstance(f.default, str) else f'"{f.default}"')
+    return code(json.dumps(f.default))
 
 
 def missing_descriptions() -> list[str]:
