@@ -77,8 +77,16 @@ def read_golden(text: str) -> dict[str, GoldenCase]:
     return cases
 
 
+def read_base(text: str) -> list[str]:
+    """The base spec shown before the first case (``    | line``), as lines."""
+    head = text.split("=== ")[0]
+    return [line[6:] for line in head.splitlines() if line.startswith("    |")]
+
+
 def errors_page(root: Path) -> str:
-    cases = read_golden((root / GOLDEN).read_text(encoding="utf-8"))
+    text = (root / GOLDEN).read_text(encoding="utf-8")
+    cases = read_golden(text)
+    base = "\n".join(f"{i:>2}  {line}".rstrip() for i, line in enumerate(read_base(text), 1))
     missing = [c for ids in COMMON.values() for c in ids if c not in cases]
     if missing:
         raise KeyError(f"gallery cases not in {GOLDEN}: {missing}; update COMMON in {__name__}")
@@ -96,9 +104,9 @@ def errors_page(root: Path) -> str:
         "Error gallery",
         str(GOLDEN),
         f"""
-The most common mistakes in a spec and the exact message each produces. Most cases edit the
-[quickstart spec](tutorials/quickstart.md) (`'old' -> 'new'`: the text replaced; line
-numbers refer to the edited file). Every message has the form `file:line:col: spec path:
+The most common mistakes in a spec and the exact message each produces. Most cases edit a
+copy of the [quickstart spec](tutorials/quickstart.md), shown first (`'old' -> 'new'`: the
+text replaced; line numbers refer to the edited file). Every message has the form `file:line:col: spec path:
 what is wrong`, then what was `expected`, what was `found`, and a `hint` where specrec has
 one; all problems of a file are reported at once, and `specrec validate` exits with code 2.
 
@@ -106,5 +114,7 @@ These are {sum(map(len, COMMON.values()))} of the {len(cases)} cases checked by
 `tests/spec/test_spec_errors.py`; the full list, with every message, is
 `tests/spec/golden/errors.txt`, from which this page is generated.
 """,
+        "## The spec the cases edit\n\nWith line numbers, which the messages below refer to:\n\n"
+        f"```text\n{base}\n```\n",
         *sections,
     )

@@ -78,7 +78,7 @@ def default_text(f: FieldInfo) -> str:
     if f.default_factory is not None:
         value = f.default_factory()
         if isinstance(value, BaseModel):
-            return "see its section"
+            return f"all defaults of [{type(value).__name__}](#{anchor(type(value))})"
         return code(json.dumps(value))
     if f.is_required() or f.default is PydanticUndefined:
         return "required"
