@@ -23,12 +23,14 @@ def movielens_benchmarks(root: Path) -> str:
     rows, sources = [], []
     for path in sorted((root / RESULTS).glob("movielens*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(result, dict) or "rows" not in result:
+            continue  # another benchmark's format: not a table of fits
         m = result.get("machine", {})
         sources.append(
             f"- `{path.name}`: {result.get('date', '?')[:10]}, {m.get('cpu', '?')} "
             f"({m.get('cpus', '?')} cores); `{result.get('command', '?')}`"
         )
-        for r in result.get("rows", []):
+        for r in result["rows"]:
             ref = (
                 "-"
                 if r.get("reference_rmse") is None
@@ -36,9 +38,9 @@ def movielens_benchmarks(root: Path) -> str:
             )
             rows.append(
                 [
-                    r["spec"],
-                    r["method"],
-                    r["backend"],
+                    r.get("spec", "?"),
+                    r.get("method", "?"),
+                    r.get("backend", "?"),
                     _num(r.get("test_rmse"), 4),
                     _num(r.get("fit_s"), 0),
                     ref,
