@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-core lint format schema bench clean
+.PHONY: install demo test test-core lint format schema bench docs docs-gen docs-figures clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,14 @@ schema: install  ## regenerate the committed JSON Schema of spec files
 bench: install  ## MovieLens 100k accuracy and time; writes benchmarks/results/
 	$(BIN)/python benchmarks/movielens.py --data $(or $(DATA),../shared/data/ml-100k)
 
+docs: install  ## build the site into site/ (offline, warnings are errors); tests/docs runs it too
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-gen: install  ## regenerate docs/reference/*, docs/errors.md and docs/gen/* from the code
+	$(BIN)/python -m specrec.docgen
+
+docs-figures: install  ## rerun the tutorials' specs: docs/figures/ (minutes; use the bench lock)
+	$(BIN)/python -m specrec.docgen.figures --data $(or $(DATA),../shared/data/ml-100k)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -58,6 +58,14 @@ LogDensity = Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray
 
 @runtime_checkable
 class Backend(Protocol):
+    """What specrec needs from a backend.
+
+    A backend may also declare ``distributions``: the names of the table
+    (``specrec.model.distributions.DISTRIBUTIONS``) it translates, as a frozenset.  It is
+    optional, so that a plugin written before it existed still loads; the docs' distributions
+    reference reads it through ``supported_distributions``.
+    """
+
     name: str
     methods: tuple[str, ...]
 
@@ -89,6 +97,12 @@ def minibatch_reasons(settings: Inference) -> list[str]:
     if settings.batch_size is not None and settings.method != "vi":
         return [f"batch_size (minibatch) applies to method vi only, not {settings.method}"]
     return []
+
+
+def supported_distributions(backend: Backend) -> frozenset[str] | None:
+    """The distributions ``backend`` declares it translates, or None when it does not say."""
+    declared = getattr(backend, "distributions", None)
+    return None if declared is None else frozenset(declared)
 
 
 @dataclass(frozen=True)

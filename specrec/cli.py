@@ -129,7 +129,7 @@ def schema() -> None:
 
 
 @main.command("backends")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @_handle_errors
 def backends_cmd(as_json: bool) -> None:
     """List installed backends with their versions and methods."""
@@ -162,7 +162,7 @@ def _backend_list(option: str | None) -> list[str]:
 @click.option("--backends", "backend_names", help="Comma-separated (default: all installed).")
 @click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
 @click.option("--points", default=3, show_default=True, help="Random unconstrained points.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
 @_handle_errors
 def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
     """Check that every backend computes the same log density and gradient as the reference."""
@@ -262,7 +262,7 @@ def data() -> None:
     type=click.Path(file_okay=False),
     help="Default: $SPECREC_CACHE_DIR or the user cache.",
 )
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_handle_errors
 def data_fetch(name: str, cache_dir, quiet: bool) -> None:
     """Download a public data set once into the cache (checksummed)."""

@@ -61,6 +61,7 @@ def _run_svi(
 class NumPyroBackend:
     name = "numpyro"
     methods = ("map", "vi", "nuts")
+    distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
 
     @property
     def version(self) -> str:
@@ -69,7 +70,7 @@ class NumPyroBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in DISTRIBUTIONS:
+            if rv.distribution not in self.distributions:
                 reasons.append(f"distribution {rv.distribution} is not supported by numpyro")
         reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "numpyro"):

@@ -46,6 +46,7 @@ class JaxOps:
 
 OPS = JaxOps()
 
+# --8<-- [start:table]
 #: specrec distribution name -> NumPyro constructor taking specrec's argument names.
 DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Normal": lambda mu, sigma: dist.Normal(mu, sigma),
@@ -63,6 +64,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
 }
+# --8<-- [end:table]
 
 
 #: Key of the response in ``device_rows`` (the other keys are ``walk_model``'s row-array keys).
@@ -124,3 +126,6 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
         walk_model(model, OPS, sample, observe, row_arrays=arrays)
 
     return fn
+
+
+# --8<-- [end:model_fn]

@@ -146,6 +146,7 @@ def _cores(chains: int) -> int:
 class PyMCBackend:
     name = "pymc"
     methods = ("map", "vi", "nuts")
+    distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
 
     @property
     def version(self) -> str:
@@ -154,7 +155,7 @@ class PyMCBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in DISTRIBUTIONS:
+            if rv.distribution not in self.distributions:
                 reasons.append(f"distribution {rv.distribution} is not supported by pymc")
         reasons += minibatch_reasons(settings)
         sampler = settings.sampler

@@ -105,6 +105,7 @@ class _RecordingNUTS(NUTS):
 class PyroBackend:
     name = "pyro"
     methods = ("map", "vi", "nuts")
+    distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
 
     @property
     def version(self) -> str:
@@ -113,7 +114,7 @@ class PyroBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in DISTRIBUTIONS:
+            if rv.distribution not in self.distributions:
                 reasons.append(f"distribution {rv.distribution} is not supported by pyro")
         reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "pyro"):

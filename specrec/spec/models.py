@@ -30,7 +30,7 @@ class Strict(BaseModel):
 class RandomSplit(Strict):
     """Rows permuted with ``numpy.random.default_rng(seed)``; the first fraction is the test set."""
 
-    kind: Literal["random"] = "random"
+    kind: Literal["random"] = Field("random", description="selects this split")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="share of rows held out")
     seed: int = Field(42, description="seed of the permutation")
 
@@ -38,34 +38,34 @@ class RandomSplit(Strict):
 class FilesSplit(Strict):
     """Given train and test files (MovieLens u1.base / u1.test), relative to the data folder."""
 
-    kind: Literal["files"]
-    train: str
-    test: str
+    kind: Literal["files"] = Field(description="selects this split")
+    train: str = Field(description="training file, relative to the data folder (e.g. u1.base)")
+    test: str = Field(description="test file, relative to the data folder (e.g. u1.test)")
 
 
 class LeaveKOutSplit(Strict):
     """k random ratings of every user (with more than k) go to the test set."""
 
-    kind: Literal["leave_k_out"]
-    k: int = Field(1, ge=1)
-    seed: int = 42
+    kind: Literal["leave_k_out"] = Field(description="selects this split")
+    k: int = Field(1, ge=1, description="test ratings taken from each user")
+    seed: int = Field(42, description="seed of the random choice")
 
 
 class TimeSplit(Strict):
     """The latest ``test_fraction`` of rows by ``column`` form the test set."""
 
-    kind: Literal["time"]
-    test_fraction: float = Field(0.1, gt=0, lt=1)
-    column: str = "timestamp"
+    kind: Literal["time"] = Field(description="selects this split")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="share of rows held out (the latest)")
+    column: str = Field("timestamp", description="data column that orders the rows in time")
 
 
 class KFoldSplit(Strict):
     """Fold ``fold`` of a seeded k-fold partition is the test set."""
 
-    kind: Literal["kfold"]
-    k: int = Field(5, ge=2)
-    fold: int = Field(0, ge=0)
-    seed: int = 42
+    kind: Literal["kfold"] = Field(description="selects this split")
+    k: int = Field(5, ge=2, description="number of folds")
+    fold: int = Field(0, ge=0, description="the fold held out as the test set, 0..k-1")
+    seed: int = Field(42, description="seed of the partition")
 
     @field_validator("fold")
     @classmethod
@@ -99,17 +99,21 @@ class _DataBase(Strict):
 class MovieLens100kData(_DataBase):
     """MovieLens 100k (user_id, item_id, rating, timestamp); path from ``--data`` or the cache."""
 
-    source: Literal["movielens-100k"]
+    source: Literal["movielens-100k"] = Field(description="selects this data source")
     path: str | None = Field(None, description="folder holding u.data; default: the fetch cache")
-    range: tuple[float, float] | None = (1.0, 5.0)
+    range: tuple[float, float] | None = Field(
+        (1.0, 5.0), description="allowed [min, max] of ratings; predictions are clipped to it"
+    )
 
 
 class FileData(_DataBase):
     """Any ratings file: MovieLens formats, CSV, TSV or Parquet."""
 
-    source: Literal["file"]
-    path: str
-    format: Literal["auto", "movielens", "ml-dat", "ml-csv", "csv", "tsv", "parquet"] = "auto"
+    source: Literal["file"] = Field(description="selects this data source")
+    path: str = Field(description="the ratings file, or a folder (MovieLens formats)")
+    format: Literal["auto", "movielens", "ml-dat", "ml-csv", "csv", "tsv", "parquet"] = Field(
+        "auto", description="file format; auto guesses from the name and contents"
+    )
     columns: dict[str, str] = Field(
         default_factory=dict, description="spec column name -> column name in the file"
     )
@@ -118,13 +122,13 @@ class FileData(_DataBase):
 class SimulateData(_DataBase):
     """Rows drawn from the spec's own prior (or ``true`` values), so specs run with no download."""
 
-    source: Literal["simulate"]
+    source: Literal["simulate"] = Field(description="selects this data source")
     sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(description="levels of each data dim")
     density: float | None = Field(
         None, gt=0, le=1, description="share of (user, item) cells observed"
     )
     rows: int | None = Field(None, ge=1, description="number of rows (instead of density)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the simulation")
     true: dict[str, float | list] = Field(
         default_factory=dict, description="fixed true values for some parameters"
     )
@@ -146,7 +150,7 @@ Data = Annotated[MovieLens100kData | FileData | SimulateData, Field(discriminato
 class DataDim(Strict):
     """A dim whose levels are the distinct ids of a data column (users, items, groups)."""
 
-    column: str
+    column: str = Field(description="data column holding the ids")
 
 
 Dim = Annotated[int, Field(ge=1)] | DataDim
@@ -155,24 +159,30 @@ Dim = Annotated[int, Field(ge=1)] | DataDim
 class Param(Strict):
     """A random variable: its prior (an expression such as ``Normal(mu_u, 0.5)``) and its dims."""
 
-    prior: str
-    dims: list[str] = Field(default_factory=list)
+    prior: str = Field(description="a distribution expression, e.g. Normal(mu_u, 0.5)")
+    dims: list[str] = Field(
+        default_factory=list, description="dims of the parameter, in order (none: a scalar)"
+    )
 
 
 class Inference(Strict):
     """How to fit; every setting means the same on every backend."""
 
-    method: Literal["map", "vi", "nuts"] = "vi"
-    seed: int = 0
+    method: Literal["map", "vi", "nuts"] = Field(
+        "vi", description="map: posterior mode; vi: mean-field Normal guide; nuts: MCMC"
+    )
+    seed: int = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: int = Field(4000, ge=1, description="optimiser steps (map, vi)")
     lr: float = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
     draws: int = Field(
         500, ge=1, description="posterior draws per chain (nuts; vi: from the guide)"
     )
     warmup: int = Field(500, ge=0, description="warm-up iterations per chain (nuts)")
-    chains: int = Field(1, ge=1)
-    target_accept: float = Field(0.8, gt=0, lt=1)
-    max_tree_depth: int = Field(10, ge=1)
+    chains: int = Field(1, ge=1, description="independent chains (nuts)")
+    target_accept: float = Field(
+        0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
+    )
+    max_tree_depth: int = Field(10, ge=1, description="maximum tree depth of NUTS (nuts)")
     init_radius: float = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
@@ -186,6 +196,8 @@ class Inference(Strict):
 
 
 class Evaluate(Strict):
+    """How a fit is scored on the held-out rows; the same for every backend."""
+
     clip: bool = Field(True, description="clip predictions to data.range")
     interval: float = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
     rhat_pairs: int = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
@@ -195,11 +207,16 @@ class Spec(Strict):
     """A specrec model spec, version 1."""
 
     specrec: Literal[1] = Field(description="spec language version")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    description: str = ""
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="names the run folder (runs/<name>/); letters, digits, _ - .",
+    )
+    description: str = Field("", description="free text shown in reports")
     backend: str = Field("numpyro", description="default backend for `specrec fit`")
-    data: Data
-    dims: dict[str, Dim]
+    data: Data = Field(description="where the rows come from (chosen by source) and the split")
+    dims: dict[str, Dim] = Field(
+        description="name -> {column: ...} (a data dim) or a size (a fixed dim such as factor)"
+    )
     params: dict[str, Param | str] = Field(
         description="name -> {prior, dims} or just a prior expression for a scalar"
     )
@@ -207,8 +224,8 @@ class Spec(Strict):
         default_factory=dict, description="named helper expressions (constants, derived values)"
     )
     likelihood: dict[str, str] = Field(description="observed column -> its distribution")
-    inference: Inference = Field(default_factory=Inference)
-    evaluate: Evaluate = Field(default_factory=Evaluate)
+    inference: Inference = Field(default_factory=Inference, description="how to fit")
+    evaluate: Evaluate = Field(default_factory=Evaluate, description="how the fit is scored")
 
     @field_validator("likelihood")
     @classmethod

@@ -54,6 +54,7 @@ from specrec import backends
 from specrec.backends import SAMPLE_STATS, Backend, FitResult
 from specrec.inference import to_inference_data
 from specrec.model import reference as R
+from specrec.model.distributions import DISTRIBUTIONS
 from specrec.model.ir import Model
 from specrec.parity import check_backend
 from specrec.spec.models import Inference
@@ -161,6 +162,8 @@ def test_backend_protocol(backend_name: str) -> None:
     assert isinstance(backend.version, str) and backend.version
     info = {i.name: i for i in backends.installed()}[backend_name]
     assert info.error is None and info.methods == tuple(backend.methods)
+    declared = backends.supported_distributions(backend)  # optional; names from the table
+    assert declared is None or declared <= set(DISTRIBUTIONS), declared - set(DISTRIBUTIONS)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -20,7 +20,11 @@ import pytest
 from fake_entry_points import registered
 
 from specrec import backends
+
+# --8<-- [start:suite]
 from specrec.testing.conformance import *  # noqa: F403
+
+# --8<-- [end:suite]
 
 #: Not a PPL itself, but ``backends.installed()`` (the protocol test) loads every plugin.
 pytestmark = pytest.mark.backend("example")
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.backend("example")
 EXAMPLE = Path(__file__).resolve().parent / "example_backend"
 
 
+# --8<-- [start:fixture]
 @pytest.fixture(scope="module")
 def _example_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with registered(
@@ -42,6 +47,9 @@ def _example_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
 @pytest.fixture
 def backend_name(_example_installed: None) -> str:
     return "example"
+
+
+# --8<-- [end:fixture]
 
 
 def test_example_is_discovered_like_an_installed_plugin(backend_name: str) -> None:

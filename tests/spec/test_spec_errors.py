@@ -740,7 +740,9 @@ def test_bad_spec(case: Case):
 
 
 def golden_text() -> str:
-    parts = []
+    """Every case's input and output, after ``BASE`` (the docs' error gallery shows it too)."""
+    base = "".join(f"    | {line}".rstrip() + "\n" for line in BASE.splitlines())
+    parts = [f"the quickstart spec (the text the cases below edit):\n{base}"]
     for case in CASES:
         parts.append(f"=== {case.id}\n{case.describe()}--- output\n{run_case(case)}\n")
     return "\n".join(parts)

@@ -30,7 +30,7 @@ from scipy import optimize
 
 from specrec.backends import FitResult, LogDensity
 from specrec.errors import FitError
-from specrec.model.distributions import to_constrained
+from specrec.model.distributions import DISTRIBUTIONS, to_constrained
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import log_density as reference_log_density
 from specrec.model.reference import unconstrain
@@ -44,6 +44,7 @@ def _bounds(rv: RandomVariable, args: dict[str, Any]) -> tuple[Any, Any]:
     return (args["lower"], args["upper"]) if rv.transform == "interval" else (None, None)
 
 
+# --8<-- [start:log_joint]
 def log_joint(
     model: Model, z: dict[str, np.ndarray], jacobian: bool
 ) -> tuple[float, dict[str, np.ndarray]]:
@@ -94,6 +95,7 @@ def fd_gradient(
     return g
 
 
+# --8<-- [end:log_joint]
 class _Flat:
     """Dict of named arrays <-> one flat vector (what scipy's optimisers want)."""
 
@@ -112,9 +114,11 @@ class _Flat:
         return out
 
 
+# --8<-- [start:backend]
 class ExampleBackend:
     name = "example"
     methods = ("map",)
+    distributions = frozenset(DISTRIBUTIONS)  # the numpy reference implements the whole table
 
     @property
     def version(self) -> str:
@@ -172,3 +176,6 @@ class ExampleBackend:
             fit_s=time.perf_counter() - t0,
             info={"optimizer": "L-BFGS-B", "iterations": int(result.nit)},
         )
+
+
+# --8<-- [end:backend]

@@ -1,0 +1,61 @@
+"""Generate the reference pages of the docs from the code, and check the committed ones.
+
+Each page under ``docs/reference/`` is a function of specrec's own tables, models and CLI, so
+the reference cannot drift from the code: ``python -m specrec.docgen`` (``make docs-gen``)
+rewrites them, and a test regenerates them in memory and fails, naming that command, when a
+committed page differs.  The tutorials' figures and outputs come from
+``specrec.docgen.figures`` (``make docs-figures``), which runs fits and is not part of the
+staleness test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from specrec.docgen.benchmarks import movielens_benchmarks
+from specrec.docgen.cli_ref import cli_page
+from specrec.docgen.errors import errors_page
+from specrec.docgen.spec_keys import spec_keys_page
+from specrec.docgen.tables import distributions_page, functions_page, metrics_page
+
+REGENERATE = "make docs-gen  (or: python -m specrec.docgen)"
+
+#: Page path (relative to the repository root) -> its generator, given the root.
+PAGES: dict[str, Callable[[Path], str]] = {
+    "docs/reference/spec.md": lambda root: spec_keys_page(),
+    "docs/reference/distributions.md": lambda root: distributions_page(),
+    "docs/reference/functions.md": lambda root: functions_page(),
+    "docs/reference/cli.md": lambda root: cli_page(),
+    "docs/reference/metrics.md": lambda root: metrics_page(),
+    "docs/errors.md": errors_page,
+    # fragments included by pages (pymdownx.snippets), not pages themselves
+    "docs/gen/movielens-benchmarks.md": movielens_benchmarks,
+}
+
+
+def generate(root: Path, only: list[str] | None = None) -> dict[str, str]:
+    """Page path -> its text, freshly generated."""
+    return {p: fn(root) for p, fn in PAGES.items() if only is None or p in only}
+
+
+def write(root: Path) -> list[str]:
+    """Rewrite every generated page; return the paths that changed."""
+    changed = []
+    for path, text in generate(root).items():
+        target = root / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+def stale(root: Path, only: list[str] | None = None) -> list[str]:
+    """Paths whose committed text differs from what the code generates now."""
+    out = []
+    for path, text in generate(root, only).items():
+        target = root / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            out.append(path)
+    return out

@@ -1,0 +1,131 @@
+"""The docs stay true: generated reference pages are fresh, and the site builds with no warning.
+
+When a freshness test fails, regenerate the pages with ``make docs-gen`` (or
+``python -m specrec.docgen``) and commit them; the failure names the stale files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specrec import docgen
+from specrec.cli import main
+from specrec.docgen.errors import GOLDEN, read_golden
+from specrec.docgen.spec_keys import missing_descriptions, spec_keys_page
+from specrec.evaluate.fields import METRICS_FIELDS, undocumented
+
+ROOT = Path(__file__).resolve().parents[2]
+DISTRIBUTIONS_PAGE = "docs/reference/distributions.md"
+WITHOUT_BACKENDS = [p for p in docgen.PAGES if p != DISTRIBUTIONS_PAGE]
+
+
+def _stale_message(paths: list[str]) -> str:
+    return f"stale generated docs {paths}; regenerate with: {docgen.REGENERATE}"
+
+
+def test_generated_pages_are_fresh() -> None:
+    """Every generated page but the distributions (which imports every backend) as committed."""
+    stale = docgen.stale(ROOT, WITHOUT_BACKENDS)
+    assert not stale, _stale_message(stale)
+
+
+@pytest.mark.backend("numpyro")
+@pytest.mark.backend("pymc")
+@pytest.mark.backend("pyro")
+def test_distributions_page_is_fresh() -> None:
+    """Its backend columns ask each installed built-in backend which distributions it has."""
+    stale = docgen.stale(ROOT, [DISTRIBUTIONS_PAGE])
+    assert not stale, _stale_message(stale)
+    text = (ROOT / DISTRIBUTIONS_PAGE).read_text(encoding="utf-8")
+    assert "| ? |" not in text, "generated without every built-in backend installed"
+
+
+def test_staleness_is_detected(tmp_path: Path) -> None:
+    """A committed page edited by hand (or left behind by a code change) is reported."""
+    for path in docgen.PAGES:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text((ROOT / path).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / GOLDEN).parent.mkdir(parents=True)
+    (tmp_path / GOLDEN).write_text((ROOT / GOLDEN).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "benchmarks/results").mkdir(parents=True)
+    for f in (ROOT / "benchmarks/results").glob("movielens*.json"):
+        (tmp_path / "benchmarks/results" / f.name).write_text(f.read_text(encoding="utf-8"))
+    assert docgen.stale(tmp_path, WITHOUT_BACKENDS) == []
+    page = tmp_path / "docs/reference/spec.md"
+    page.write_text(page.read_text(encoding="utf-8").replace("spec language version", "v"))
+    assert docgen.stale(tmp_path, WITHOUT_BACKENDS) == ["docs/reference/spec.md"]
+
+
+def test_every_spec_key_is_described() -> None:
+    """A key added to the pydantic models without ``Field(description=...)`` fails here."""
+    assert missing_descriptions() == []
+
+
+def test_spec_reference_lists_every_key_with_type_and_default() -> None:
+    from specrec.spec.models import Inference, SimulateData
+
+    page = spec_keys_page()
+    for model in (Inference, SimulateData):
+        for key in model.model_fields:
+            assert f"| `{key}` |" in page, key
+    assert "| `steps` | integer (>= 1) | `4000` | optimiser steps (map, vi) |" in page
+    assert '| `method` | `"map"` or `"vi"` or `"nuts"` | `"vi"` |' in page
+
+
+def test_cli_reference_has_every_command_and_option() -> None:
+    page = docgen.generate(ROOT, ["docs/reference/cli.md"])["docs/reference/cli.md"]
+    for name in main.commands:
+        assert f"## specrec {name}\n" in page, name
+    assert "### specrec data fetch" in page
+    assert "`--set KEY=VALUE`" in page and "`--backends TEXT`" in page
+
+
+def test_error_gallery_shows_the_golden_messages() -> None:
+    """Each gallery entry is the golden file's text verbatim (which the error tests check)."""
+    cases = read_golden((ROOT / GOLDEN).read_text(encoding="utf-8"))
+    page = (ROOT / "docs/errors.md").read_text(encoding="utf-8")
+    shown = [c for c in cases.values() if f"### {c.id}\n" in page]
+    assert len(shown) >= 20
+    for c in shown:
+        assert f"```text\n{c.output}\n```" in page, c.id
+    assert "undefined name 'mu_uu'" in page  # the misspelt parameter, the commonest mistake
+
+
+@pytest.mark.backend("numpyro")
+def test_metrics_json_fields_are_all_documented(tmp_path: Path) -> None:
+    """A real fit's metrics.json, by NUTS and by MAP, has no field the reference omits."""
+    spec = str(ROOT / "specs" / "group_means.yaml")
+    tiny = ["--set", "inference.warmup=20", "--set", "inference.draws=20"]
+    tiny += ["--set", "inference.steps=200", "-q"]
+    for method in ("nuts", "map"):
+        args = ["fit", spec, "-m", method, "--out", str(tmp_path), "--json", *tiny]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads(result.stdout)
+        assert undocumented(metrics) == [], f"add these to specrec/evaluate/fields.py ({method})"
+    assert undocumented({"metrics": {"test": {"rmse_squared": 1.0}}}) == [
+        "metrics.test.rmse_squared"
+    ]
+    assert "metrics.test.coverage_<pct>" in METRICS_FIELDS
+
+
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    """The site builds offline with warnings as errors: every link, image and snippet exists."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    html = (tmp_path / "site" / "guides" / "backends" / "index.html").read_text()
+    assert "ExampleBackend" in html and "--8&lt;--" not in html  # snippets were included
+    assert "fonts.googleapis" not in (tmp_path / "site" / "index.html").read_text()
