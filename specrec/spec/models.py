@@ -180,10 +180,29 @@ class Inference(Strict):
     batch_size: int | None = Field(None, ge=1, description="minibatch size for vi (not yet)")
 
 
+class Ranking(Strict):
+    """How the test set is scored as ranked lists (precision@k, recall@k, NDCG@k)."""
+
+    k: int = Field(10, ge=1, description="length of each ranked list that is scored")
+    threshold: float = Field(
+        4.0, description="a test rating at or above this is relevant (4 = four stars and up)"
+    )
+    per: str | None = Field(
+        None, description="data dim whose levels each get a list (default: the first data dim)"
+    )
+
+
 class Evaluate(Strict):
     clip: bool = Field(True, description="clip predictions to data.range")
     interval: float = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
     rhat_pairs: int = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
+    ranking: Ranking = Field(default_factory=Ranking, description="top-k ranking metrics")
+    loo_max_mb: float = Field(
+        500.0,
+        ge=0,
+        description="PSIS-LOO is skipped (with the reason recorded) when the pointwise "
+        "log-likelihood, draws x training rows in float64, would exceed this many MB",
+    )
 
 
 class Spec(Strict):
@@ -204,6 +223,29 @@ class Spec(Strict):
     likelihood: dict[str, str] = Field(description="observed column -> its distribution")
     inference: Inference = Field(default_factory=Inference)
     evaluate: Evaluate = Field(default_factory=Evaluate)
+
+    @field_validator("evaluate")
+    @classmethod
+    def _ranking_fits_the_data(cls, v: Evaluate, info: ValidationInfo) -> Evaluate:
+        # A field validator on `evaluate` (after data and dims) so the error points at it.
+        dims, data = info.data.get("dims"), info.data.get("data")
+        per = v.ranking.per
+        if per is not None and dims is not None:
+            data_dims = [n for n, d in dims.items() if isinstance(d, DataDim)]
+            if per not in data_dims:
+                raise ValueError(
+                    f"ranking.per must name a data dim ({', '.join(data_dims) or 'none'}), "
+                    f"found {per!r}"
+                )
+        value_range = getattr(data, "range", None)
+        if value_range is not None:
+            lo, hi = value_range
+            if not lo < v.ranking.threshold <= hi:
+                raise ValueError(
+                    f"ranking.threshold must lie in the rating range ({lo:g}, {hi:g}] so that "
+                    f"some ratings can be relevant and some not, found {v.ranking.threshold:g}"
+                )
+        return v
 
     @field_validator("likelihood")
     @classmethod
