@@ -224,29 +224,6 @@ class Spec(Strict):
     inference: Inference = Field(default_factory=Inference)
     evaluate: Evaluate = Field(default_factory=Evaluate)
 
-    @field_validator("evaluate")
-    @classmethod
-    def _ranking_fits_the_data(cls, v: Evaluate, info: ValidationInfo) -> Evaluate:
-        # A field validator on `evaluate` (after data and dims) so the error points at it.
-        dims, data = info.data.get("dims"), info.data.get("data")
-        per = v.ranking.per
-        if per is not None and dims is not None:
-            data_dims = [n for n, d in dims.items() if isinstance(d, DataDim)]
-            if per not in data_dims:
-                raise ValueError(
-                    f"ranking.per must name a data dim ({', '.join(data_dims) or 'none'}), "
-                    f"found {per!r}"
-                )
-        value_range = getattr(data, "range", None)
-        if value_range is not None:
-            lo, hi = value_range
-            if not lo < v.ranking.threshold <= hi:
-                raise ValueError(
-                    f"ranking.threshold must lie in the rating range ({lo:g}, {hi:g}] so that "
-                    f"some ratings can be relevant and some not, found {v.ranking.threshold:g}"
-                )
-        return v
-
     @field_validator("likelihood")
     @classmethod
     def _one_likelihood(cls, v: dict[str, str]) -> dict[str, str]:
