@@ -27,7 +27,7 @@ from specrec.evaluate.metrics import (
     predictive_summary,
 )
 from specrec.evaluate.ranking import ranking_metrics
-from specrec.model.ir import Model, RowData
+from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
 
@@ -181,7 +181,7 @@ def _honesty_and_ranking(
     train: Dataset,
     test: Dataset,
     test_rows: RowData,
-    dims: list,
+    dims: list[Dim],
     settings: Evaluate,
 ) -> dict:
     """Is the uncertainty honest (log density, coverage) and is the top of each list right?"""

@@ -79,7 +79,7 @@ METRICS_FIELDS: dict[str, str] = {
     "metrics.loo.skipped": "why PSIS-LOO was not computed (map fit, or draws x training rows "
     "over evaluate.loo_max_mb); present only then",
     "metrics.loo.elpd_loo": "PSIS-LOO expected log predictive density, summed over training "
-    "ratings (ArviZ az.loo, log scale)",
+    "ratings (ArviZ az.loo, log scale); for vi the draws are the variational approximation's",
     "metrics.loo.elpd_loo_per_rating": "elpd_loo divided by the number of training ratings",
     "metrics.loo.se": "standard error of elpd_loo",
     "metrics.loo.p_loo": "effective number of parameters",
