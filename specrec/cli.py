@@ -71,8 +71,11 @@ def main(debug: bool) -> None:
 @click.option("--out", default="runs", show_default=True, help="Folder of run directories.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json to stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
+@click.option("--report", "report", is_flag=True, help="Also write report/ (HTML + PNG figures).")
 @_handle_errors
-def fit(spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool) -> None:
+def fit(
+    spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
+) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
     from specrec.fitting import fit as run_fit
     from specrec.summary import fit_summary
@@ -88,6 +91,7 @@ def fit(spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet:
         out=out,
         progress=not quiet,
         log=log,
+        report=report,
     )
     if as_json:
         click.echo(json.dumps(run.metrics, indent=2, default=str))
@@ -248,6 +252,19 @@ def compare_cmd(
             click.echo(f"flagged: {f}", err=True)
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@_handle_errors
+def report_cmd(run_dir: str) -> None:
+    """Write RUN_DIR/report/: PNG figures and report.html (self-contained, opens offline).
+
+    Reads only the run's files; an existing report/ is replaced in one rename.
+    """
+    from specrec.evaluate.report import write_report
+
+    click.echo(str(write_report(run_dir)))
 
 
 @main.group()

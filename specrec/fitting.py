@@ -73,8 +73,13 @@ def fit(
     out: str | Path | None = "runs",
     progress: bool = True,
     log=None,
+    report: bool = False,
 ) -> Run:
-    """Fit a spec end to end and write its run directory (``out=None``: write nothing)."""
+    """Fit a spec end to end and write its run directory (``out=None``: write nothing).
+
+    ``report``: also write ``report/`` (figures + HTML page) inside the run before it is renamed
+    into place, so a run never appears without the report it was asked for.
+    """
     loaded = resolve_spec(spec, method=method, seed=seed, overrides=overrides)
     say = log or (lambda msg: None)
     s = loaded.spec
@@ -154,6 +159,10 @@ def fit(
             )
             save_for_loading(tmp, train)
             rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
+            if report:
+                from specrec.evaluate.report import write_report
+
+                write_report(tmp)
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)
     return Run(path, metrics, idata, model, test_rows, loaded, train)

@@ -35,6 +35,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if cov_key:
         pct = cov_key.removeprefix("coverage_").replace("_", ".")
         lines.append(f"  {pct} % predictive interval coverage (test): {_fmt(test[cov_key], 3)}")
+    lines += _honesty_lines(test, m.get("loo"))
     if d.get("method") == "nuts":
         lines.append(
             f"  divergences {d.get('divergences')}, R-hat max {_fmt(d.get('rhat_max'), 3)} "
@@ -59,6 +60,41 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+def _honesty_lines(test: dict, loo: dict | None) -> list[str]:
+    """Log density, interval coverage, ranking, RMSE by activity and PSIS-LOO, when present."""
+    lines = []
+    if "log_predictive_density" in test:
+        cov = ", ".join(f"{k} % {_fmt(v, 3)}" for k, v in test["interval_coverage"].items())
+        lines.append(
+            f"  log predictive density {_fmt(test['log_predictive_density'], 3)} per rating; "
+            f"interval coverage {cov}"
+        )
+    r = test.get("ranking")
+    if r:
+        lines.append(
+            f"  ranking per {r['per']} (k {r['k']}, relevant >= {r['threshold']:g}, "
+            f"{r['n_lists']} lists): precision {_fmt(r['precision'], 3)} (random "
+            f"{_fmt(r['precision_random'], 3)}), recall {_fmt(r['recall'], 3)} (random "
+            f"{_fmt(r['recall_random'], 3)}), NDCG {_fmt(r['ndcg'], 3)}"
+        )
+    for dim, buckets in (test.get("rmse_by_activity") or {}).items():
+        cells = [f"{b} {_fmt(v['rmse'], 3)} ({v['n']})" for b, v in buckets.items() if v["n"]]
+        lines.append(f"  test RMSE by {dim} training ratings: " + ", ".join(cells))
+    if loo and "skipped" in loo:
+        lines.append(f"  PSIS-LOO skipped: {loo['skipped']}")
+    elif loo:
+        warn = (
+            f"; WARNING {loo['n_pareto_k_above_good']} ratings with Pareto k > {loo['good_k']:.2f}"
+            if loo["warning"]
+            else ""
+        )
+        lines.append(
+            f"  PSIS-LOO elpd {loo['elpd_loo']:.1f} (se {loo['se']:.1f}, "
+            f"{loo['elpd_loo_per_rating']:.3f} per rating), p_loo {loo['p_loo']:.1f}{warn}"
+        )
+    return lines
 
 
 _COMPARE_ROWS = [

@@ -162,6 +162,21 @@ def sampler_diagnostics(
     return {"divergences": divergences, **out}
 
 
+def variable_diagnostics(
+    idata: az.InferenceData, var_names: Iterable[str]
+) -> dict[str, dict[str, float | None]]:
+    """Per variable: worst R-hat and smallest bulk/tail ESS over its elements.
+
+    For the hyperparameters a report shows one by one (a global mean, a noise scale, a prior
+    mean): a single summary over every parameter hides which one has not mixed.
+    """
+    out: dict[str, dict[str, float | None]] = {}
+    for name in var_names:
+        summary = _summarise(idata.posterior[[name]])
+        out[name] = {k: summary[k] for k in ("rhat_max", "ess_bulk_min", "ess_tail_min")}
+    return out
+
+
 def prediction_diagnostics(pred_draws: np.ndarray) -> dict[str, float | int | None]:
     """Worst R-hat and smallest bulk/tail ESS over predicted ratings, shape ``(chain, draw, n)``.
 
@@ -269,4 +284,5 @@ __all__ = [
     "running_rmse",
     "sampler_diagnostics",
     "split_rhat",
+    "variable_diagnostics",
 ]

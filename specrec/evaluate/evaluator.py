@@ -13,9 +13,21 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.evaluate import diagnostics as D
+from specrec.evaluate.activity import rmse_by_activity, training_counts
 from specrec.evaluate.baselines import baselines
-from specrec.evaluate.metrics import clip, coverage_key, predictive_summary
-from specrec.model.ir import Model, RowData
+from specrec.evaluate.likelihood import pointwise_log_likelihood
+from specrec.evaluate.loo import loo_budget_reason, psis_loo
+from specrec.evaluate.metrics import (
+    CALIBRATION_LEVELS,
+    COVERAGE_LEVELS,
+    clip,
+    coverage_key,
+    interval_coverage,
+    log_predictive_density,
+    predictive_summary,
+)
+from specrec.evaluate.ranking import ranking_metrics
+from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
 
@@ -121,6 +133,10 @@ def evaluate_fit(
     train_metrics.pop(coverage_key(settings.interval))
 
     dims = [d for d in model.dims.values() if d.column]
+    sample_rows, y_draws = _predictive_sample(model, post, test_rows, rng)
+    test_metrics |= _honesty_and_ranking(
+        model, post, y_draws, point, train, test, test_rows, sample_rows, dims, settings
+    )
     base = baselines(
         train.y,
         {d.name: train.codes[d.column] for d in dims},
@@ -151,6 +167,8 @@ def evaluate_fit(
         norms = D.frobenius_norms(idata, matrices)
         curves |= {f"frobenius_{k}": v for k, v in norms.items()}
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
+        hyper = _hyperparameters(model)
+        diagnostics["hyperparameters"] = D.variable_diagnostics(idata, hyper)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
     if loss is not None:
@@ -160,6 +178,9 @@ def evaluate_fit(
             np.asarray(loss), window=min(100, max(1, len(loss) // 4))
         )
 
+    calibration = interval_coverage(sample_rows.y, y_draws, CALIBRATION_LEVELS, vr, settings.clip)
+    curves["calibration_nominal"] = np.array(list(calibration))
+    curves["calibration_observed"] = np.array(list(calibration.values()))
     shown = clip(point, vr) if settings.clip else point
     table = {}
     for d in dims:
@@ -173,9 +194,109 @@ def evaluate_fit(
     cold = {
         d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims
     }
-    metrics = {"test": test_metrics, "train": train_metrics, "cold_start_test_rows": cold}
+    metrics = {
+        "test": test_metrics,
+        "train": train_metrics,
+        "cold_start_test_rows": cold,
+        "loo": _loo(model, post, method, settings.loo_max_mb, idata),
+    }
     return Evaluation(
         {"metrics": metrics, "baselines": base, "diagnostics": diagnostics},
         pd.DataFrame(table),
         curves,
     )
+
+
+def _hyperparameters(model: Model) -> list[str]:
+    """Latents indexed by no data dim (global means, scales, prior means): few elements, each
+    identified, so their traces and per-variable R-hat are worth showing one by one."""
+    return [rv.name for rv in model.latents if not any(model.dims[d].column for d in rv.dims)]
+
+
+def _predictive_sample(
+    model: Model, post: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator
+) -> tuple[RowData, np.ndarray]:
+    """The test rows the predictive-density metrics use, and their predictive draws.
+
+    Coverage at several levels, the calibration curve and the log predictive density need
+    every draw of every row at once; all rows when that fits in ``CHUNK_ELEMENTS``, else a
+    fixed random sample of that many rows (the count is reported as ``predictive_rows``), so
+    memory stays bounded at millions of test ratings.  RMSE, ranking and activity buckets
+    always use every row.
+    """
+    predictive = _replicate(post, MIN_PREDICTIVE)
+    width = int(np.prod(next(iter(predictive.values())).shape[:2]))
+    limit = max(1, CHUNK_ELEMENTS // width)
+    if len(rows) > limit:
+        rows = rows.take(np.sort(rng.choice(len(rows), size=limit, replace=False)))
+    _, y_draws = predict_draws(model, predictive, rows, rng)
+    return rows, y_draws
+
+
+def _honesty_and_ranking(
+    model: Model,
+    post: dict[str, np.ndarray],
+    y_draws: np.ndarray,
+    point: np.ndarray,
+    train: Dataset,
+    test: Dataset,
+    test_rows: RowData,
+    sample_rows: RowData,
+    dims: list[Dim],
+    settings: Evaluate,
+) -> dict:
+    """Is the uncertainty honest (log density, coverage) and is the top of each list right?
+
+    ``y_draws`` are predictive draws of ``sample_rows`` (``_predictive_sample``).
+    """
+    vr = model.value_range
+    log_lik = pointwise_log_likelihood(model, post, sample_rows)
+    coverage = interval_coverage(sample_rows.y, y_draws, COVERAGE_LEVELS, vr, settings.clip)
+    shown = clip(point, vr) if settings.clip else point
+    by_activity = {
+        d.name: rmse_by_activity(
+            test_rows.y, shown, training_counts(train.codes[d.column], test.codes[d.column])
+        )
+        for d in dims
+    }
+    per = settings.ranking.per or (dims[0].name if dims else None)
+    ranking = None
+    if per is not None:
+        ranking = ranking_metrics(
+            test_rows.index[per], test_rows.y, point, settings.ranking.k, settings.ranking.threshold
+        )
+        ranking = {"per": per, **ranking}
+    return {
+        "log_predictive_density": float(np.mean(log_predictive_density(log_lik))),
+        "interval_coverage": {f"{round(100 * lv, 6):g}": c for lv, c in coverage.items()},
+        "predictive_rows": len(sample_rows),
+        "rmse_by_activity": by_activity,
+        "ranking": ranking,
+    }
+
+
+def _loo(model: Model, post: dict[str, np.ndarray], method: str, max_mb: float, idata) -> dict:
+    """PSIS-LOO on the training ratings, or ``{"skipped": reason}``."""
+    chains, draws = next(iter(post.values())).shape[:2]
+    reason = loo_budget_reason(method, chains * draws, len(model.data), max_mb)
+    if reason is not None:
+        return {"skipped": reason}
+    log_lik = pointwise_log_likelihood(model, post, model.data)
+    return psis_loo(log_lik, _relative_efficiency(idata, model))
+
+
+def _relative_efficiency(idata, model: Model) -> float:
+    """Mean ESS / draws over the hyperparameters, ArviZ's own choice of ``reff`` for loo.
+
+    One chain (or no hyperparameter) gives 1, as ArviZ does for a single chain.
+    """
+    names = _hyperparameters(model)
+    if idata.posterior.sizes.get("chain", 1) < 2 or not names:
+        return 1.0
+    import arviz as az
+
+    ess = az.ess(idata.posterior[names], method="mean")
+    values = np.concatenate([np.ravel(ess[v].values) for v in ess.data_vars])
+    values = values[np.isfinite(values)]
+    total = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
+    return float(max(values.mean() / total, 1e-3)) if values.size else 1.0

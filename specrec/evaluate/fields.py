@@ -1,86 +1,149 @@
-"""Every field of ``metrics.json``, described in one place.
+"""What every key of a run's ``metrics.json`` and ``curves.json`` means: the one description.
 
-The fields are produced in several places (``specrec.fitting`` assembles the run's metadata,
-``specrec.evaluate.evaluator`` the scores, ``diagnostics`` and ``baselines`` their parts);
-this table is the one list a user reads (the docs' metrics reference is generated from it)
-and a test checks that a real fit's ``metrics.json`` has no field missing from it.  A key in
-angle brackets (``<dim>``) matches any one key at that level; a field whose value is a list
-or a mapping of free-form entries is described once, at its own level.
+Documentation is generated from these dicts, and a test checks that every key a real fit writes
+matches one entry, so a new number cannot appear undocumented.  Keys are dotted paths; a part in
+angle brackets stands for any name: ``<dim>`` a data dim (user, item), ``<level>`` an interval
+level in percent, ``<bucket>`` an activity bucket, ``<baseline>`` a baseline, ``<var>`` a
+hyperparameter, ``<key>`` anything the part above describes as free-form.  Keys are stable:
+renaming one is a breaking change of the run format.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
-_SCORE = {
-    "rmse": "root mean squared error of the mean prediction (clipped to data.range if evaluate.clip)",
-    "mae": "mean absolute error of the mean prediction",
+METRICS_FIELDS: dict[str, str] = {
+    # -- provenance (written by specrec.fitting) ------------------------------------------------
+    "specrec_format": "run-directory format version (specrec.rundir.FORMAT)",
+    "spec.name": "the spec's name",
+    "spec.sha256": "SHA-256 of the spec text as given",
+    "spec.file": "path of the spec file",
+    "backend.name": "backend that fitted (numpyro, pymc, pyro, ...)",
+    "backend.version": "version of the backend's PPL",
+    "backend.<key>": "backend-specific facts about the fit (e.g. the sampler used)",
+    "inference.<key>": "every inference setting after overrides and defaults",
+    "seed": "inference seed",
+    "data.source": "where the ratings came from",
+    "data.fingerprint": "hash of the full rating table (same data gives the same value)",
+    "data.n_rows": "ratings in the data set",
+    "split.kind": "how the test set was held out",
+    "split.fingerprint": "hash of the train/test assignment",
+    "split.n_train": "training ratings",
+    "split.n_test": "test ratings",
+    "timing.fit_s": "seconds of inference, compilation excluded",
+    "timing.compile_s": "seconds spent compiling the model",
+    "timing.total_s": "seconds from loading the data to the finished evaluation",
+    "versions.<key>": "Python, platform and library versions",
+    "command": "the command line that made the run",
+    "truth.<var>": "true values of a simulated data set (small arrays only)",
+    # -- accuracy -------------------------------------------------------------------------------
+    "metrics.test.rmse": "RMSE of the posterior-mean prediction on the test ratings (clipped to "
+    "data.range when evaluate.clip)",
+    "metrics.test.mae": "mean absolute error of the same prediction",
+    "metrics.test.coverage_<level>": "share of test ratings inside the central "
+    "evaluate.interval predictive interval (e.g. coverage_90); null without predictive draws",
+    "metrics.train.rmse": "RMSE of the posterior-mean prediction on the training ratings",
+    "metrics.train.mae": "MAE of the same prediction on the training ratings",
+    "metrics.cold_start_test_rows.<dim>": "test ratings whose level of <dim> has no training "
+    "rating (predicted from the population prior)",
+    "baselines.<baseline>.rmse": "test RMSE of a model-free baseline (uniform, global_mean, "
+    "<dim>_mean, mean_of_means; see specrec.evaluate.baselines)",
+    "baselines.<baseline>.mae": "test MAE of the same baseline",
+    # -- honest uncertainty ---------------------------------------------------------------------
+    "metrics.test.log_predictive_density": "mean over test ratings of log p(y | training data): "
+    "log of the posterior-averaged likelihood density (the likelihood's own family), per "
+    "rating; higher is better; the plug-in density for map",
+    "metrics.test.interval_coverage.<level>": "share of test ratings inside the central <level> "
+    "% predictive interval (levels 50, 80, 95); quantiles of draws simulated from the "
+    "likelihood; a calibrated model is close to <level>/100",
+    "metrics.test.predictive_rows": "test ratings the log predictive density, interval_coverage "
+    "and the calibration curve are computed on: all of them, or a fixed random sample when "
+    "draws x ratings would not fit in memory (RMSE, ranking and activity use every rating)",
+    "metrics.test.rmse_by_activity.<dim>.<bucket>.n": "test ratings whose level of <dim> had "
+    "this many training ratings (buckets 0, 1-5, 6-20, 21-100, >100)",
+    "metrics.test.rmse_by_activity.<dim>.<bucket>.rmse": "test RMSE within the bucket; null "
+    "when it is empty",
+    # -- ranking --------------------------------------------------------------------------------
+    "metrics.test.ranking": "null when the data has no data dim to rank per",
+    "metrics.test.ranking.per": "data dim whose levels each get a ranked list "
+    "(evaluate.ranking.per, default the first data dim)",
+    "metrics.test.ranking.k": "list length scored (evaluate.ranking.k)",
+    "metrics.test.ranking.threshold": "a test rating >= this is relevant "
+    "(evaluate.ranking.threshold)",
+    "metrics.test.ranking.n_lists": "lists scored: levels with >= 2 test ratings, >= 1 relevant",
+    "metrics.test.ranking.precision": "precision@k: relevant share of the top min(k, n) of a "
+    "level's test items ranked by predicted mean, averaged over lists",
+    "metrics.test.ranking.recall": "recall@k: share of a level's relevant test items in its top k",
+    "metrics.test.ranking.ndcg": "NDCG@k with binary gains and log2 discount",
+    "metrics.test.ranking.precision_random": "expected precision@k of a random order of the "
+    "same lists (the bar to beat)",
+    "metrics.test.ranking.recall_random": "expected recall@k of a random order",
+    # -- model comparison -----------------------------------------------------------------------
+    "metrics.loo.skipped": "why PSIS-LOO was not computed (map fit, or draws x training rows "
+    "over evaluate.loo_max_mb); present only then",
+    "metrics.loo.elpd_loo": "PSIS-LOO expected log predictive density, summed over training "
+    "ratings (ArviZ az.loo, log scale); for vi the draws are the variational approximation's",
+    "metrics.loo.elpd_loo_per_rating": "elpd_loo divided by the number of training ratings",
+    "metrics.loo.se": "standard error of elpd_loo",
+    "metrics.loo.p_loo": "effective number of parameters",
+    "metrics.loo.n_draws": "posterior draws used",
+    "metrics.loo.n_rows": "training ratings scored",
+    "metrics.loo.pareto_k_max": "largest Pareto shape k over ratings",
+    "metrics.loo.good_k": "ArviZ's threshold on k for this many draws (min(1 - 1/log10 S, 0.7))",
+    "metrics.loo.n_pareto_k_above_good": "ratings whose k exceeds good_k (unreliable estimate)",
+    "metrics.loo.n_pareto_k_above_1": "ratings whose k exceeds 1 (estimate badly biased)",
+    "metrics.loo.warning": "true when any k exceeds good_k: treat elpd_loo with caution",
+    # -- convergence ----------------------------------------------------------------------------
+    "diagnostics.method": "inference method (map, vi, nuts)",
+    "diagnostics.divergences": "divergent NUTS transitions (0 for map/vi)",
+    "diagnostics.rhat_max": "worst rank-normalised split R-hat over the checked parameters "
+    "(params_checked); null for map/vi",
+    "diagnostics.ess_bulk_min": "smallest bulk ESS over the checked parameters; null for map/vi",
+    "diagnostics.ess_tail_min": "smallest tail ESS over the checked parameters",
+    "diagnostics.n_chains": "chains",
+    "diagnostics.n_draws": "draws per chain",
+    "diagnostics.params_checked": "parameters in rhat_max/ess_*_min (all, or the small ones "
+    "when the posterior is large)",
+    "diagnostics.pred_rhat_max": "worst R-hat over predicted ratings of evaluate.rhat_pairs "
+    "random test pairs (identified even when factors rotate)",
+    "diagnostics.pred_ess_bulk_min": "smallest bulk ESS over those predicted ratings",
+    "diagnostics.pred_ess_tail_min": "smallest tail ESS over those predicted ratings",
+    "diagnostics.ess_per_s": "ess_bulk_min per second of sampling",
+    "diagnostics.hyperparameters.<var>.rhat_max": "worst R-hat of one hyperparameter (a latent "
+    "indexed by no data dim)",
+    "diagnostics.hyperparameters.<var>.ess_bulk_min": "smallest bulk ESS of that hyperparameter",
+    "diagnostics.hyperparameters.<var>.ess_tail_min": "smallest tail ESS of that hyperparameter",
+    "diagnostics.loss_final": "mean loss (negative ELBO) over the last 50 steps (map/vi)",
+    "diagnostics.loss_convergence.converged": "relative change between the means of the last "
+    "two windows of the loss is <= 1e-3",
+    "diagnostics.loss_convergence.rel_change": "that relative change; null when too few steps",
 }
 
-METRICS_FIELDS: dict[str, str] = {
-    "specrec_format": "version of the run-directory format",
-    "spec.name": "the spec's name",
-    "spec.sha256": "SHA-256 of the spec file's text, as given",
-    "spec.file": "path of the spec file",
-    "backend.name": "backend that fitted",
-    "backend.version": "its version",
-    "backend.<info>": "backend-specific details of the fit (e.g. the sampler used, jit on/off)",
-    "inference.<setting>": "every inference setting as resolved (spec, overrides and defaults)",
-    "seed": "inference.seed, repeated for convenience",
-    "data.source": "where the rows came from (file path, data set name, or simulation seed)",
-    "data.fingerprint": "hash of all rows: two runs with the same fingerprint saw the same data",
-    "data.n_rows": "rows before the split",
-    "split.kind": "the split used (random, files, leave_k_out, time, kfold)",
-    "split.fingerprint": "hash of the train/test assignment",
-    "split.n_train": "training rows",
-    "split.n_test": "held-out rows",
-    "metrics.test.rmse": "test " + _SCORE["rmse"],
-    "metrics.test.mae": "test " + _SCORE["mae"],
-    "metrics.test.coverage_<pct>": (
-        "share of test ratings inside the central predictive interval of width "
-        "evaluate.interval (should be close to it when the model is calibrated)"
-    ),
-    "metrics.train.rmse": "the same on the training rows (a gap to test RMSE shows overfitting)",
-    "metrics.train.mae": "training " + _SCORE["mae"],
-    "metrics.cold_start_test_rows.<dim>": (
-        "test rows whose level of this dim has no training row (predicted from the prior)"
-    ),
-    "baselines.<baseline>.rmse": (
-        "test RMSE of a baseline on the same split: uniform, global_mean, <dim>_mean per data "
-        "dim, mean_of_means (the PMF notebook's baselines)"
-    ),
-    "baselines.<baseline>.mae": "test MAE of the same baseline",
-    "diagnostics.method": "inference method",
-    "diagnostics.divergences": "divergent NUTS transitions (0 for map and vi)",
-    "diagnostics.rhat_max": "largest R-hat over checked parameters (nuts; null otherwise)",
-    "diagnostics.ess_bulk_min": "smallest bulk effective sample size (nuts; null otherwise)",
-    "diagnostics.ess_tail_min": "smallest tail effective sample size (nuts)",
-    "diagnostics.n_chains": "chains in the posterior (nuts)",
-    "diagnostics.n_draws": "draws per chain (nuts)",
-    "diagnostics.params_checked": (
-        "parameters whose R-hat/ESS were computed (all, unless the posterior is very large)"
-    ),
-    "diagnostics.pred_rhat_max": (
-        "largest R-hat of predicted means of evaluate.rhat_pairs test pairs (nuts); "
-        "meaningful even when factors are not identified"
-    ),
-    "diagnostics.pred_ess_bulk_min": "smallest bulk ESS of those predictions (nuts)",
-    "diagnostics.pred_ess_tail_min": "smallest tail ESS of those predictions (nuts)",
-    "diagnostics.ess_per_s": "ess_bulk_min per second of fit time (nuts)",
-    "diagnostics.loss_final": "mean loss over the last 50 steps (map: -log density; vi: -ELBO)",
-    "diagnostics.loss_convergence.converged": (
-        "whether the loss changed by at most 0.1 % between its last two windows (map, vi)"
-    ),
-    "diagnostics.loss_convergence.rel_change": "that relative change (null if too few steps)",
-    "timing.fit_s": "wall time of inference, compilation excluded",
-    "timing.compile_s": "time to build and compile the model and its gradient",
-    "timing.total_s": "wall time of the whole fit, data loading and evaluation included",
-    "versions.<package>": "Python, platform and the versions of specrec and the libraries used",
-    "command": "the command line that produced the run",
-    "truth.<param>": (
-        "simulated data only: the true values of parameters with at most 50 elements"
-    ),
+CURVES_FIELDS: dict[str, str] = {
+    "frobenius_<var>": "Frobenius norm of a matrix latent per draw, (chain, draw) (nuts)",
+    "running_rmse": "test RMSE of the running posterior-mean prediction after each draw (nuts)",
+    "loss": "loss (negative ELBO) per optimisation step (map/vi)",
+    "calibration_nominal": "nominal central-interval levels of the calibration curve",
+    "calibration_observed": "observed coverage of the test ratings at each of those levels",
 }
+
+
+def _pattern(key: str) -> re.Pattern[str]:
+    parts = [r"[^.]+" if p.startswith("<") else re.escape(p) for p in re.split(r"(<[^>]+>)", key)]
+    return re.compile("".join(p if p else "" for p in parts) + r"$")
+
+
+def describe(key: str, fields: dict[str, str] = METRICS_FIELDS) -> str | None:
+    """The description of a dotted key (placeholders matched), or None when undocumented.
+
+    A ``<key>`` entry covers everything below it (``versions.numpy``, ``inference.draws``).
+    """
+    for name, text in fields.items():
+        pattern = _pattern(name)
+        if pattern.match(key) or (name.endswith("<key>") and key.startswith(name[:-5])):
+            return text
+    return None
 
 
 def _leaves(d: Mapping, prefix: str = "") -> Iterator[str]:
@@ -92,22 +155,6 @@ def _leaves(d: Mapping, prefix: str = "") -> Iterator[str]:
             yield path
 
 
-def _segment_matches(key: str, pattern: str) -> bool:
-    """``user`` matches ``<dim>``; ``coverage_90`` matches ``coverage_<pct>``."""
-    if "<" not in pattern:
-        return key == pattern
-    head = pattern[: pattern.index("<")]
-    return key.startswith(head) and len(key) > len(head)
-
-
-def _matches(path: str, pattern: str) -> bool:
-    """Segment by segment; a final placeholder also covers anything nested below it."""
-    p, q = path.split("."), pattern.split(".")
-    if len(p) < len(q) or (len(p) > len(q) and not q[-1].startswith("<")):
-        return False
-    return all(_segment_matches(a, b) for a, b in zip(p, q, strict=False))
-
-
 def undocumented(metrics: Mapping) -> list[str]:
     """Leaf fields of a ``metrics.json`` that no entry of ``METRICS_FIELDS`` describes."""
-    return [p for p in _leaves(metrics) if not any(_matches(p, f) for f in METRICS_FIELDS)]
+    return [p for p in _leaves(metrics) if describe(p) is None]

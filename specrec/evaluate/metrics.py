@@ -145,3 +145,58 @@ def predictive_summary(
 
 # ``predictive_summary`` has a parameter named ``clip``; keep a private handle on the function.
 _clip_range = clip
+
+#: The central predictive intervals whose coverage every report states (issue: 50/80/95 %).
+COVERAGE_LEVELS = (0.5, 0.8, 0.95)
+#: Nominal levels of the calibration curve: 5 % steps, plus 99 % for the far tail.
+CALIBRATION_LEVELS = (*np.round(np.arange(0.05, 0.951, 0.05), 2), 0.99)
+
+
+def interval_coverage(
+    y: np.ndarray,
+    draws_of_y: np.ndarray,
+    levels: tuple[float, ...],
+    value_range: ValueRange | None,
+    clip: bool = True,
+) -> dict[float, float]:
+    """Share of ``y`` inside the central predictive interval of each nominal level.
+
+    The intervals are quantiles of ``draws_of_y`` (rating axis last), i.e. of whatever
+    distribution the likelihood simulated, so no Gaussian shape is assumed.  An honest model
+    covers about ``level`` of the ratings at every level: plotted against the level this is the
+    calibration curve.  Ends are clipped to ``value_range`` as in ``predictive_summary``.
+    """
+    y = _as_float("y", y)
+    draws = _as_float("predictive draws", draws_of_y)
+    if draws.ndim < 2 or draws.shape[-1] != y.shape[-1]:
+        raise ValueError(f"predictive draws of shape {draws.shape} do not end in {y.shape[-1]}")
+    for level in levels:
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"interval levels must be strictly between 0 and 1, got {level}")
+    flat = draws.reshape(-1, y.shape[-1])
+    tails = [(1.0 - level) / 2.0 for level in levels]
+    qs = np.quantile(flat, [*tails, *(1.0 - t for t in tails)], axis=0)
+    lower, upper = qs[: len(levels)], qs[len(levels) :]
+    if clip:
+        lower, upper = _clip_range(lower, value_range), _clip_range(upper, value_range)
+    return {
+        float(level): coverage(y, lo, hi)
+        for level, lo, hi in zip(levels, lower, upper, strict=True)
+    }
+
+
+def log_predictive_density(log_lik: np.ndarray) -> np.ndarray:
+    """log p(y_i | data) per rating from pointwise log-likelihoods ``(chain, draw, n)``.
+
+    ``log mean_s p(y_i | theta_s)``, computed with log-sum-exp so a rating far in the tail does
+    not underflow to -inf.  Higher is better; unlike RMSE it rewards a model for knowing how sure
+    it is.  With a single draw (MAP) it is the plug-in log density.
+    """
+    ll = _as_float("pointwise log-likelihood", log_lik)
+    if ll.ndim != 3:
+        raise ValueError(f"expected (chain, draw, n) log-likelihoods, got shape {ll.shape}")
+    flat = ll.reshape(-1, ll.shape[-1])
+    top = flat.max(axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.mean(np.exp(flat - safe), axis=0))

@@ -136,3 +136,109 @@ def plot_comparison(
         ax.set_xticks(x, backends)
         ax.grid(alpha=0.3, axis="y")
     return _save_atomic(fig, path)
+
+
+def plot_calibration(
+    nominal: np.ndarray, observed: np.ndarray, path: str | os.PathLike[str]
+) -> Path:
+    """Observed coverage of the central predictive intervals against their nominal level.
+
+    On the diagonal the uncertainty is honest; below it the model is overconfident (intervals
+    too narrow), above it underconfident.
+    """
+    fig, ax = _new_figure("Calibration of predictive intervals", "nominal level", "coverage")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1.0, label="ideal")
+    ax.plot(nominal, observed, marker="o", markersize=3, linewidth=1.5, label="model (test)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize="small", loc="upper left")
+    return _save_atomic(fig, path)
+
+
+def plot_rmse_by_activity(
+    by_activity: Mapping[str, Mapping[str, Mapping[str, float | int | None]]],
+    path: str | os.PathLike[str],
+) -> Path:
+    """Test RMSE per training-activity bucket, one group of bars per data dim.
+
+    ``by_activity`` is ``metrics.test.rmse_by_activity``; each bar is annotated with its number
+    of test ratings so a bar resting on three ratings is not over-read.
+    """
+    fig, ax = _new_figure("Test RMSE by training ratings per level", "training ratings", "RMSE")
+    dims = list(by_activity)
+    buckets = list(next(iter(by_activity.values()))) if dims else []
+    width = 0.8 / max(1, len(dims))
+    x = np.arange(len(buckets))
+    for i, dim in enumerate(dims):
+        cells = [by_activity[dim][b] for b in buckets]
+        heights = np.array([np.nan if c["rmse"] is None else c["rmse"] for c in cells])
+        pos = x + (i - (len(dims) - 1) / 2) * width
+        ax.bar(pos, np.nan_to_num(heights), width, label=dim, color=f"C{i}")
+        for p, h, c in zip(pos, heights, cells, strict=True):
+            if c["n"]:
+                ax.annotate(f"n={c['n']}", (p, h), ha="center", va="bottom", fontsize="x-small")
+    ax.set_xticks(x, buckets)
+    if dims:
+        ax.legend(fontsize="small")
+    return _save_atomic(fig, path)
+
+
+def plot_observed_vs_predicted(
+    observed: np.ndarray, predicted: np.ndarray, path: str | os.PathLike[str]
+) -> Path:
+    """Histograms of observed test ratings and of the point predictions on the same bins.
+
+    A shrunk model piles its predictions around the mean; the observed ratings show how much
+    of the scale it does not reach.
+    """
+    fig, ax = _new_figure("Observed vs predicted test ratings", "rating", "test ratings")
+    obs = np.asarray(observed, dtype=np.float64)
+    pred = np.asarray(predicted, dtype=np.float64)
+    lo, hi = float(min(obs.min(), pred.min())), float(max(obs.max(), pred.max()))
+    distinct = np.unique(obs)
+    if distinct.size <= 20 and np.allclose(distinct, np.round(distinct)):
+        bins = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0, 0.25)  # integer ratings centred
+    else:
+        bins = np.linspace(lo, hi, 41) if hi > lo else 10
+    ax.hist(obs, bins=bins, alpha=0.6, label="observed", color="C0")
+    ax.hist(pred, bins=bins, alpha=0.6, label="predicted (posterior mean)", color="C1")
+    ax.legend(fontsize="small")
+    return _save_atomic(fig, path)
+
+
+def plot_hyperparameters(
+    draws: Mapping[str, np.ndarray], path: str | os.PathLike[str], max_rows: int = 8
+) -> Path:
+    """Trace (left) and rank histogram per chain (right) of each hyperparameter element.
+
+    ``draws`` maps a label (``mu``, ``mu_u[0]``) to ``(chain, draw)``.  Rank plots (Vehtari et
+    al. 2021): ranks over all chains pooled; each chain's histogram is flat when the chains
+    sample the same distribution, where a trace plot of many chains is hard to read.
+    """
+    from scipy.stats import rankdata
+
+    labels = list(draws)[:max_rows]
+    rows = max(1, len(labels))
+    fig = Figure(figsize=(10.0, 1.9 * rows + 0.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_2d(fig.subplots(rows, 2, squeeze=False))
+    for row, label in enumerate(labels):
+        values = np.atleast_2d(np.asarray(draws[label], dtype=np.float64))
+        trace_ax, rank_ax = axes[row]
+        chains, n = values.shape
+        ranks = rankdata(values.ravel()).reshape(values.shape)
+        bins = np.linspace(0, chains * n, min(20, max(2, n // 5)) + 1)
+        for chain in range(chains):
+            trace_ax.plot(values[chain], linewidth=0.6, color=f"C{chain}")
+            rank_ax.hist(ranks[chain], bins=bins, histtype="step", color=f"C{chain}")
+        rank_ax.axhline(n / (len(bins) - 1), linestyle="--", color="grey", linewidth=0.8)
+        trace_ax.set_ylabel(label)
+        for ax in (trace_ax, rank_ax):
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_title("trace")
+    axes[0, 1].set_title("rank histogram per chain (flat = mixed)")
+    axes[-1, 0].set_xlabel("draw")
+    axes[-1, 1].set_xlabel("rank over all chains")
+    if len(draws) > max_rows:
+        fig.suptitle(f"first {max_rows} of {len(draws)} hyperparameter elements")
+    return _save_atomic(fig, path)

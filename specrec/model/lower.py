@@ -118,6 +118,27 @@ class _Lowering:
             else:
                 self.dims[name] = Dim(name, int(d), np.arange(int(d)), None)
 
+    def check_evaluate(self) -> None:
+        """The ranking settings must fit the data: a data dim to rank per, a usable threshold."""
+        ranking = self.spec.evaluate.ranking
+        data_dims = [n for n in self.spec.dims if self.is_data_dim(n)]
+        if ranking.per is not None and ranking.per not in data_dims:
+            self.problem(
+                ("evaluate", "ranking", "per"),
+                "ranking is per level of a data dim",
+                expected=", ".join(data_dims) or "(no data dim)",
+                found=repr(ranking.per),
+                hint=self.suggest(ranking.per, data_dims),
+            )
+        value_range = self.spec.data.range
+        if value_range is not None and not value_range[0] < ranking.threshold <= value_range[1]:
+            self.problem(
+                ("evaluate", "ranking", "threshold"),
+                "no rating could be relevant, or every one would be",
+                expected=f"a rating in ({value_range[0]:g}, {value_range[1]:g}] (data.range)",
+                found=f"{ranking.threshold:g}",
+            )
+
     def is_data_dim(self, name: str) -> bool:
         return name in self.dims and self.dims[name].column is not None
 
@@ -628,6 +649,7 @@ class _Lowering:
 
     def run(self) -> Model:
         self.lower_dims()
+        self.check_evaluate()
         nodes = self.lower_params()
         lik, lik_refs = self.lower_likelihood()
         reachable: set[str] = set()

@@ -195,12 +195,31 @@ class Inference(Strict):
     )
 
 
+class Ranking(Strict):
+    """How the test set is scored as ranked lists (precision@k, recall@k, NDCG@k)."""
+
+    k: int = Field(10, ge=1, description="length of each ranked list that is scored")
+    threshold: float = Field(
+        4.0, description="a test rating at or above this is relevant (4 = four stars and up)"
+    )
+    per: str | None = Field(
+        None, description="data dim whose levels each get a list (default: the first data dim)"
+    )
+
+
 class Evaluate(Strict):
     """How a fit is scored on the held-out rows; the same for every backend."""
 
     clip: bool = Field(True, description="clip predictions to data.range")
     interval: float = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
     rhat_pairs: int = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
+    ranking: Ranking = Field(default_factory=Ranking, description="top-k ranking metrics")
+    loo_max_mb: float = Field(
+        500.0,
+        ge=0,
+        description="PSIS-LOO is skipped (with the reason recorded) when the pointwise "
+        "log-likelihood, draws x training rows in float64, would exceed this many MB",
+    )
 
 
 class Spec(Strict):

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
-from specrec.evaluate.plots import plot_frobenius, plot_loss, plot_running_rmse
+from specrec.evaluate.plots import (
+    plot_calibration,
+    plot_frobenius,
+    plot_hyperparameters,
+    plot_loss,
+    plot_observed_vs_predicted,
+    plot_rmse_by_activity,
+    plot_running_rmse,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -14,6 +23,9 @@ def _check_png(path, folder):
     assert path.exists() and path.stat().st_size > 1000
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert [p.name for p in folder.iterdir()] == [path.name]  # no temp file left
+    pixels = imread(path)  # decodes, and is not a blank canvas
+    assert pixels.shape[0] >= 300 and pixels.shape[1] >= 600
+    assert pixels[..., :3].std() > 0.05
 
 
 @pytest.mark.parametrize(
@@ -24,8 +36,30 @@ def _check_png(path, folder):
             np.linspace(1.3, 0.95, 100), {"global_mean": 1.12, "mean_of_means": 1.01}, p
         ),
         lambda p: plot_loss(np.exp(-np.linspace(0, 5, 300)) * 1e4 + 100, p),
+        lambda p: plot_calibration(np.array([0.1, 0.5, 0.9]), np.array([0.05, 0.4, 0.8]), p),
+        lambda p: plot_rmse_by_activity(
+            {
+                "user": {"0": {"n": 0, "rmse": None}, "1-5": {"n": 4, "rmse": 1.1}},
+                "item": {"0": {"n": 2, "rmse": 1.3}, "1-5": {"n": 9, "rmse": 0.9}},
+            },
+            p,
+        ),
+        lambda p: plot_observed_vs_predicted(
+            np.random.default_rng(0).integers(1, 6, 200), np.linspace(2.5, 4.2, 200), p
+        ),
+        lambda p: plot_hyperparameters(
+            {"mu": np.random.default_rng(1).normal(size=(2, 80)), "sigma": np.ones((2, 80))}, p
+        ),
     ],
-    ids=["frobenius", "running_rmse", "loss"],
+    ids=[
+        "frobenius",
+        "running_rmse",
+        "loss",
+        "calibration",
+        "rmse_by_activity",
+        "observed_vs_predicted",
+        "hyperparameters",
+    ],
 )
 def test_plot_writes_png(tmp_path, make):
     folder = tmp_path / "figures"

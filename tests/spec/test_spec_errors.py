@@ -666,6 +666,32 @@ CASES = [
         "    hint:     did you mean 'user_id'?",
         data=tiny_ratings([1, 3, 2, 4]),
     ),
+    # ---- evaluate: ranking settings ----------------------------------------------------------
+    C(
+        "ranking-per-is-not-a-data-dim",
+        ("inference:", "evaluate:\n  ranking: {per: factor}\ninference:"),
+        "spec.yaml:28:18: evaluate.ranking.per: ranking is per level of a data dim",
+        "    expected: user, item",
+        "    found:    'factor'",
+    ),
+    C(
+        "ranking-threshold-outside-the-rating-range",
+        (
+            ("  seed: 1\n", "  seed: 1\n  range: [1, 5]\n"),
+            ("inference:", "evaluate:\n  ranking: {threshold: 6}\ninference:"),
+        ),
+        "spec.yaml:29:24: evaluate.ranking.threshold: no rating could be relevant, or every one "
+        "would be",
+        "    expected: a rating in (1, 5] (data.range)",
+        "    found:    6",
+    ),
+    C(
+        "ranking-k-below-one",
+        ("inference:", "evaluate:\n  ranking: {k: 0}\ninference:"),
+        "spec.yaml:28:16: evaluate.ranking.k: value out of range",
+        "    expected: greater than or equal to 1",
+        "    found:    0",
+    ),
     # ---- several problems are reported together -------------------------------------------------
     C(
         "several-structure-problems",

@@ -1,0 +1,160 @@
+"""``specrec report`` and ``specrec fit --report`` on real NumPyro fits.
+
+No browser is available to the test suite (Debian's chromium cannot be installed here), so the
+page is checked the way a browser would need it: parsed as HTML, every image an embedded PNG
+that decodes to a non-blank picture, and nothing that would reach the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+from specrec.cli import main
+from specrec.evaluate.fields import describe
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+TINY = [
+    "--set", "inference.warmup=50", "--set", "inference.draws=50",
+    "--set", "data.sizes.user=30", "--set", "data.sizes.item=20",
+]  # fmt: skip
+
+pytestmark = pytest.mark.backend("numpyro")
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _fit(tmp_path: Path, *extra: str) -> Path:
+    r = CliRunner().invoke(
+        main, ["fit", str(SPECS / "quickstart.yaml"), *TINY, *extra, "--out", str(tmp_path), "-q"]
+    )
+    assert r.exit_code == 0, r.output
+    return Path(r.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def nuts_run(tmp_path_factory) -> Path:
+    return _fit(tmp_path_factory.mktemp("runs"), "--report")
+
+
+def _images(page: str) -> list:
+    parser = _Page()
+    parser.feed(page)
+    tags = {t for t, _ in parser.tags}
+    assert "script" not in tags and "link" not in tags and "iframe" not in tags
+    for _, attrs in parser.tags:
+        for name, value in attrs.items():
+            if name in ("src", "href") and value:
+                assert value.startswith("data:image/png;base64,"), value[:60]
+    assert "http://" not in page and "https://" not in page
+    images = []
+    for tag, attrs in parser.tags:
+        if tag == "img":
+            raw = base64.b64decode(attrs["src"].removeprefix("data:image/png;base64,"))
+            images.append(imread(io.BytesIO(raw), format="png"))
+    return images
+
+
+def test_fit_report_writes_a_self_contained_page(nuts_run: Path):
+    folder = nuts_run / "report"
+    names = {p.name for p in folder.iterdir()}
+    expected = {
+        "frobenius.png", "running_rmse.png", "observed_vs_predicted.png", "calibration.png",
+        "rmse_by_activity.png", "hyperparameters.png", "report.html",
+    }  # fmt: skip
+    assert names == expected
+    assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    images = _images(page)
+    assert len(images) == len(expected) - 1
+    for pixels in images:
+        assert pixels.shape[0] >= 300 and pixels.shape[1] >= 600
+        assert pixels[..., :3].std() > 0.05  # a real picture, not a blank canvas
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    # The numbers on the page are the run's numbers.
+    assert f"{metrics['metrics']['test']['log_predictive_density']:.4g}" in page
+    assert "PSIS-LOO" in page and "interval coverage" in page and "ranking per user" in page
+
+
+def test_every_key_of_a_real_metrics_json_is_documented(nuts_run: Path):
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else k
+            yield from leaves(v, key) if isinstance(v, dict) and v else [key]
+
+    assert [k for k in leaves(metrics) if describe(k) is None] == []
+    honest = metrics["metrics"]["test"]["interval_coverage"]
+    assert set(honest) == {"50", "80", "95"} and all(0 <= v <= 1 for v in honest.values())
+    assert set(metrics["diagnostics"]["hyperparameters"]) == {"mu", "mu_u", "sigma"}
+    assert metrics["metrics"]["loo"]["n_rows"] == metrics["split"]["n_train"]
+
+
+def test_report_command_rebuilds_without_touching_the_run(nuts_run: Path, monkeypatch):
+    def digest() -> dict[str, str]:
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in nuts_run.iterdir()
+            if p.is_file()
+        }
+
+    before = digest()
+    old_page = (nuts_run / "report" / "report.html").read_bytes()
+
+    # A report that dies half-way leaves the previous report as it was, and no temp folder.
+    import specrec.evaluate.plots as plots
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_calibration", boom)
+    r = CliRunner().invoke(main, ["report", str(nuts_run)])
+    assert r.exit_code == 1
+    assert (nuts_run / "report" / "report.html").read_bytes() == old_page
+    assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+
+    r = CliRunner().invoke(main, ["report", str(nuts_run)])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == str(nuts_run / "report" / "report.html")
+    assert digest() == before  # the run's own files are untouched
+    assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
+    assert len(_images((nuts_run / "report" / "report.html").read_text())) == 6
+
+
+def test_report_on_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path):
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 2
+    assert "not a run directory" in r.stderr and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+    (tmp_path / "metrics.json").write_text(json.dumps({"specrec_format": 99}))
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and "format 99" in r.stderr
+
+
+def test_map_report_has_the_loss_and_states_why_loo_was_skipped(tmp_path: Path):
+    run = _fit(tmp_path, "--method", "map", "--set", "inference.steps=300", "--report")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "point estimate" in metrics["metrics"]["loo"]["skipped"]
+    names = {p.name for p in (run / "report").iterdir()}
+    assert "loss.png" in names and "hyperparameters.png" not in names
+    page = (run / "report" / "report.html").read_text()
+    assert "PSIS-LOO skipped" in page
+    assert len(_images(page)) == len(names) - 1
