@@ -41,9 +41,10 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
         )
     metrics = json.loads(metrics_file.read_text())
     found = metrics.get("specrec_format")
-    if found != rundir.FORMAT:
+    if not isinstance(found, int) or found > rundir.FORMAT:
         raise UsageError(
-            f"{run_dir} has run format {found!r}; this specrec reads format {rundir.FORMAT}"
+            f"{run_dir} has run format {found!r}; this specrec reads formats up to "
+            f"{rundir.FORMAT} (upgrade specrec to report on it)"
         )
     curves_file = run_dir / rundir.FILES["curves"]
     curves = json.loads(curves_file.read_text()) if curves_file.is_file() else {}
