@@ -82,6 +82,7 @@ def device_rows(model: Model, dtype: Any = jnp.float32) -> dict[str, jnp.ndarray
     return out
 
 
+# --8<-- [start:model_fn]
 def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
     """A NumPyro model function over the training rows.
 
