@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro.distributions import constraints
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
@@ -58,7 +59,14 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.NegativeBinomial2(mu, alpha),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
+    "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
+    "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
 }
+
+#: The core's support kinds that narrow a prior (``constraint:``) -> NumPyro constraints.
+CONSTRAINTS = {"ordered": constraints.ordered_vector}
 
 
 def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
@@ -68,12 +76,25 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:
     row_arrays |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
     # Categorical indexes its probabilities with the observations: they must be integers
     categorical = model.likelihood.dist.support.kind == "categorical"
-    y = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    y = jnp.asarray(model.to_model_scale(rows.y), dtype=jnp.int32 if categorical else dtype)
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        d = DISTRIBUTIONS[rv.distribution](**args)
-        if rv.shape:
-            d = d.expand(rv.shape).to_event(len(rv.shape))
+        batch = rv.shape[: len(rv.shape) - rv.event_dims]
+        if rv.constraint:
+            # the prior's density on the narrower support: an improper site whose support picks
+            # the core's transform, plus the density as a factor
+            support = dist.ImproperUniform(
+                CONSTRAINTS[rv.constraint], batch, rv.shape[len(batch) :]
+            )
+            x = numpyro.sample(rv.name, support)
+            numpyro.factor(
+                f"{rv.name}__prior", jnp.sum(DISTRIBUTIONS[rv.distribution](**args).log_prob(x))
+            )
+            return x
+        event = {"event_shape": rv.shape[len(batch) :]} if rv.dist.event_dims else {}
+        d = DISTRIBUTIONS[rv.distribution](**args, **event)
+        if batch:
+            d = d.expand(batch).to_event(len(batch))
         return numpyro.sample(rv.name, d)
 
     def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:

@@ -72,6 +72,14 @@ DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
         "Bernoulli",
     )
 } | {"Categorical": _categorical}
+# --- multivariate, mixtures, ordinal (issue 5) ---
+DISTRIBUTIONS |= {
+    # compute_p=False: no extra Deterministic of the category probabilities in the trace
+    "OrderedLogistic": lambda name, eta, cutpoints, **kw: pm.OrderedLogistic(
+        name, eta=eta, cutpoints=cutpoints, compute_p=False, **kw
+    ),
+    "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
+}
 
 
 def _uniform_bounds(rng: Any, size: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
@@ -87,6 +95,8 @@ TRANSFORMS: dict[str, Any] = {
     "log": transforms.log,
     "logit": transforms.logodds,
     "interval": transforms.Interval(bounds_fn=_uniform_bounds),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "ordered": transforms.ordered,
 }
 
 
@@ -101,7 +111,7 @@ def build_model(model: Model) -> pm.Model:
     row_arrays |= {
         f"column:{k}": OPS.const(np.asarray(v, np.float64)) for k, v in rows.columns.items()
     }
-    y = np.asarray(rows.y, dtype=np.float64)
+    y = model.to_model_scale(rows.y)
     if model.likelihood.dist.discrete:
         y = y.astype(np.int64)
 

@@ -77,7 +77,7 @@ def simulate(loaded: LoadedSpec) -> Dataset:
         model, rng, fixed={k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
     )
     truth = {rv.name: draw[rv.name] for rv in model.latents}
-    y = np.asarray(draw[spec.response], dtype=float)
+    y = model.to_data_scale(draw[spec.response])
     return Dataset(
         spec.response, y, codes, levels, source=f"simulated (seed {cfg.seed})", truth=truth
     )
