@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pyro
 import pyro.distributions as dist
-from pyro.distributions import constraints
 import torch
+from pyro.distributions import constraints
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model

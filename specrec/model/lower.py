@@ -417,6 +417,13 @@ class _Lowering:
                 hint=self.suggest(what, list(DISTRIBUTIONS)),
             )
         dist = DISTRIBUTIONS[node.func]
+        if ctx.row and dist.event_dims:
+            raise self.fail(
+                path,
+                f"{dist.name} is multivariate; a likelihood has one value per row",
+                node,
+                hint="use it as the prior of a parameter over a fixed-size dim",
+            )
         names = dist.arg_names
         if len(node.args) > len(names):
             raise self.fail(
@@ -559,7 +566,7 @@ class _Lowering:
                 f"{dist.name}'s {arg_name} must be {expected}",
                 whole,
                 expected=expected,
-                found=f"dims ({', '.join(x.dims)})"
+                found=(f"dims ({', '.join(x.dims)})" if x.dims else "no dims")
                 + "".join(f", {d}: {self.dims[d].size}" for d in extra if d in self.dims),
             )
         return (*target, *extra), []
@@ -570,11 +577,14 @@ class _Lowering:
         n = dist.event_dims or (1 if constraint == "ordered" else 0)
         if not n:
             return True
-        what = "an ordered vector" if constraint == "ordered" else f"{dist.name}"
         if n == 2:
-            expected = "two distinct fixed-size dims of the same size last, e.g. [factor, factor2]"
+            what = f"a matrix ({dist.name})"
+            expected = "[..., a, b]: a and b distinct fixed-size dims of the same size"
+            must = "its last two dims must be distinct fixed-size dims of the same size"
         else:
-            expected = "a fixed-size dim last, e.g. [user, factor]"
+            what = "an ordered vector" if constraint == "ordered" else f"a vector ({dist.name})"
+            expected = "[..., a fixed-size dim]"
+            must = "its last dim must be a fixed-size dim"
         tail = dims[len(dims) - n :] if len(dims) >= n else dims
         ok = len(dims) >= n and not any(self.is_data_dim(d) for d in tail)
         if ok and n == 2:
@@ -583,7 +593,7 @@ class _Lowering:
             found = ", ".join(f"{d}: {self.dims[d].size}" for d in tail) if tail else "no dims"
             self.problem(
                 ("params", name, "dims") if dims else self.param_path(name),
-                f"{name} is {what}: its dims need {expected}",
+                f"{name} is {what}: {must}",
                 expected=expected,
                 found=f"({found})",
             )
@@ -683,9 +693,6 @@ class _Lowering:
         try:
             dist, args = self.lower_distribution(lik.distribution, path, ctx)
         except _Abort:
-            return None, ctx.refs
-        if dist.event_dims:
-            self.problem(path, f"{dist.name} is multivariate; a likelihood is one value per row")
             return None, ctx.refs
         if dist.mean is None:
             self.problem(path, f"{dist.name} has no finite mean, so it cannot predict ratings")
