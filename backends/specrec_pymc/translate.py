@@ -19,6 +19,7 @@ from pymc.distributions import transforms
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
+from specrec_pymc.multivariate import lkj_cholesky
 
 
 class PytensorOps:
@@ -79,6 +80,7 @@ DISTRIBUTIONS |= {
         name, eta=eta, cutpoints=cutpoints, compute_p=False, **kw
     ),
     "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
+    "LKJCholesky": lkj_cholesky,
 }
 
 
@@ -97,6 +99,7 @@ TRANSFORMS: dict[str, Any] = {
     "interval": transforms.Interval(bounds_fn=_uniform_bounds),
     # --- multivariate, mixtures, ordinal (issue 5) ---
     "ordered": transforms.ordered,
+    "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
 }
 
 
