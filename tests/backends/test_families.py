@@ -23,7 +23,7 @@ specrec: 1
 name: ordinal_sim
 data:
   source: simulate
-  sizes: {user: 60, item: 40}
+  sizes: {user: 40, item: 25}
   density: 0.6
   seed: 3
   true: {cutpoints: [-2.0, -0.7, 0.6, 1.9]}
@@ -39,7 +39,7 @@ likelihood:
   rating:
     distribution: OrderedLogistic(b_u[user] + b_i[item], cutpoints)
     shift: 1
-inference: {method: nuts, warmup: 200, draws: 200, chains: 1}
+inference: {method: nuts, warmup: 150, draws: 150, chains: 1}
 """
 
 LOGISTIC = """\
