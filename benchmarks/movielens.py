@@ -30,11 +30,15 @@ REFERENCE = {
     ("pmf", "map"): (0.9384, 55.0),
     ("hpmf", "vi"): (0.9090, 57.0),
     ("hpmf", "nuts"): (0.8989, 608.0),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    ("bpmf_lkj", "nuts"): (0.8915, 13.0),  # hand-written numpy BPMF Gibbs, D=10 (Normal-Wishart)
 }
 TARGETS = {
     ("hpmf", "vi"): (0.915, 60.0),
     ("hpmf", "map"): (0.93, None),
     ("hpmf", "nuts"): (0.905, None),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    ("bpmf_lkj", "nuts"): (0.895, 1200.0),
 }
 NUTS_BUDGET = ["inference.chains=1", "inference.warmup=300", "inference.draws=300"]
 

@@ -35,7 +35,7 @@ class ParityResult:
 
 
 def random_point(model: Model, rng: np.random.Generator, scale: float) -> dict[str, np.ndarray]:
-    return {rv.name: rng.normal(0.0, scale, rv.shape) for rv in model.latents}
+    return {rv.name: rng.normal(0.0, scale, rv.unconstrained_shape) for rv in model.latents}
 
 
 def _rel(a: float, b: float) -> float:
@@ -63,7 +63,7 @@ def check_backend(
                 f"reference terms: " + ", ".join(f"{n} {v:.6g}" for n, v in parts.items())
             )
         for rv in model.latents:
-            v = rng.normal(size=rv.shape)
+            v = rng.normal(size=rv.unconstrained_shape)
             v /= max(np.linalg.norm(v), 1e-12)
             h = 1e-5
             up = {**z, rv.name: z[rv.name] + h * v}
@@ -71,7 +71,7 @@ def check_backend(
             fd = (reference_log_density(model, up)[0] - reference_log_density(model, dn)[0]) / (
                 2 * h
             )
-            got = float(np.sum(np.asarray(grad[rv.name]).reshape(rv.shape) * v))
+            got = float(np.sum(np.asarray(grad[rv.name]).reshape(rv.unconstrained_shape) * v))
             gerr = abs(got - fd) / max(1.0, abs(fd))
             worst_grad = max(worst_grad, gerr)
             if not gerr <= GRAD_RTOL:

@@ -14,13 +14,15 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 ALL = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
 TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
+#: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
+SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}
 
 
 @pytest.mark.backend("numpyro")
 @pytest.mark.parametrize("spec", ALL)
 def test_example_spec_fits(spec: str, tmp_path: Path, fake_ml100k: Path):
     args = ["fit", str(SPECS / spec), "--out", str(tmp_path), "--json", "-q"]
-    for s in TINY:
+    for s in TINY + SMALLER.get(spec, []):
         args += ["--set", s]
     if spec.startswith("movielens/"):
         args += ["--data", str(fake_ml100k)]

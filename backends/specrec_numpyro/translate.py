@@ -11,6 +11,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
+from numpyro.distributions import constraints
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
@@ -63,8 +64,15 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.NegativeBinomial2(mu, alpha),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
+    "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
+    "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
 }
 # --8<-- [end:table]
+
+#: The core's support kinds that narrow a prior (``constraint:``) -> NumPyro constraints.
+CONSTRAINTS = {"ordered": constraints.ordered_vector}
 
 
 #: Key of the response in ``device_rows`` (the other keys are ``walk_model``'s row-array keys).
@@ -78,7 +86,9 @@ def device_rows(model: Model, dtype: Any = jnp.float32) -> dict[str, jnp.ndarray
     out |= {f"column:{k}": jnp.asarray(v, dtype=dtype) for k, v in rows.columns.items()}
     # Categorical indexes its probabilities with the observations: they must be integers
     categorical = model.likelihood.dist.support.kind == "categorical"
-    out[RESPONSE] = jnp.asarray(rows.y, dtype=jnp.int32 if categorical else dtype)
+    out[RESPONSE] = jnp.asarray(
+        model.to_model_scale(rows.y), dtype=jnp.int32 if categorical else dtype
+    )
     return out
 
 
@@ -99,9 +109,22 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
     baked: dict[str, jnp.ndarray] = {}
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        d = DISTRIBUTIONS[rv.distribution](**args)
-        if rv.shape:
-            d = d.expand(rv.shape).to_event(len(rv.shape))
+        plates = rv.shape[: len(rv.shape) - rv.event_dims]
+        if rv.constraint:
+            # the prior's density on the narrower support: an improper site whose support picks
+            # the core's transform, plus the density as a factor
+            support = dist.ImproperUniform(
+                CONSTRAINTS[rv.constraint], plates, rv.shape[len(plates) :]
+            )
+            x = numpyro.sample(rv.name, support)
+            numpyro.factor(
+                f"{rv.name}__prior", jnp.sum(DISTRIBUTIONS[rv.distribution](**args).log_prob(x))
+            )
+            return x
+        event = {"event_shape": rv.shape[len(plates) :]} if rv.dist.event_dims else {}
+        d = DISTRIBUTIONS[rv.distribution](**args, **event)
+        if plates:
+            d = d.expand(plates).to_event(len(plates))
         return numpyro.sample(rv.name, d)
 
     def fn(rows: dict[str, jnp.ndarray] | None = None) -> None:

@@ -317,7 +317,7 @@ class PyMCBackend:
         names = value_names(pm_model, model)
         latent_of = {v: k for k, v in names.items()}
         order = [latent_of[v.name] for v in pm_model.value_vars]
-        shapes = {rv.name: rv.shape for rv in model.latents}
+        shapes = {rv.name: rv.unconstrained_shape for rv in model.latents}
 
         def call(point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
             values = [np.asarray(point[k], dtype=np.float64).reshape(shapes[k]) for k in order]

@@ -19,6 +19,7 @@ from pymc.distributions import transforms
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
+from specrec_pymc.multivariate import lkj_cholesky
 
 
 class PytensorOps:
@@ -72,6 +73,15 @@ DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
         "Bernoulli",
     )
 } | {"Categorical": _categorical}
+# --- multivariate, mixtures, ordinal (issue 5) ---
+DISTRIBUTIONS |= {
+    # compute_p=False: no extra Deterministic of the category probabilities in the trace
+    "OrderedLogistic": lambda name, eta, cutpoints, **kw: pm.OrderedLogistic(
+        name, eta=eta, cutpoints=cutpoints, compute_p=False, **kw
+    ),
+    "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
+    "LKJCholesky": lkj_cholesky,
+}
 
 
 def _uniform_bounds(rng: Any, size: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
@@ -87,6 +97,9 @@ TRANSFORMS: dict[str, Any] = {
     "log": transforms.log,
     "logit": transforms.logodds,
     "interval": transforms.Interval(bounds_fn=_uniform_bounds),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "ordered": transforms.ordered,
+    "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
 }
 
 
@@ -101,7 +114,7 @@ def build_model(model: Model) -> pm.Model:
     row_arrays |= {
         f"column:{k}": OPS.const(np.asarray(v, np.float64)) for k, v in rows.columns.items()
     }
-    y: Any = np.asarray(rows.y, dtype=np.float64)
+    y: Any = model.to_model_scale(rows.y)
     if model.likelihood.dist.discrete:
         y = y.astype(np.int64)
     total: dict[str, int] = {}

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from specrec.backends import FitResult, LogDensity, minibatch_reasons
 from specrec.errors import FitError
 from specrec.model.ir import Model
+from specrec.model.reference import initial_values
 from specrec.spec.models import Inference
 from specrec_pyro.translate import DISTRIBUTIONS, model_fn
 
@@ -158,6 +159,7 @@ class PyroBackend:
                     init_strategy=init_to_value(values=init),
                     jit_compile=jit,
                     skip_jit_warnings=True,
+                    max_plate_nesting=1,  # the rows' plate; guessing it would sample the prior
                 )
                 potential_grad(potential_fn, params)
             except Exception:
@@ -234,6 +236,7 @@ class PyroBackend:
                 init_strategy=init_to_value(values=init),
                 jit_compile=jit,
                 ignore_jit_warnings=True,
+                max_plate_nesting=1,
             )
             mcmc = MCMC(
                 kernel,
@@ -262,7 +265,12 @@ class PyroBackend:
 
     def log_density(self, model: Model) -> LogDensity:
         fn = model_fn(model, torch.float64)
-        _, potential_fn, _, _ = initialize_model(fn)
+        # the core's start, not a prior draw: an improper site (ordered) cannot be sampled
+        start = initial_values(model, np.random.default_rng(0), 0.1)
+        values = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in start.items()}
+        _, potential_fn, _, _ = initialize_model(
+            fn, init_strategy=init_to_value(values=values), max_plate_nesting=1
+        )
 
         def call(point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
             z = {

@@ -14,6 +14,7 @@ import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.distributions import constraints
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
@@ -70,7 +71,14 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.GammaPoisson(alpha, alpha / mu),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / torch.sum(p, -1, keepdim=True)),
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
+    "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
+    "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
 }
+
+#: The core's support kinds that narrow a prior (``constraint:``) -> Pyro constraints.
+CONSTRAINTS = {"ordered": constraints.ordered_vector}
 
 
 def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], None]:
@@ -88,13 +96,25 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
     row_arrays |= {
         f"column:{k}": torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in rows.columns.items()
     }
-    y = torch.as_tensor(np.asarray(rows.y), dtype=dtype)
+    y = torch.as_tensor(model.to_model_scale(rows.y), dtype=dtype)
     n, batch = y.shape[0], model.batch_size
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
-        d = DISTRIBUTIONS[rv.distribution](**args)
-        if rv.shape:
-            d = d.expand(torch.Size(rv.shape)).to_event(len(rv.shape))
+        plates = rv.shape[: len(rv.shape) - rv.event_dims]
+        if rv.constraint:
+            # the prior's density on the narrower support: an improper site whose support picks
+            # the core's transform, plus the density as a factor
+            support = dist.ImproperUniform(
+                CONSTRAINTS[rv.constraint], torch.Size(plates), torch.Size(rv.shape[len(plates) :])
+            )
+            x = pyro.sample(rv.name, support)
+            prior = DISTRIBUTIONS[rv.distribution](**args)
+            pyro.factor(f"{rv.name}__prior", prior.log_prob(x).sum())
+            return x
+        event = {"event_shape": rv.shape[len(plates) :]} if rv.dist.event_dims else {}
+        d = DISTRIBUTIONS[rv.distribution](**args, **event)
+        if plates:
+            d = d.expand(torch.Size(plates)).to_event(len(plates))
         return pyro.sample(rv.name, d)
 
     def fn() -> None:

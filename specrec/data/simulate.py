@@ -125,11 +125,11 @@ def simulate_chunks(
     truth = {rv.name: first[rv.name] for rv in model.latents}
 
     def responses() -> Iterator[tuple[int, int, np.ndarray]]:
-        yield 0, min(step, n), np.asarray(first[spec.response], dtype=float)
+        yield 0, min(step, n), model.to_data_scale(first[spec.response])
         for start in range(step, n, step):
             stop = min(start + step, n)
             draw = sample_prior(model, rng, fixed=truth, rows=model.data.take(slice(start, stop)))
-            yield start, stop, np.asarray(draw[spec.response], dtype=float)
+            yield start, stop, model.to_data_scale(draw[spec.response])
 
     source = f"simulated (seed {cfg.seed})"
     return Simulation(spec.response, codes, levels, truth, responses(), source)

@@ -19,14 +19,18 @@ def pointwise_log_likelihood(
     """``log p(y_i | theta_s)`` for every draw ``s`` and row ``i``: shape ``(chain, draw, rows)``.
 
     ``posterior`` maps each latent name to ``(chain, draw, *shape)``, as for ``predict_draws``.
+    A likelihood on ``(y - shift) / scale`` is a density of ``y`` through the change of
+    variables (``- log|scale|`` for a continuous family), so models on rescaled ratings are
+    compared on the ratings' own scale.
     """
     names = [rv.name for rv in model.latents]
     chains, draws = posterior[names[0]].shape[:2]
     dist = model.likelihood.dist
-    y = np.asarray(rows.y, dtype=np.float64)
+    y = model.to_model_scale(rows.y)
+    jacobian = 0.0 if dist.discrete else float(np.log(abs(model.response_scale)))
     out = np.empty((chains, draws, len(rows)))
     for c in range(chains):
         for d in range(draws):
             args = likelihood_args(model, {n: posterior[n][c, d] for n in names}, rows)
-            out[c, d] = np.broadcast_to(dist.logpdf(y, **args), (len(rows),))
+            out[c, d] = np.broadcast_to(dist.logpdf(y, **args) - jacobian, (len(rows),))
     return out

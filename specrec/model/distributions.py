@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from specrec.model import multivariate as mv
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -44,6 +46,8 @@ class Constraint:
                 ok &= (v == 0) | (v == 1)
             elif self.kind == "simplex":
                 ok &= v >= 0
+            elif self.kind in ("ordered", "corr_cholesky"):
+                pass  # a property of a whole vector/matrix, checked by the density itself
             elif self.kind != "real":
                 raise ValueError(self.kind)
         return ok
@@ -60,6 +64,10 @@ NONNEGATIVE_INTEGER = Constraint("nonnegative_integer", "a whole number >= 0")
 BINARY = Constraint("binary", "0 or 1")
 CATEGORICAL = Constraint("categorical", "a category index 0..K-1")
 SIMPLEX = Constraint("simplex", "non-negative weights over a dim (normalised)")
+ORDERED = Constraint("ordered", "a vector increasing along its last dim")
+CORR_CHOLESKY = Constraint(
+    "corr_cholesky", "the lower Cholesky factor of a correlation matrix (rows of unit length)"
+)
 
 #: How a latent variable with this support is mapped to the unconstrained space.  Every backend
 #: must use the same map, so that log densities (Jacobians included) agree at the same point.
@@ -68,6 +76,9 @@ TRANSFORMS = {
     "positive": "log",
     "unit_interval": "logit",
     "interval": "interval",
+    # --- multivariate, mixtures, ordinal (issue 5) ---
+    "ordered": "ordered",
+    "corr_cholesky": "corr_cholesky",
 }
 
 
@@ -88,6 +99,9 @@ class Distribution:
     logpdf: Callable[..., np.ndarray]
     sample: Callable[..., np.ndarray]  # (rng, **args) -> draws, broadcast over the args
     mean: Callable[..., np.ndarray] | None  # None: no finite mean, so no point prediction
+    #: trailing dims of one draw (MvNormal: 1, a vector; LKJCholesky: 2, a matrix).  Its
+    #: ``sample`` then takes ``event_shape`` too, as a matrix size is not always in the args.
+    event_dims: int = 0
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -268,6 +282,48 @@ def _table() -> dict[str, Distribution]:
                 np.asarray(p) / np.sum(p, -1, keepdims=True) * np.arange(np.shape(p)[-1])
             ).sum(-1),
         ),
+        # --- multivariate, mixtures, ordinal (issue 5) ---
+        Distribution(
+            "OrderedLogistic",
+            (
+                Arg("eta", REAL, "latent score (higher: higher categories)"),
+                Arg("cutpoints", REAL, "increasing cutpoints over a dim of K-1", event_dims=1),
+            ),
+            CATEGORICAL,
+            "one of K ordered categories 0..K-1, P(y <= k) = sigmoid(cutpoints[k] - eta)",
+            mv.ordered_logistic_logpmf,
+            mv.ordered_logistic_sample,
+            mv.ordered_logistic_mean,
+        ),
+        Distribution(
+            "MvNormal",
+            (
+                Arg("mu", REAL, "mean vector over the event dim", event_dims=1),
+                Arg(
+                    "chol",
+                    REAL,
+                    "lower Cholesky factor of the covariance, over (event dim, a dim of the "
+                    "same size)",
+                    event_dims=2,
+                ),
+            ),
+            REAL,
+            "multivariate normal over the parameter's last dim, covariance chol chol^T",
+            mv.mvnormal_logpdf,
+            lambda rng, mu, chol, event_shape: mv.mvnormal_sample(rng, mu, chol),
+            lambda mu, chol: np.asarray(mu, float),
+            event_dims=1,
+        ),
+        Distribution(
+            "LKJCholesky",
+            (Arg("eta", POSITIVE, "concentration (1: uniform over correlation matrices)"),),
+            CORR_CHOLESKY,
+            "Cholesky factor of an LKJ-distributed correlation matrix over two dims of one size",
+            mv.lkj_cholesky_logpdf,
+            lambda rng, eta, event_shape: mv.lkj_cholesky_sample(rng, eta, event_shape[-1]),
+            None,
+            event_dims=2,
+        ),
     ]
     return {x.name: x for x in d}
 
@@ -291,6 +347,10 @@ def to_constrained(kind: str, z: np.ndarray, low=None, high=None) -> tuple[np.nd
         s = special.expit(z)
         width = np.asarray(high, float) - low
         return low + width * s, np.log(width) - np.logaddexp(0, z) - np.logaddexp(0, -z)
+    if kind == "ordered":
+        return mv.ordered_to_constrained(z)
+    if kind == "corr_cholesky":
+        return mv.corr_cholesky_to_constrained(z)
     raise ValueError(f"unknown transform {kind}")
 
 
@@ -304,4 +364,16 @@ def to_unconstrained(kind: str, x: np.ndarray, low=None, high=None) -> np.ndarra
         return special.logit(x)
     if kind == "interval":
         return special.logit((x - low) / (np.asarray(high, float) - low))
+    if kind == "ordered":
+        return mv.ordered_to_unconstrained(x)
+    if kind == "corr_cholesky":
+        return mv.corr_cholesky_to_unconstrained(x)
     raise ValueError(f"unknown transform {kind}")
+
+
+def unconstrained_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape of the unconstrained value: a d x d correlation factor has d(d-1)/2 free numbers."""
+    if kind == "corr_cholesky":
+        d = shape[-1]
+        return (*shape[:-2], d * (d - 1) // 2)
+    return shape

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
+from specrec.model.distributions import (
+    DISTRIBUTIONS,
+    TRANSFORMS,
+    Distribution,
+    unconstrained_shape,
+)
 
 OBS = "obs"
 
@@ -115,15 +120,29 @@ class RandomVariable:
     dims: tuple[str, ...]
     shape: tuple[int, ...]
     observed: bool = False
+    constraint: str | None = None  # a support narrower than the distribution's (``ordered``)
 
     @property
     def dist(self) -> Distribution:
         return DISTRIBUTIONS[self.distribution]
 
     @property
+    def support_kind(self) -> str:
+        return self.constraint or self.dist.support.kind
+
+    @property
     def transform(self) -> str:
         """How this latent maps to the unconstrained space (the same on every backend)."""
-        return TRANSFORMS[self.dist.support.kind]
+        return TRANSFORMS[self.support_kind]
+
+    @property
+    def event_dims(self) -> int:
+        """Trailing dims that form one value (an MvNormal row, a matrix, an ordered vector)."""
+        return max(self.dist.event_dims, 1 if self.constraint == "ordered" else 0)
+
+    @property
+    def unconstrained_shape(self) -> tuple[int, ...]:
+        return unconstrained_shape(self.transform, self.shape)
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,18 @@ class Model:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         return replace(self, batch_size=batch_size)
 
+    #: the likelihood models (response - shift) / scale; predictions are mapped back
+    response_shift: float = 0.0
+    response_scale: float = 1.0
+
+    def to_model_scale(self, y: np.ndarray) -> np.ndarray:
+        """Observed values -> what the likelihood sees."""
+        return (np.asarray(y, dtype=float) - self.response_shift) / self.response_scale
+
+    def to_data_scale(self, x: np.ndarray) -> np.ndarray:
+        """Likelihood values (means, draws) -> the observed column's scale."""
+        return self.response_shift + self.response_scale * np.asarray(x, dtype=float)
+
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:
             if rv.name == name:
@@ -192,4 +223,4 @@ class Model:
         return {name: d.coords for name, d in self.dims.items()}
 
     def n_params(self) -> int:
-        return int(sum(np.prod(rv.shape, dtype=int) for rv in self.latents))
+        return int(sum(np.prod(rv.unconstrained_shape, dtype=int) for rv in self.latents))

@@ -438,6 +438,13 @@ class _Lowering:
                 hint=self.suggest(what, list(DISTRIBUTIONS)),
             )
         dist = DISTRIBUTIONS[node.func]
+        if ctx.row and dist.event_dims:
+            raise self.fail(
+                path,
+                f"{dist.name} is multivariate; a likelihood has one value per row",
+                node,
+                hint="use it as the prior of a parameter over a fixed-size dim",
+            )
         names = dist.arg_names
         if len(node.args) > len(names):
             raise self.fail(
@@ -501,18 +508,11 @@ class _Lowering:
         x = self.lower(node, ctx)
         whole = E.Num(0, E.start(node))  # where the argument's text starts
         target = ctx.target
+        if dist.event_dims and not spec_arg.event_dims:
+            target = target[: len(target) - dist.event_dims]  # one value per batch element
         extra = [d for d in x.dims if d not in target]
         if spec_arg.event_dims:
-            # the trailing event dim (Categorical's categories) is the one not in the target
-            if len(extra) != 1 or self.is_data_dim(extra[0]):
-                raise self.fail(
-                    ctx.path,
-                    f"{dist.name}'s {arg_name} must be a vector over one fixed-size dim",
-                    whole,
-                    found=f"dims ({', '.join(x.dims)})",
-                )
-            target = (*target, extra[0])
-            extra = []
+            target, extra = self.event_target(dist, arg_name, x, target, extra, whole, ctx)
         if extra:
             if ctx.row:
                 hint = f"reduce {extra[0]!r} with dot() or sum()"
@@ -548,6 +548,77 @@ class _Lowering:
                     found=found,
                 )
         return x
+
+    def event_target(
+        self,
+        dist: Distribution,
+        arg_name: str,
+        x: Expr,
+        target: tuple[str, ...],
+        extra: list[str],
+        whole: E.Node,
+        ctx: _Context,
+    ) -> tuple[tuple[str, ...], list[str]]:
+        """The dims a vector/matrix argument is aligned to, and its dims left unexplained.
+
+        An argument has ``event_dims`` trailing dims: those of the variable's own event (an
+        MvNormal's mu over the variable's last dim) and, beyond them, new ones (Categorical's
+        categories; the second dim of a Cholesky factor, which must have the same size).
+        """
+        spec_arg = next(a for a in dist.args if a.name == arg_name)
+        own = target[len(target) - dist.event_dims :] if dist.event_dims else ()
+        n_new = spec_arg.event_dims - len(own)
+        missing = [d for d in own if d not in x.dims]
+        bad = len(extra) != n_new or any(self.is_data_dim(d) for d in extra) or missing
+        if not bad and n_new and own and self.dims[extra[0]].size != self.dims[own[-1]].size:
+            bad = True
+        if bad:
+            if spec_arg.event_dims == 1 and not own:
+                expected = "a vector over one fixed-size dim"
+            elif spec_arg.event_dims == 1:
+                expected = f"a vector over {own[-1]!r}"
+            else:
+                expected = (
+                    f"a matrix over ({own[-1]!r}, a second fixed-size dim of size "
+                    f"{self.dims[own[-1]].size})"
+                )
+            raise self.fail(
+                ctx.path,
+                f"{dist.name}'s {arg_name} must be {expected}",
+                whole,
+                expected=expected,
+                found=(f"dims ({', '.join(x.dims)})" if x.dims else "no dims")
+                + "".join(f", {d}: {self.dims[d].size}" for d in extra if d in self.dims),
+            )
+        return (*target, *extra), []
+
+    def check_value_dims(self, name: str, dist: Distribution, constraint: str | None) -> bool:
+        """A vector- or matrix-valued parameter's trailing dims: fixed-size, matrices square."""
+        dims = list(self.params[name].dims)
+        n = dist.event_dims or (1 if constraint == "ordered" else 0)
+        if not n:
+            return True
+        if n == 2:
+            what = f"a matrix ({dist.name})"
+            expected = "[..., a, b]: a and b distinct fixed-size dims of the same size"
+            must = "its last two dims must be distinct fixed-size dims of the same size"
+        else:
+            what = "an ordered vector" if constraint == "ordered" else f"a vector ({dist.name})"
+            expected = "[..., a fixed-size dim]"
+            must = "its last dim must be a fixed-size dim"
+        tail = dims[len(dims) - n :] if len(dims) >= n else dims
+        ok = len(dims) >= n and not any(self.is_data_dim(d) for d in tail)
+        if ok and n == 2:
+            ok = self.dims[tail[0]].size == self.dims[tail[1]].size
+        if not ok:
+            found = ", ".join(f"{d}: {self.dims[d].size}" for d in tail) if tail else "no dims"
+            self.problem(
+                ("params", name, "dims") if dims else self.param_path(name),
+                f"{name} is {what}: {must}",
+                expected=expected,
+                found=f"({found})",
+            )
+        return ok
 
     # ---- the model -------------------------------------------------------------------------------
     def param_path(self, name: str) -> Path:
@@ -591,8 +662,21 @@ class _Lowering:
                     hint="marginalise the discrete variable in the likelihood",
                 )
                 continue
+            if p.constraint == "ordered" and (dist.support.kind != "real" or dist.event_dims):
+                self.problem(
+                    ("params", name, "constraint"),
+                    f"constraint ordered needs a prior over all real numbers, found {dist.name}",
+                    expected="a univariate prior with real support, e.g. Normal(0, 3)",
+                    found=f"{dist.name} on {dist.support.description}",
+                )
+                continue
+            if not self.check_value_dims(name, dist, p.constraint):
+                continue
             shape = tuple(self.dims[d].size for d in p.dims)
-            out[name] = (RandomVariable(name, dist.name, args, tuple(p.dims), shape), ctx.refs)
+            rv = RandomVariable(
+                name, dist.name, args, tuple(p.dims), shape, constraint=p.constraint
+            )
+            out[name] = (rv, ctx.refs)
         return out
 
     def order(self, nodes: dict[str, tuple[RandomVariable, set[str]]]) -> list[RandomVariable]:
@@ -622,25 +706,31 @@ class _Lowering:
         return ordered
 
     def lower_likelihood(self) -> tuple[RandomVariable | None, set[str]]:
-        path = ("likelihood", self.response)
+        lik = self.spec.likelihood_spec()
+        path: Path = ("likelihood", self.response)
+        if not isinstance(self.spec.likelihood[self.response], str):
+            path = (*path, "distribution")
         ctx = _Context(path, row=True, target=(OBS,))
         try:
-            dist, args = self.lower_distribution(self.spec.likelihood[self.response], path, ctx)
+            dist, args = self.lower_distribution(lik.distribution, path, ctx)
         except _Abort:
             return None, ctx.refs
         if dist.mean is None:
             self.problem(path, f"{dist.name} has no finite mean, so it cannot predict ratings")
         low, high = _support_bounds(dist, args)
-        if (
-            self.train is not None
-            and not self.simulating
-            and not dist.support.check(self.train.y, low, high)
-        ):
-            bad = ~dist.support.mask(self.train.y, low, high)
-            first, n_bad = float(self.train.y[np.argmax(bad)]), int(bad.sum())
+        y = (self.train.y - lik.shift) / lik.scale if self.train is not None else None
+        if y is not None and not self.simulating and not dist.support.check(y, low, high):
+            bad = ~dist.support.mask(y, low, high)
+            first, n_bad = float(y[np.argmax(bad)]), int(bad.sum())
+            scaled = lik.shift != 0 or lik.scale != 1
+            what = (
+                f"({self.response} - {lik.shift:g}) / {lik.scale:g}"
+                if scaled
+                else f"the observed {self.response!r}"
+            )
             self.problem(
                 path,
-                f"{dist.name} cannot hold the observed {self.response!r}",
+                f"{dist.name} cannot hold {what}",
                 expected=dist.support.description,
                 found=f"{first:g}" + (f" and {n_bad - 1} more" if n_bad > 1 else ""),
             )
@@ -693,6 +783,8 @@ class _Lowering:
             rows,
             self.response,
             self.spec.data.range,
+            self.spec.likelihood_spec().shift,
+            self.spec.likelihood_spec().scale,
         )
 
 

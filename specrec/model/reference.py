@@ -28,14 +28,27 @@ def _full(value: Any, shape: tuple[int, ...]) -> np.ndarray:
 def _broadcast_args(
     rv: RandomVariable, args: dict[str, Any], shape: tuple[int, ...]
 ) -> dict[str, Any]:
-    """Arguments at the variable's full shape, so a draw is independent for every element."""
-    out = {}
+    """Arguments at the variable's full batch shape, so each draw is independent.
+
+    ``shape`` is the full shape of the value; its trailing event dims (an MvNormal row, an
+    LKJ matrix) are dropped for the batch, and an argument's own event dims are kept.
+    """
+    batch = shape[: len(shape) - rv.dist.event_dims] if rv.dist.event_dims else shape
+    out: dict[str, Any] = {}
     for a in rv.dist.args:
         v = np.asarray(args[a.name], dtype=float)
         out[a.name] = np.broadcast_to(
-            v, shape + v.shape[v.ndim - a.event_dims :] if a.event_dims else shape
+            v, batch + v.shape[v.ndim - a.event_dims :] if a.event_dims else batch
         )
+    if rv.dist.event_dims:
+        out["event_shape"] = shape[len(batch) :]
     return out
+
+
+def _draw(rv: RandomVariable, rng: np.random.Generator, args: dict[str, Any]) -> np.ndarray:
+    """One prior draw of a latent; an ``ordered`` one is sorted (the restricted density's law)."""
+    x = _full(rv.dist.sample(rng, **_broadcast_args(rv, args, rv.shape)), rv.shape)
+    return np.sort(x, axis=-1) if rv.constraint == "ordered" else x
 
 
 def initial_values(model: Model, rng: np.random.Generator, radius: float) -> dict[str, np.ndarray]:
@@ -45,7 +58,7 @@ def initial_values(model: Model, rng: np.random.Generator, radius: float) -> dic
     """
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
-        z = rng.uniform(-radius, radius, rv.shape)
+        z = rng.uniform(-radius, radius, rv.unconstrained_shape)
         low, high = _bounds(rv, args)
         return to_constrained(rv.transform, z, low, high)[0]
 
@@ -64,7 +77,7 @@ def sample_prior(
     def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
         if rv.name in fixed:
             return _full(fixed[rv.name], rv.shape)
-        return _full(rv.dist.sample(rng, **_broadcast_args(rv, args, rv.shape)), rv.shape)
+        return _draw(rv, rng, args)
 
     def observe(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
         n = len(rows if rows is not None else model.data)
@@ -96,7 +109,8 @@ def log_density(
         return x
 
     def observe(rv: RandomVariable, args: dict[str, Any]) -> None:
-        parts[rv.name] = scale * float(np.sum(rv.dist.logpdf(rows.y, **args)))
+        y = model.to_model_scale(rows.y)
+        parts[rv.name] = scale * float(np.sum(rv.dist.logpdf(y, **args)))
 
     walk_model(model, NUMPY_OPS, sample, observe, rows)
     return float(sum(parts.values())), parts
@@ -133,7 +147,8 @@ def predict_draws(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Expected response E[y | draw] and, with ``rng``, one simulated y per draw.
 
-    ``posterior`` maps names to arrays shaped (chain, draw, *shape); outputs are (chain, draw, rows).
+    ``posterior`` maps names to arrays shaped (chain, draw, *shape); outputs are (chain, draw, rows),
+    on the observed column's scale (a likelihood on a scaled response is mapped back).
     """
     names = [rv.name for rv in model.latents]
     chains, draws = posterior[names[0]].shape[:2]
@@ -148,7 +163,7 @@ def predict_draws(
             if ysim is not None:
                 full = _broadcast_args(model.likelihood, args, (len(rows),))
                 ysim[c, d] = dist.sample(rng, **full)
-    return mean, ysim
+    return model.to_data_scale(mean), None if ysim is None else model.to_data_scale(ysim)
 
 
 def sample_new_levels(

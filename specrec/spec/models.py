@@ -163,6 +163,32 @@ class Param(Strict):
     dims: list[str] = Field(
         default_factory=list, description="dims of the parameter, in order (none: a scalar)"
     )
+    constraint: Literal["ordered"] | None = Field(
+        None,
+        description=(
+            "restrict the prior to values increasing along the last dim (cutpoints); the prior's "
+            "density is kept, renormalised over that set"
+        ),
+    )
+
+
+class Likelihood(Strict):
+    """A likelihood on an affine map of the observed column: it models ``(y - shift) / scale``.
+
+    Predictions and metrics are mapped back (``shift + scale * value``), so a model of ratings
+    scaled to [0, 1] (logistic PMF) or of star categories 0..4 (ordinal) is still scored on 1..5.
+    """
+
+    distribution: str = Field(description="the distribution of (column - shift) / scale")
+    shift: float = 0.0
+    scale: float = 1.0
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("scale must not be 0")
+        return v
 
 
 class Inference(Strict):
@@ -242,13 +268,15 @@ class Spec(Strict):
     let: dict[str, str | float] = Field(
         default_factory=dict, description="named helper expressions (constants, derived values)"
     )
-    likelihood: dict[str, str] = Field(description="observed column -> its distribution")
+    likelihood: dict[str, str | Likelihood] = Field(
+        description="observed column -> its distribution (or {distribution, shift, scale})"
+    )
     inference: Inference = Field(default_factory=Inference, description="how to fit")
     evaluate: Evaluate = Field(default_factory=Evaluate, description="how the fit is scored")
 
     @field_validator("likelihood")
     @classmethod
-    def _one_likelihood(cls, v: dict[str, str]) -> dict[str, str]:
+    def _one_likelihood(cls, v: dict[str, str | Likelihood]) -> dict[str, str | Likelihood]:
         if len(v) != 1:
             raise ValueError(f"exactly one observed column, found {len(v)}")
         return v
@@ -260,3 +288,7 @@ class Spec(Strict):
     @property
     def response(self) -> str:
         return next(iter(self.likelihood))
+
+    def likelihood_spec(self) -> Likelihood:
+        lik = self.likelihood[self.response]
+        return Likelihood(distribution=lik) if isinstance(lik, str) else lik

@@ -92,6 +92,12 @@ def likelihood_spec(dist: Distribution) -> str:
                 params.append("  w:\n    prior: HalfNormal(1)\n    dims: [g]\n")
             exprs.append("-1 - w[g]" if a.name == "lower" else "2 + w[g]")
             true = "  true: {w: 0.001}\n"
+        elif a.event_dims and kind == "real":  # a real vector: ordered fits every use (cutpoints)
+            needs_k = True
+            params.append(
+                f"  {p}:\n    prior: Normal(0, 2)\n    dims: [k]\n    constraint: ordered\n"
+            )
+            exprs.append(p)
         elif a.event_dims:  # a vector over a fixed dim, positive weights per group
             needs_k = True
             params.append(f"  {p}:\n    prior: Gamma(3, 2)\n    dims: [g, k]\n")
@@ -116,6 +122,42 @@ def likelihood_spec(dist: Distribution) -> str:
         dims="  g: {column: g}\n" + ("  k: 3\n" if needs_k else ""),
         params="".join(params),
         likelihood=f"{dist.name}({', '.join(exprs)})",
+    )
+
+
+def event_prior_spec(dist: Distribution) -> str:
+    """A vector- or matrix-valued prior: ``x`` over [g, k] (a vector) or [k, k2] (a matrix).
+
+    Vector arguments are parameters over ``k``; a matrix argument (a covariance's Cholesky
+    factor) is an LKJ-Cholesky factor over [k, k2], always a valid one.  ``x`` is observed
+    through the sum of its elements.
+    """
+    params, args = [], []
+    used: dict[str, int] = {}
+    for a in dist.args:
+        if a.event_dims == 1:
+            params.append(f"  v_{a.name}:\n    prior: Normal(0, 1)\n    dims: [k]\n")
+            args.append(f"v_{a.name}")
+        elif a.event_dims == 2:
+            params.append(f"  m_{a.name}:\n    prior: LKJCholesky(2)\n    dims: [k, k2]\n")
+            args.append(f"m_{a.name}")
+        else:
+            lit = _LITERALS[a.constraint.kind]
+            i = used.get(a.constraint.kind, 0)
+            used[a.constraint.kind] = i + 1
+            args.append(f"{lit[i % len(lit)]:g}")
+    if dist.event_dims == 1:
+        dims, total = "[g, k]", "sum(x[g], k)"
+    else:
+        dims, total = "[k, k2]", "b[g] + sum(sum(x, k2), k)"
+        params.append("  b:\n    prior: Normal(0, 1)\n    dims: [g]\n")
+    params.append(f"  x:\n    prior: {dist.name}({', '.join(args)})\n    dims: {dims}\n")
+    return _HEADER.format(
+        name=f"prior-{dist.name}",
+        true="",
+        dims="  g: {column: g}\n  k: 3\n  k2: 3\n",
+        params="".join(params),
+        likelihood=f"Normal({total}, 1)",
     )
 
 
@@ -196,16 +238,17 @@ def parity_cases() -> list[Case]:
     cases = []
     for name, dist in DISTRIBUTIONS.items():
         if not dist.discrete and dist.support.kind in TRANSFORMS:
+            make = event_prior_spec if dist.event_dims else prior_spec
             cases.append(
                 Case(
                     f"prior-{name}",
-                    (lambda d=dist: parse_spec_text(prior_spec(d), f"<prior-{d.name}>")),
+                    (lambda d=dist, f=make: parse_spec_text(f(d), f"<prior-{d.name}>")),
                     (name,),
                 )
             )
     for name, dist in DISTRIBUTIONS.items():
-        if dist.mean is None:  # the spec language refuses it as a likelihood (cannot predict)
-            continue
+        if dist.mean is None or dist.event_dims:  # refused as a likelihood (cannot predict,
+            continue  # or not one value per row)
         cases.append(
             Case(
                 f"likelihood-{name}",

@@ -22,6 +22,8 @@ from specrec.errors import EXIT_FAILED
 pytestmark = [pytest.mark.backend(n) for n in ("numpyro", "pymc", "pyro")]
 
 SPEC_FILES = sorted(SPECS.rglob("*.yaml"))
+#: specs whose full size makes the check slow (matrix-valued priors): smaller dims, same model
+SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}
 
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=lambda p: str(p.relative_to(SPECS)))
@@ -29,6 +31,8 @@ def test_check_passes_on_every_installed_backend(spec: Path, fake_ml100k: Path) 
     args = ["check", str(spec)]
     if "movielens" in spec.parts:  # no download in tests: the fake MovieLens 100k folder
         args += ["--data", str(fake_ml100k)]
+    for s in SMALLER.get(spec.relative_to(SPECS).as_posix(), []):
+        args += ["--set", s]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     names = backends.available_names()

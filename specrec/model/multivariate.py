@@ -1,0 +1,150 @@
+"""numpy reference of the vector- and matrix-valued pieces: densities, draws and transforms.
+
+The transforms follow NumPyro's definitions element for element (the order of the unconstrained
+vector included), and the other backends implement the same maps, so a log density at the same
+unconstrained point agrees everywhere (``specrec check``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+# ---- ordered logistic ----------------------------------------------------------------------------
+
+
+def ordered_logistic_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    """P(y = k), k = 0..K-1, from P(y <= k) = sigmoid(cutpoints[k] - eta) (NumPyro's form)."""
+    eta = np.asarray(eta, dtype=float)[..., None]
+    cum = special.expit(np.asarray(cutpoints, dtype=float) - eta)
+    pad = [(0, 0)] * (cum.ndim - 1) + [(1, 1)]
+    cum = np.pad(cum, pad, constant_values=(0.0, 1.0))
+    return cum[..., 1:] - cum[..., :-1]
+
+
+def ordered_logistic_logpmf(x: np.ndarray, eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    p = ordered_logistic_probs(eta, cutpoints)
+    idx = np.broadcast_to(np.asarray(x, dtype=np.int64), p.shape[:-1])[..., None]
+    return np.log(np.take_along_axis(p, idx, axis=-1)[..., 0])
+
+
+def ordered_logistic_sample(
+    rng: np.random.Generator, eta: np.ndarray, cutpoints: np.ndarray
+) -> np.ndarray:
+    p = ordered_logistic_probs(eta, cutpoints)
+    u = rng.random(p.shape[:-1])[..., None]
+    return np.minimum((np.cumsum(p, -1) < u).sum(-1), p.shape[-1] - 1).astype(float)
+
+
+def ordered_logistic_mean(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    p = ordered_logistic_probs(eta, cutpoints)
+    return (p * np.arange(p.shape[-1])).sum(-1)
+
+
+# ---- multivariate normal with a Cholesky factor --------------------------------------------------
+
+
+def mvnormal_logpdf(x: np.ndarray, mu: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """log N(x | mu, chol chol^T) over the last axis."""
+    diff = np.asarray(x, dtype=float) - mu
+    chol = np.asarray(chol, dtype=float)
+    k = diff.shape[-1]
+    shape = np.broadcast_shapes(diff.shape[:-1], chol.shape[:-2])
+    z = np.linalg.solve(
+        np.broadcast_to(chol, (*shape, k, k)), np.broadcast_to(diff, (*shape, k))[..., None]
+    )[..., 0]
+    logdet = np.log(np.abs(np.diagonal(chol, axis1=-2, axis2=-1))).sum(-1)
+    return -0.5 * (z * z).sum(-1) - logdet - 0.5 * k * np.log(2 * np.pi)
+
+
+def mvnormal_sample(rng: np.random.Generator, mu: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    mu, chol = np.asarray(mu, dtype=float), np.asarray(chol, dtype=float)
+    shape = np.broadcast_shapes(mu.shape, chol.shape[:-1])
+    eps = rng.standard_normal(shape)
+    return mu + np.einsum("...ij,...j->...i", chol, eps)
+
+
+# ---- LKJ prior on the Cholesky factor of a correlation matrix -----------------------------------
+
+
+def lkj_cholesky_logpdf(x: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """NumPyro's LKJCholesky log density (normalised) of a correlation Cholesky factor."""
+    x = np.asarray(x, dtype=float)
+    d = x.shape[-1]
+    eta = np.asarray(eta, dtype=float)
+    i = np.arange(1, d)
+    order = 2 * eta[..., None] - ((3 - d) + i)
+    diag = x[..., i, i]
+    unnorm = (order * np.log(diag)).sum(-1)
+    dm1 = d - 1
+    alpha = eta + 0.5 * dm1
+    norm = (
+        0.5 * dm1 * np.log(np.pi)
+        + special.multigammaln(alpha - 0.5, dm1)
+        - special.gammaln(alpha) * dm1
+    )
+    return unnorm - norm
+
+
+def lkj_cholesky_sample(rng: np.random.Generator, eta: np.ndarray, d: int) -> np.ndarray:
+    """Onion-method draws: for each row, a Beta-distributed squared norm on a random direction."""
+    eta = np.asarray(eta, dtype=float)
+    out = np.zeros((*eta.shape, d, d))
+    out[..., 0, 0] = 1.0
+    beta = eta + 0.5 * (d - 1)
+    for i in range(1, d):
+        beta = beta - 0.5
+        y = rng.beta(i / 2.0, beta)
+        u = rng.standard_normal((*eta.shape, i))
+        u /= np.linalg.norm(u, axis=-1, keepdims=True)
+        out[..., i, :i] = np.sqrt(y)[..., None] * u
+        out[..., i, i] = np.sqrt(1 - y)
+    return out
+
+
+def _tril_size(n_free: int) -> int:
+    """Matrix size d from the number d(d-1)/2 of strictly lower elements."""
+    return round((1 + float(np.sqrt(1 + 8 * n_free))) / 2)
+
+
+def corr_cholesky_to_constrained(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPyro's CorrCholeskyTransform: tanh, then signed stick-breaking row by row."""
+    z = np.asarray(z, dtype=float)
+    d = _tril_size(z.shape[-1])
+    t = np.tanh(z)
+    r = np.zeros((*z.shape[:-1], d, d))
+    rows, cols = np.tril_indices(d, -1)
+    r[..., rows, cols] = t
+    zsq = r**2
+    cum = np.cumprod(np.sqrt(1 - zsq), axis=-1)
+    shifted = np.concatenate([np.ones((*cum.shape[:-1], 1)), cum[..., :-1]], -1)
+    y = (r + np.eye(d)) * shifted
+    z1m_cumprod = 1 - np.cumsum(y * y, axis=-1)
+    r2, c2 = np.tril_indices(d, -2)
+    stick = 0.5 * np.log(z1m_cumprod[..., r2, c2]).sum(-1)
+    tanh_logdet = -2 * (z + np.logaddexp(0, -2 * z) - np.log(2.0)).sum(-1)
+    return y, stick + tanh_logdet
+
+
+def corr_cholesky_to_unconstrained(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    d = y.shape[-1]
+    z1m_cumprod = 1 - np.cumsum(y * y, axis=-1)
+    shifted = np.concatenate([np.ones((*y.shape[:-1], 1)), z1m_cumprod[..., :-1]], -1)
+    rows, cols = np.tril_indices(d, -1)
+    return np.arctanh(y[..., rows, cols] / np.sqrt(shifted[..., rows, cols]))
+
+
+# ---- ordered vectors ------------------------------------------------------------------------------
+
+
+def ordered_to_constrained(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First element as is, then cumulative sums of exp: increasing along the last axis."""
+    z = np.asarray(z, dtype=float)
+    y = np.cumsum(np.concatenate([z[..., :1], np.exp(z[..., 1:])], -1), -1)
+    return y, z[..., 1:].sum(-1)
+
+
+def ordered_to_unconstrained(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    return np.concatenate([y[..., :1], np.log(np.diff(y, axis=-1))], -1)
