@@ -285,10 +285,14 @@ _study_data = click.option("--data", type=click.Path(), help="Local data for eve
 
 @study.command("run")
 @click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option(
+    "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
+)
 @click.option("--workers", type=int, help="Cells at once (local default: 2 processes).")
 @click.option("--scheduler", help="Dask scheduler address (default: $SPECREC_DASK_SCHEDULER).")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directories (default: STUDY-runs).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run directories (default: STUDY-runs)."
+)
 @_study_data
 @_study_store
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -315,7 +319,9 @@ def study_status(study_file: str, data, store, show_cells: bool) -> None:
 
 @study.command("report")
 @click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: STUDY-report).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Report folder (default: STUDY-report)."
+)
 @_study_data
 @_study_store
 @_handle_errors

@@ -257,7 +257,11 @@ def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, Pos
             else f"a single value {raw!r}"
         )
         raise SpecError(
-            [positions.problem((), f"{what} is a mapping of keys", expected="a mapping", found=found)]
+            [
+                positions.problem(
+                    (), f"{what} is a mapping of keys", expected="a mapping", found=found
+                )
+            ]
         )
     if problems:
         raise SpecError(problems)

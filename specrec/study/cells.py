@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from specrec.errors import Problem, SpecError
+from specrec.errors import SpecError
 from specrec.spec.load import LoadedSpec, load_spec
 from specrec.study.file import SPEC_OWN_SPLIT, LoadedStudy, SplitChoice, expand_split, override
 
@@ -198,7 +198,3 @@ def study_versions(backend: str) -> dict[str, str]:
     from specrec.fitting import BACKEND_DISTS, versions
 
     return versions(BACKEND_DISTS.get(backend))
-
-
-def problem_at(study: LoadedStudy, path: tuple, message: str) -> Problem:
-    return study.positions.problem(path, message)

@@ -5,6 +5,8 @@ Kept out of ``specrec/cli.py`` so the click group stays a thin list of options.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from specrec.errors import EXIT_FAILED, EXIT_OK
@@ -22,9 +24,11 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
             return
         if kind == "planned":
             done = info["total"] - info["todo"]
-            click.echo(f"{info['total']} cells: {done} already done, {info['todo']} to run", err=True)
+            click.echo(
+                f"{info['total']} cells: {done} already done, {info['todo']} to run", err=True
+            )
             if info["todo"]:
-                bar = click.progressbar(length=info["todo"], label="cells", file=click.get_text_stream("stderr"))
+                bar = click.progressbar(length=info["todo"], label="cells", file=sys.stderr)
                 bar.__enter__()
         elif kind == "executor":
             click.echo(f"running on {info['where']}", err=True)

@@ -14,12 +14,22 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_local
-from typing import Any
+from typing import Any, Protocol
 
 from specrec.errors import UsageError
 from specrec.study import worker
 
 SCHEDULER_ENV = "SPECREC_DASK_SCHEDULER"
+
+
+class Executor(Protocol):
+    slots: int  # cells in flight at once
+    where: str  # said in the progress output and recorded per cell
+
+    def submit(self, task: dict) -> Any: ...
+    def wait(self, futures: list) -> set: ...
+    def recover(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def default_workers() -> int:
@@ -61,7 +71,9 @@ class LocalExecutor:
         self._pool = self._new_pool()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # after the last cell nothing is left; after Ctrl-C a running cell may still finish
+        # and be adopted by the next run (see ``runner``)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class DaskExecutor:
@@ -111,7 +123,7 @@ class DaskExecutor:
         self.client.close()
 
 
-def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None):
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "dask":

@@ -29,7 +29,7 @@ from importlib.metadata import entry_points
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from specrec.errors import Problem, SpecError
 from specrec.spec import models
@@ -90,7 +90,9 @@ class StudyRun(models.Strict):
     methods: list[Literal["map", "vi", "nuts"]] | None = Field(
         None, min_length=1, description="default: the spec's inference.method"
     )
-    splits: list[str] | None = Field(None, description="names from the study's splits (default: all)")
+    splits: list[str] | None = Field(
+        None, description="names from the study's splits (default: all)"
+    )
     seeds: list[int] | None = Field(None, min_length=1, description="default: the study's seeds")
     set: dict[str, OverrideValue] = Field(default_factory=dict, description="spec path -> value")
     grid: dict[str, Annotated[list[OverrideValue], Field(min_length=1)]] = Field(
@@ -165,7 +167,7 @@ def _reference_problems(loaded: LoadedStudy) -> list[Problem]:
                 pos.problem(
                     ("runs", i, "spec"),
                     "no such spec file",
-                    found=str(loaded.path(run.spec)),
+                    found=str(loaded.path(run.spec).resolve()),
                     hint="spec paths are relative to the study file",
                 )
             )

@@ -36,7 +36,11 @@ def rmse_vs_grid(table: pd.DataFrame, key: str, path: Path) -> Path | None:
     for series, part in done.groupby(SERIES, sort=False):
         stats = part.groupby(pd.to_numeric(part[key]))["test_rmse"].agg(["mean", "std"])
         ax.errorbar(
-            stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"].fillna(0),
+            marker="o",
+            capsize=3,
             label=_name(series),
         )
     ax.legend(fontsize="small")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specrec.study.cells import Cell, Fingerprints, fingerprint_all, plan, study_versions
-from specrec.study.executors import make_executor
+from specrec.study.executors import Executor, make_executor
 from specrec.study.file import LoadedStudy, load_study
 from specrec.study.store import RunLock, Store
 from specrec.study.worker import error_text
@@ -110,9 +110,7 @@ def _finished_run(folder: Path) -> Path | None:
     if not folder.is_dir():
         return None
     found = sorted(
-        p.parent
-        for p in folder.glob("*/*/metrics.json")
-        if not p.parent.name.startswith(".tmp-")
+        p.parent for p in folder.glob("*/*/metrics.json") if not p.parent.name.startswith(".tmp-")
     )
     return found[-1] if found else None
 
@@ -135,8 +133,9 @@ def run_study(
     runs_root = Path(out) if out else default_runs(path)
     event = on_event or (lambda kind, cell, info: None)
     lock = RunLock(store_path)
-    db = Store(store_path)
     lock.acquire()
+    db = Store(store_path)
+    ex = make_executor(executor, workers, scheduler)  # a bad address fails before any work
     try:
         fps = fingerprint_all(cells)  # fresh: a changed data file must change the cell ids
         db.save_fingerprints({k: v for k, v in fps.items() if isinstance(v, Fingerprints)})
@@ -165,8 +164,9 @@ def run_study(
             todo.append((cid, cell))
         event("planned", cells[0], {"todo": len(todo), "total": len(unique)})
         if todo:
-            _execute(todo, db, runs_root, executor, workers, scheduler, event)
+            _execute(todo, db, runs_root, ex, event)
     finally:
+        ex.close()
         db.close()
         lock.release()
     return study_status(path, data=data, store=store_path)
@@ -176,45 +176,39 @@ def _execute(
     todo: deque[tuple[str, Cell]],
     db: Store,
     runs_root: Path,
-    executor: str,
-    workers: int | None,
-    scheduler: str | None,
+    ex: Executor,
     event: Event,
 ) -> None:
-    ex = make_executor(executor, workers, scheduler)
     event("executor", todo[0][1], {"where": ex.where})
     inflight: dict = {}
-    try:
-        while todo or inflight:
-            while todo and len(inflight) < ex.slots:
-                cid, cell = todo.popleft()
-                db.mark_running(cid, ex.where)
-                task = {
-                    "spec": cell.spec_file,
-                    "overrides": list(cell.overrides),
-                    "backend": cell.backend,
-                    "data": cell.data_path,
-                    "out": str(runs_root / cid[:16]),
-                }
-                inflight[ex.submit(task)] = (cid, cell)
-                event("started", cell, {})
-            broken = False
-            for fut in ex.wait(list(inflight)):
-                cid, cell = inflight.pop(fut)
-                try:
-                    res = fut.result()
-                except BrokenProcessPool as exc:
-                    broken = True
-                    res = {"ok": False, "error": f"the worker process died: {exc}"}
-                except Exception as exc:  # a lost Dask worker, a task that could not run
-                    res = {"ok": False, "error": error_text(exc)}
-                if res["ok"]:
-                    db.mark_done(cid, res["run_dir"], res["metrics"], res["worker"])
-                    event("done", cell, res)
-                else:
-                    db.mark_failed(cid, res["error"], res.get("worker"))
-                    event("failed", cell, res)
-            if broken:
-                ex.recover()
-    finally:
-        ex.close()
+    while todo or inflight:
+        while todo and len(inflight) < ex.slots:
+            cid, cell = todo.popleft()
+            db.mark_running(cid, ex.where)
+            task = {
+                "spec": cell.spec_file,
+                "overrides": list(cell.overrides),
+                "backend": cell.backend,
+                "data": cell.data_path,
+                "out": str(runs_root / cid[:16]),
+            }
+            inflight[ex.submit(task)] = (cid, cell)
+            event("started", cell, {})
+        broken = False
+        for fut in ex.wait(list(inflight)):
+            cid, cell = inflight.pop(fut)
+            try:
+                res = fut.result()
+            except BrokenProcessPool as exc:
+                broken = True
+                res = {"ok": False, "error": f"the worker process died: {exc}"}
+            except Exception as exc:  # a lost Dask worker, a task that could not run
+                res = {"ok": False, "error": error_text(exc)}
+            if res["ok"]:
+                db.mark_done(cid, res["run_dir"], res["metrics"], res["worker"])
+                event("done", cell, res)
+            else:
+                db.mark_failed(cid, res["error"], res.get("worker"))
+                event("failed", cell, res)
+        if broken:
+            ex.recover()
