@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from specrec.errors import UsageError
 from specrec.study import plots
 from specrec.study.runner import Plan, study_status
 
@@ -151,7 +152,12 @@ def _parquet(table: pd.DataFrame, path: str) -> None:
     for col in out.columns:
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: None if v is None else str(v))
-    out.to_parquet(path, index=False)
+    try:
+        out.to_parquet(path, index=False)
+    except ImportError as exc:
+        raise UsageError(
+            f"the Parquet table needs pyarrow: pip install 'specrec[study]' ({exc})"
+        ) from None
 
 
 def _html(result: Plan, table: pd.DataFrame, summary: pd.DataFrame, images: list[Path]) -> str:
