@@ -56,7 +56,9 @@ class Cell:
             basis = {k: v for k, v in r.items() if k not in ("inference", "evaluate", "backend")}
         else:
             basis = {"data": r["data"]}
-        return _sha({"basis": basis, "data_path": self.data_path})
+        # Not the data path: ``status`` without ``--data`` must find what ``run --data`` saw.
+        # ``run`` always fingerprints afresh, so a changed file still changes the cell ids.
+        return _sha(basis)
 
     def cell_id(self, fp: Fingerprints, versions: dict[str, str]) -> str:
         return _sha(
