@@ -6,8 +6,8 @@ report folder never holds a half-written file; the HTML page embeds its images a
 can be mailed or committed on its own.
 
 Files: ``cells.csv``/``cells.parquet`` (one row per cell, failed and pending ones included, plus
-the baselines of each split), ``summary.csv`` (mean and sd of test RMSE over folds and seeds per
-configuration), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
+the baselines of each split), ``summary.csv`` and ``summary.md`` (mean and sd of test RMSE over folds and
+seeds per configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
 ``rmse_mean_sd.png`` and ``report.html``.
 """
 
@@ -108,6 +108,63 @@ def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
     return out
 
 
+def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
+    """One line per configuration, one column per split family: RMSE mean +- sd (n), fit s."""
+    done = table[table["status"] == "done"].copy()
+    keys = [*CONFIG, *grid]
+    families = list(dict.fromkeys(done["split"]))
+    head = ["model", "method", "backend", *grid, *(f"{f} RMSE" for f in families), "fit s"]
+    lines = [
+        f"# Study {result.study.study.name} ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
+        "",
+        f"`specrec study run {result.study.file}`; cells: "
+        + ", ".join(f"{n} {k}" for k, n in result.counts().items()),
+        f"Machine: {_machine()}",
+        f"Versions: {_versions(result)}",
+        "",
+        "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); fit "
+        "seconds exclude compilation, mean over the configuration's cells.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    if done.empty:
+        return "\n".join(lines) + "\n"
+    done[keys] = done[keys].astype(str)
+    for config, part in done.groupby(keys, sort=False):
+        cfg = dict(zip(keys, config, strict=True))
+        cols = [cfg["label"], cfg["method"], cfg["backend"], *(cfg[k] for k in grid)]
+        for fam in families:
+            rmse = part.loc[part["split"] == fam, "test_rmse"]
+            cols.append(_mean_sd(rmse))
+        fit = part["fit_s"].dropna()
+        cols.append(f"{fit.mean():.1f}" if len(fit) else "-")
+        lines.append("| " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_sd(values: pd.Series) -> str:
+    if values.empty:
+        return "-"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.4f}"
+    return f"{values.mean():.4f} +- {values.std():.4f} ({len(values)})"
+
+
+def _machine() -> str:
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}"
+
+
 def grid_keys(result: Plan) -> list[str]:
     return sorted({k for c in result.cells for k, _ in c.cell.grid})
 
@@ -140,6 +197,8 @@ def write_report(
     _atomic(folder / "cells.csv", lambda p: table.to_csv(p, index=False))
     _atomic(folder / "cells.parquet", lambda p: _parquet(table, p))
     _atomic(folder / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    markdown = summary_markdown(result, table, grid)
+    _atomic(folder / "summary.md", lambda p: Path(p).write_text(markdown, encoding="utf-8"))
     images = plots.study_plots(table, grid, folder)
     page = _html(result, table, summary, images)
     _atomic(folder / "report.html", lambda p: Path(p).write_text(page, encoding="utf-8"))
@@ -195,4 +254,5 @@ def _versions(result: Plan) -> str:
         m = c.row["metrics"] if c.row and c.row.get("metrics") else None
         if m:
             seen.update(m.get("versions", {}))
+    seen.pop("platform", None)  # the machine line says it
     return ", ".join(f"{k} {v}" for k, v in seen.items()) or "no finished cell"

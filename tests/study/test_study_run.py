@@ -119,6 +119,9 @@ def test_report_writes_table_plots_and_one_html_page(ran, tmp_path):
     assert row["rmse_sd"].item() == pytest.approx(cv30.std())
     for png in ("rmse_vs_data_rows.png", "rmse_vs_time.png", "rmse_mean_sd.png"):
         assert (rep / png).read_bytes()[:4] == b"\x89PNG"
+    md = (rep / "summary.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| group_means | map | pyro | 30 |"))
+    assert f"{cv30.mean():.4f} +- {cv30.std():.4f} (2)" in line
     html = (rep / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 3
     assert "batch_size" in html  # the failed cell's error is in the page
