@@ -87,7 +87,8 @@ def study_plots(table: pd.DataFrame, grid: list[str], folder: Path) -> list[Path
     done = _models(table)
     keys = [*SERIES, *grid, "split"]
     if not done.empty:
-        grouped = done.astype({k: str for k in keys}).groupby(keys, sort=False)["test_rmse"]
+        labelled = done.assign(**{k: done[k].map(str) for k in keys})
+        grouped = labelled.groupby(keys, sort=False, dropna=False)["test_rmse"]
         stats = grouped.agg(["mean", "std"]).reset_index()
         summary_rows = pd.DataFrame(
             {

@@ -78,7 +78,10 @@ def cells_table(result: Plan) -> pd.DataFrame:
         if c.row:
             row.update(run_dir=c.row["run_dir"], error=c.row["error"])
         rows.append(row)
-    table = pd.DataFrame(rows + list(baselines.values()))
+    every = rows + list(baselines.values())
+    table = pd.DataFrame(every)
+    for k in keys:  # object columns: a grid of 5, 10, 20 stays integers beside the baselines' gaps
+        table[k] = pd.Series([r.get(k) for r in every], dtype=object)
     for col in ("test_rmse", "fit_s", "run_dir", "error"):
         if col not in table:
             table[col] = None
@@ -94,7 +97,7 @@ def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
     if done.empty:
         return pd.DataFrame(columns=[*CONFIG, "split", "n", "rmse_mean", "rmse_sd", "fit_s_mean"])
     keys = [*CONFIG, *grid, "split"]
-    done[keys] = done[keys].astype(str)  # None grid values and folds group as their own level
+    done[keys] = done[keys].map(str)  # None grid values and folds group as their own level
     out = (
         done.groupby(keys, sort=False, dropna=False)
         .agg(
@@ -130,8 +133,8 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
     ]
     if done.empty:
         return "\n".join(lines) + "\n"
-    done[keys] = done[keys].astype(str)
-    for config, part in done.groupby(keys, sort=False):
+    done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
+    for config, part in done.groupby(keys, sort=False, dropna=False):
         cfg = dict(zip(keys, config, strict=True))
         cols = [cfg["label"], cfg["method"], cfg["backend"], *(cfg[k] for k in grid)]
         for fam in families:
