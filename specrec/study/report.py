@@ -136,7 +136,8 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
     done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
     for config, part in done.groupby(keys, sort=False, dropna=False):
         cfg = dict(zip(keys, config, strict=True))
-        cols = [cfg["label"], cfg["method"], cfg["backend"], *(cfg[k] for k in grid)]
+        cols = [cfg["label"], cfg["method"], cfg["backend"]]
+        cols += ["-" if cfg[k] == "None" else cfg[k] for k in grid]
         for fam in families:
             rmse = part.loc[part["split"] == fam, "test_rmse"]
             cols.append(_mean_sd(rmse))
@@ -177,6 +178,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a report is for reading
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
