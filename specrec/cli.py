@@ -319,6 +319,66 @@ def data_simulate(spec: str, ratings, out: str, sets, chunk_rows: int) -> None:
     click.echo(f"{out}: {len(sim):,} rows; truth in {truth_path(Path(out))}")
 
 
+@main.group()
+def study() -> None:
+    """Grids of fits: specs x backends x methods x seeds x splits x overrides."""
+
+
+_study_store = click.option(
+    "--store", type=click.Path(dir_okay=False), help="Results store (default: STUDY.study.sqlite)."
+)
+_study_data = click.option("--data", type=click.Path(), help="Local data for every cell.")
+
+
+@study.command("run")
+@click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
+@click.option(
+    "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
+)
+@click.option("--workers", type=int, help="Cells at once (local default: 2 processes).")
+@click.option("--scheduler", help="Dask scheduler address (default: $SPECREC_DASK_SCHEDULER).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run directories (default: STUDY-runs)."
+)
+@_study_data
+@_study_store
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_handle_errors
+def study_run(study_file: str, executor, workers, scheduler, out, data, store, quiet) -> None:
+    """Run every cell of STUDY not done yet; a rerun never refits a finished cell."""
+    from specrec.study.commands import run_command
+
+    sys.exit(run_command(study_file, executor, workers, scheduler, out, data, store, quiet))
+
+
+@study.command("status")
+@click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
+@_study_data
+@_study_store
+@click.option("--cells", "show_cells", is_flag=True, help="One line per cell.")
+@_handle_errors
+def study_status(study_file: str, data, store, show_cells: bool) -> None:
+    """Show how many cells of STUDY are done, running, failed and pending."""
+    from specrec.study.commands import status_command
+
+    status_command(study_file, data, store, show_cells)
+
+
+@study.command("report")
+@click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Report folder (default: STUDY-report)."
+)
+@_study_data
+@_study_store
+@_handle_errors
+def study_report(study_file: str, out, data, store) -> None:
+    """Write STUDY's table (CSV, Parquet), plots and an HTML page."""
+    from specrec.study.commands import report_command
+
+    report_command(study_file, out, data, store)
+
+
 # ---- fits that live on: predict and recommend from a run directory -----------------------------
 
 

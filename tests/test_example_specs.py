@@ -12,7 +12,9 @@ from specrec.cli import main
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
-ALL = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
+ALL = sorted(
+    p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml") if "studies" not in p.parts
+)
 TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
 #: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
 SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}

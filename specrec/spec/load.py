@@ -105,8 +105,14 @@ def _value_at(raw: object, path: Path) -> object:
     return node
 
 
-def pydantic_problems(err: ValidationError, raw: dict, positions: PositionMap) -> list[Problem]:
-    vocabulary = _all_field_names()
+def pydantic_problems(
+    err: ValidationError,
+    raw: dict,
+    positions: PositionMap,
+    vocabulary: set[str] | None = None,
+) -> list[Problem]:
+    """Pydantic errors -> positioned problems; ``vocabulary``: key names offered as suggestions."""
+    vocabulary = _all_field_names() if vocabulary is None else vocabulary
     by_path: dict[Path, list[dict]] = {}
     for e in err.errors():
         path, _ = _clean_loc(raw, e["loc"])
@@ -201,16 +207,20 @@ def _problem(
     )
 
 
-def load_spec(path: str | FsPath, overrides: list[str] | None = None) -> LoadedSpec:
-    """Read, parse and structurally validate a spec file; raise ``SpecError`` with every problem."""
+def read_text(path: str | FsPath) -> str:
+    """A YAML file's text, or a ``SpecError`` saying why it cannot be read."""
     file = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        return FsPath(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([Problem(file, None, None, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(file, None, None, "", f"cannot read the file: {exc}")]) from None
-    return parse_spec_text(text, file, overrides)
+
+
+def load_spec(path: str | FsPath, overrides: list[str] | None = None) -> LoadedSpec:
+    """Read, parse and structurally validate a spec file; raise ``SpecError`` with every problem."""
+    return parse_spec_text(read_text(path), str(path), overrides)
 
 
 def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
@@ -223,9 +233,11 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
     return None
 
 
-def parse_spec_text(
-    text: str, file: str = "<spec>", overrides: list[str] | None = None
-) -> LoadedSpec:
+def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, PositionMap]:
+    """YAML text -> (mapping, positions), or a ``SpecError`` with the YAML problem's place.
+
+    Shared by specs and study files so that both report broken YAML the same way.
+    """
     try:
         raw, positions, problems = load_yaml(text, file)
     except yaml.MarkedYAMLError as exc:
@@ -247,12 +259,19 @@ def parse_spec_text(
         raise SpecError(
             [
                 positions.problem(
-                    (), "a spec is a mapping of keys", expected="a mapping", found=found
+                    (), f"{what} is a mapping of keys", expected="a mapping", found=found
                 )
             ]
         )
     if problems:
         raise SpecError(problems)
+    return raw, positions
+
+
+def parse_spec_text(
+    text: str, file: str = "<spec>", overrides: list[str] | None = None
+) -> LoadedSpec:
+    raw, positions = parse_mapping(text, file)
     apply_overrides(raw, overrides or [], positions)
     try:
         spec = models.Spec.model_validate(raw)

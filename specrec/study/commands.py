@@ -1,0 +1,91 @@
+"""What the ``specrec study`` commands print: a progress bar, the status table, the report path.
+
+Kept out of ``specrec/cli.py`` so the click group stays a thin list of options.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from specrec.errors import EXIT_FAILED, EXIT_OK
+from specrec.study.cells import Cell
+from specrec.study.runner import Plan, run_study, study_status
+
+
+def run_command(study_file, executor, workers, scheduler, out, data, store, quiet) -> int:
+    """Run the study with a progress bar on stderr; exit 1 if any cell failed."""
+    bar = None
+
+    def on_event(kind: str, cell: Cell, info: dict) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if kind == "planned":
+            done = info["total"] - info["todo"]
+            click.echo(
+                f"{info['total']} cells: {done} already done, {info['todo']} to run", err=True
+            )
+            if info["todo"]:
+                bar = click.progressbar(length=info["todo"], label="cells", file=sys.stderr)
+                bar.__enter__()
+        elif kind == "executor":
+            click.echo(f"running on {info['where']}", err=True)
+        elif kind in ("done", "failed") and bar is not None:
+            bar.update(1)
+            if kind == "failed":
+                click.echo(f"\nfailed: {cell.title}: {info['error'].splitlines()[0]}", err=True)
+
+    try:
+        result = run_study(
+            study_file,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            data=data,
+            store=store,
+            out=out,
+            on_event=on_event,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    counts = result.counts()
+    click.echo(_counts_line(counts))
+    return EXIT_FAILED if counts["failed"] or counts["pending"] else EXIT_OK
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+
+def status_command(study_file, data, store, show_cells: bool) -> None:
+    result = study_status(study_file, data=data, store=store)
+    click.echo(f"{result.study.study.name}: {_counts_line(result.counts())}")
+    if show_cells:
+        click.echo(format_cells(result))
+    else:
+        for c in result.cells:
+            if c.status == "failed" and c.row:
+                first = (c.row["error"] or "").splitlines()[:1]
+                click.echo(f"failed: {c.cell.title}: {first[0] if first else ''}")
+
+
+def format_cells(result: Plan) -> str:
+    lines = []
+    for c in result.cells:
+        state = c.status + (f" ({c.note})" if c.note else "")
+        cid = c.cell_id[:12] if c.cell_id else "-" * 12
+        rmse = ""
+        if c.row and c.row.get("metrics"):
+            rmse = f"  test RMSE {c.row['metrics']['metrics']['test']['rmse']:.4f}"
+        lines.append(f"{cid}  {state:<22} {c.cell.title}{rmse}")
+    return "\n".join(lines)
+
+
+def report_command(study_file, out, data, store) -> None:
+    from specrec.study.report import write_report
+
+    folder = write_report(study_file, out=out, data=data, store=store)
+    click.echo(str(folder))

@@ -1,0 +1,131 @@
+"""Where cells run: a local pool of spawned processes, or a Dask distributed cluster.
+
+Both offer the same three calls (``submit``, ``wait``, ``close``) over futures whose ``result()``
+is ``worker.run_cell``'s dict; the runner keeps at most ``slots`` cells in flight, so ``running``
+in the store means running now, and a crashed worker costs only the cells it held.
+
+Processes are spawned, never forked: a parent that already imported JAX or torch can deadlock a
+forked child (the same reason ``specrec_pymc`` runs its chains in-process then).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_local
+from typing import Any, Protocol
+
+from specrec.errors import UsageError
+from specrec.study import worker
+
+SCHEDULER_ENV = "SPECREC_DASK_SCHEDULER"
+
+
+class Executor(Protocol):
+    slots: int  # cells in flight at once
+    where: str  # said in the progress output and recorded per cell
+
+    def submit(self, task: dict) -> Any: ...
+    def wait(self, futures: list) -> set: ...
+    def recover(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    """Two processes on a 2-core machine, at most one per core."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+class LocalExecutor:
+    """A spawned process pool, threads per process capped so the cores are not oversubscribed."""
+
+    def __init__(self, workers: int | None = None):
+        self.slots = workers or default_workers()
+        self.threads = threads_per_worker(self.slots)
+        self.where = f"local pool, {self.slots} process(es) x {self.threads} thread(s)"
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.slots,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker.limit_threads,
+            initargs=(self.threads,),
+        )
+
+    def submit(self, task: dict) -> Any:
+        return self._pool.submit(worker.run_cell, {**task, "threads": self.threads})
+
+    def wait(self, futures: list) -> set:
+        done, _ = wait_local(futures, return_when=FIRST_COMPLETED)
+        return done
+
+    def recover(self) -> None:
+        """After a worker process died the pool is broken: start a fresh one."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        # after the last cell nothing is left; after Ctrl-C a running cell may still finish
+        # and be adopted by the next run (see ``runner``)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Cells as tasks on a Dask distributed cluster (``--scheduler`` or $SPECREC_DASK_SCHEDULER).
+
+    Workers need specrec and the backends installed and the study's spec, data and run folders
+    on a path they can read and write (a shared disk); metrics come back with the task result.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError(
+                "--executor dask needs dask.distributed: pip install 'specrec[study]'"
+            ) from None
+        address = scheduler or os.environ.get(SCHEDULER_ENV)
+        if not address:
+            raise UsageError(
+                f"--executor dask needs a scheduler address: --scheduler tcp://HOST:8786 "
+                f"or ${SCHEDULER_ENV}"
+            )
+        try:
+            self.client = Client(address, timeout="20s")
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        info = self.client.scheduler_info()
+        n_threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
+        self.slots = workers or max(1, n_threads)
+        self.threads = 1
+        self.where = f"Dask scheduler {address} ({len(info.get('workers', {}))} workers)"
+
+    def submit(self, task: dict) -> Any:
+        # pure=False: a cell may legitimately run again after a crash; never reuse a result
+        return self.client.submit(worker.run_cell, {**task, "threads": self.threads}, pure=False)
+
+    def wait(self, futures: list) -> set:
+        from distributed import wait
+
+        done, _ = wait(futures, return_when="FIRST_COMPLETED")
+        return set(done)
+
+    def recover(self) -> None:
+        """Dask reschedules work of lost workers itself."""
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers)
+    raise UsageError(f"unknown executor {kind!r}; expected local or dask")

@@ -1,0 +1,263 @@
+"""``study report``: the store's rows as a table (CSV, Parquet), a summary, plots and one HTML page.
+
+Numbers come only from each cell's metrics.json (the backend-blind evaluator), never from what a
+backend says about itself.  Every file is written to a temporary name and moved into place, so a
+report folder never holds a half-written file; the HTML page embeds its images as data URIs and
+can be mailed or committed on its own.
+
+Files: ``cells.csv``/``cells.parquet`` (one row per cell, failed and pending ones included, plus
+the baselines of each split), ``summary.csv`` and ``summary.md`` (mean and sd of test RMSE over folds and
+seeds per configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
+``rmse_mean_sd.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from specrec.errors import UsageError
+from specrec.study import plots
+from specrec.study.runner import Plan, study_status
+
+CONFIG = ["label", "spec", "backend", "method"]
+
+
+def default_report_dir(study_file: str | Path) -> Path:
+    p = Path(study_file).resolve()
+    return p.with_name(f"{p.stem}-report")
+
+
+def cells_table(result: Plan) -> pd.DataFrame:
+    """One row per planned cell, then one per (split, baseline) seen in the finished cells."""
+    rows, baselines = [], {}
+    keys = grid_keys(result)
+    for c in result.cells:
+        d = c.cell.describe()
+        row = {k: d[k] for k in (*CONFIG, "seed", "split", "fold", "split_label")}
+        row.update({k: d["grid"].get(k) for k in keys})
+        row.update(status=c.status, cell_id=c.cell_id)
+        m = c.row["metrics"] if c.row and c.status == "done" else None
+        if m:
+            test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
+            cov = next((k for k in test if k.startswith("coverage_")), None)
+            row.update(
+                test_rmse=test["rmse"],
+                test_mae=test["mae"],
+                coverage=test[cov] if cov else None,
+                divergences=diag.get("divergences"),
+                rhat_max=diag.get("rhat_max"),
+                ess_bulk_min=diag.get("ess_bulk_min"),
+                fit_s=t["fit_s"],
+                compile_s=t["compile_s"],
+                total_s=t["total_s"],
+                n_train=m["split"]["n_train"],
+                n_test=m["split"]["n_test"],
+                backend_version=m["backend"]["version"],
+            )
+            for name, b in m.get("baselines", {}).items():
+                key = (name, d["split"], d["fold"], m["split"]["fingerprint"])
+                baselines[key] = {
+                    "label": name,
+                    "spec": "baseline",
+                    "backend": "-",
+                    "method": "baseline",
+                    "split": d["split"],
+                    "fold": d["fold"],
+                    "split_label": d["split_label"],
+                    "status": "done",
+                    "test_rmse": b["rmse"],
+                    "test_mae": b["mae"],
+                }
+        if c.row:
+            row.update(run_dir=c.row["run_dir"], error=c.row["error"])
+        rows.append(row)
+    every = rows + list(baselines.values())
+    table = pd.DataFrame(every)
+    for k in keys:  # object columns: a grid of 5, 10, 20 stays integers beside the baselines' gaps
+        table[k] = pd.Series([r.get(k) for r in every], dtype=object)
+    for col in ("test_rmse", "fit_s", "run_dir", "error"):
+        if col not in table:
+            table[col] = None
+    for col in ("seed", "divergences", "n_train", "n_test"):
+        if col in table:
+            table[col] = table[col].astype("Int64")  # baselines have none: keep integers integer
+    return table
+
+
+def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
+    """Mean and sd of test RMSE (and mean fit time) over folds and seeds, per configuration."""
+    done = table[table["status"] == "done"].copy()
+    if done.empty:
+        return pd.DataFrame(columns=[*CONFIG, "split", "n", "rmse_mean", "rmse_sd", "fit_s_mean"])
+    keys = [*CONFIG, *grid, "split"]
+    done[keys] = done[keys].map(str)  # None grid values and folds group as their own level
+    out = (
+        done.groupby(keys, sort=False, dropna=False)
+        .agg(
+            n=("test_rmse", "size"),
+            rmse_mean=("test_rmse", "mean"),
+            rmse_sd=("test_rmse", "std"),
+            fit_s_mean=("fit_s", "mean"),
+        )
+        .reset_index()
+    )
+    return out
+
+
+def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
+    """One line per configuration, one column per split family: RMSE mean +- sd (n), fit s."""
+    done = table[table["status"] == "done"].copy()
+    keys = [*CONFIG, *grid]
+    families = list(dict.fromkeys(done["split"]))
+    head = ["model", "method", "backend", *grid, *(f"{f} RMSE" for f in families), "fit s"]
+    lines = [
+        f"# Study {result.study.study.name} ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
+        "",
+        f"`specrec study run {result.study.file}`; cells: "
+        + ", ".join(f"{n} {k}" for k, n in result.counts().items()),
+        f"Machine: {_machine()}",
+        f"Versions: {_versions(result)}",
+        "",
+        "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); fit "
+        "seconds exclude compilation, mean over the configuration's cells.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    if done.empty:
+        return "\n".join(lines) + "\n"
+    done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
+    for config, part in done.groupby(keys, sort=False, dropna=False):
+        cfg = dict(zip(keys, config, strict=True))
+        cols = [cfg["label"], cfg["method"], cfg["backend"]]
+        cols += ["-" if cfg[k] == "None" else cfg[k] for k in grid]
+        for fam in families:
+            rmse = part.loc[part["split"] == fam, "test_rmse"]
+            cols.append(_mean_sd(rmse))
+        fit = part["fit_s"].dropna()
+        cols.append(f"{fit.mean():.1f}" if len(fit) else "-")
+        lines.append("| " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_sd(values: pd.Series) -> str:
+    if values.empty:
+        return "-"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.4f}"
+    return f"{values.mean():.4f} +- {values.std():.4f} ({len(values)})"
+
+
+def _machine() -> str:
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}"
+
+
+def grid_keys(result: Plan) -> list[str]:
+    return sorted({k for c in result.cells for k, _ in c.cell.grid})
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(
+    study_file: str | Path,
+    *,
+    out: str | Path | None = None,
+    data: str | None = None,
+    store: str | Path | None = None,
+) -> Path:
+    """Write the report folder of a study from its store; return the folder."""
+    result = study_status(study_file, data=data, store=store)
+    folder = Path(out) if out else default_report_dir(study_file)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = cells_table(result)
+    grid = grid_keys(result)
+    summary = summary_table(table, grid)
+    _atomic(folder / "cells.csv", lambda p: table.to_csv(p, index=False))
+    _atomic(folder / "cells.parquet", lambda p: _parquet(table, p))
+    _atomic(folder / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    markdown = summary_markdown(result, table, grid)
+    _atomic(folder / "summary.md", lambda p: Path(p).write_text(markdown, encoding="utf-8"))
+    images = plots.study_plots(table, grid, folder)
+    page = _html(result, table, summary, images)
+    _atomic(folder / "report.html", lambda p: Path(p).write_text(page, encoding="utf-8"))
+    return folder
+
+
+def _parquet(table: pd.DataFrame, path: str) -> None:
+    # mixed-type object columns (grid values, folds) are written as text so Parquet can type them
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: None if v is None else str(v))
+    try:
+        out.to_parquet(path, index=False)
+    except ImportError as exc:
+        raise UsageError(
+            f"the Parquet table needs pyarrow: pip install 'specrec[study]' ({exc})"
+        ) from None
+
+
+def _html(result: Plan, table: pd.DataFrame, summary: pd.DataFrame, images: list[Path]) -> str:
+    s = result.study.study
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items())
+    versions = _versions(result)
+    figs = "\n".join(
+        f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
+        f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(p.stem)}'
+        "</figcaption></figure>"
+        for p in images
+    )
+    shown = table.drop(columns=["run_dir", "cell_id"], errors="ignore")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(s.name)} study</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:90%}}
+td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></head><body>
+<h1>Study {html.escape(s.name)}</h1>
+<p>{html.escape(s.description)}</p>
+<p>{html.escape(counts)}; written {datetime.now(timezone.utc).isoformat(timespec="seconds")}</p>
+<p>Versions: {html.escape(versions)}</p>
+<h2>Test RMSE, mean and sd over folds and seeds</h2>
+{summary.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="")}
+<h2>Plots</h2>
+{figs}
+<h2>Every cell</h2>
+{shown.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="")}
+</body></html>
+"""
+
+
+def _versions(result: Plan) -> str:
+    seen: dict[str, str] = {}
+    for c in result.cells:
+        m = c.row["metrics"] if c.row and c.row.get("metrics") else None
+        if m:
+            seen.update(m.get("versions", {}))
+    seen.pop("platform", None)  # the machine line says it
+    return ", ".join(f"{k} {v}" for k, v in seen.items()) or "no finished cell"

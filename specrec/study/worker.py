@@ -1,0 +1,74 @@
+"""What runs in a worker process: one cell, ``specrec.fitting.fit`` exactly as ``specrec fit``.
+
+Kept free of heavy imports at module level: the thread limits must be in the environment before
+NumPy, JAX or torch start their thread pools, which happens when ``fit`` imports a backend.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def limit_threads(threads: int) -> None:
+    """Cap BLAS, OpenMP (torch) and XLA (JAX) threads so workers x threads <= cores.
+
+    Effective only before those libraries are imported in this process: the local pool calls it
+    as the worker initializer; on a Dask cluster start the workers with these variables set.
+    """
+    n = str(max(1, int(threads)))
+    for var in THREAD_VARS:
+        os.environ[var] = n
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:
+        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_cell(task: dict) -> dict:
+    """Fit one cell and return what the store records; never raises for a failed fit.
+
+    ``task``: ``spec`` (path), ``overrides``, ``backend``, ``data`` (path or None), ``out`` (the
+    cell's folder of run directories), ``threads``.  The metrics travel back as the text of the
+    run's metrics.json, so a remote worker's result reaches the store even without a shared disk.
+    """
+    import warnings
+
+    limit_threads(task.get("threads", 1))
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="numpyro")
+    try:
+        from specrec.fitting import fit
+
+        run = fit(
+            task["spec"],
+            backend=task["backend"],
+            data=task["data"],
+            overrides=list(task["overrides"]),
+            out=task["out"],
+            progress=False,
+        )
+        assert run.path is not None
+        metrics = (Path(run.path) / "metrics.json").read_text()
+        return {"ok": True, "run_dir": str(run.path), "metrics": metrics, "worker": worker_name()}
+    except Exception as exc:  # a failed cell is a result; the study goes on
+        return {"ok": False, "error": error_text(exc), "worker": worker_name()}
+
+
+def error_text(exc: BaseException) -> str:
+    from specrec.errors import SpecrecError
+
+    return str(exc) if isinstance(exc, SpecrecError) else f"{type(exc).__name__}: {exc}"
