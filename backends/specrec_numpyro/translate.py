@@ -39,6 +39,9 @@ class JaxOps:
     sigmoid = staticmethod(jax.nn.sigmoid)
     softplus = staticmethod(jax.nn.softplus)
 
+    def segment_sum(self, x: jnp.ndarray, segment_ids: jnp.ndarray, num_segments: int) -> Any:
+        return jax.ops.segment_sum(x, segment_ids, num_segments=num_segments)
+
 
 OPS = JaxOps()
 

@@ -26,10 +26,10 @@ class TorchOps:
         self.dtype = dtype
 
     def const(self, value: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(value), dtype=self.dtype)
+        return torch.as_tensor(np.array(value), dtype=self.dtype)  # a copy: torch wants writable
 
     def gather(self, x: torch.Tensor, index: torch.Tensor, axis: int) -> torch.Tensor:
-        return torch.index_select(x, axis, index)
+        return torch.index_select(x, axis, index.long())  # a segment's rows come as consts
 
     def sum(self, x: torch.Tensor, axis: int) -> torch.Tensor:
         return torch.sum(x, dim=axis)
@@ -47,6 +47,12 @@ class TorchOps:
     abs = staticmethod(torch.abs)
     sigmoid = staticmethod(torch.sigmoid)
     softplus = staticmethod(torch.nn.functional.softplus)
+
+    def segment_sum(
+        self, x: torch.Tensor, segment_ids: torch.Tensor, num_segments: int
+    ) -> torch.Tensor:
+        out = torch.zeros((num_segments, *x.shape[1:]), dtype=x.dtype)
+        return out.index_add(0, segment_ids.long(), x)
 
 
 #: specrec distribution name -> Pyro constructor taking specrec's argument names.

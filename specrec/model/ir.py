@@ -87,6 +87,25 @@ class Align(Expr):
         return tuple(src.index(d) if d in src else "x" for d in self.dims)
 
 
+@dataclass(frozen=True)
+class Segment(Expr):
+    """An aggregate over the training rows of each level of a data dim (``segment_mean``).
+
+    ``operand`` is a row expression (its dims start with ``OBS``) evaluated on ``rows``, the
+    training rows, whatever rows the enclosing expression is evaluated on: a user's offset in
+    constrained PMF is the mean over the items that user rated in training, also when
+    predicting test rows.  Rows are summed per level and multiplied by ``weights`` (one per
+    level: 1 for a sum, 1/count for a mean, 0 for a level with no rows), which are data
+    constants.  The result has dims ``(dim, *operand dims other than OBS)``.
+    """
+
+    operand: Expr
+    dim: str
+    rows: RowData = field(compare=False)
+    weights: np.ndarray = field(compare=False)
+    dims: tuple[str, ...]
+
+
 ELEMENTWISE = {
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "neg": 1,
     "exp": 1, "log": 1, "sigmoid": 1, "softplus": 1, "sqrt": 1, "abs": 1, "log1p": 1,

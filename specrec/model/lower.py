@@ -32,6 +32,7 @@ from specrec.model.ir import (
     ParamRef,
     RandomVariable,
     RowData,
+    Segment,
     Sum,
 )
 from specrec.model.walk import NUMPY_OPS, evaluate
@@ -339,7 +340,43 @@ class _Lowering:
                     ctx.path, "sum(x, dim) needs a fixed-size dim of x", node, found=E.to_text(dim)
                 )
             return Sum(x, dim.id, tuple(d for d in x.dims if d != dim.id))
+        if fn in F.SEGMENT_FUNCTIONS:
+            return self.lower_segment(node, ctx)
         return self.lower_statistic(node, ctx)
+
+    def lower_segment(self, node: E.Call, ctx: _Context) -> Expr:
+        """``segment_mean(x, dim)``: x is lowered as a row expression on the training rows."""
+        self.arity(node, 2, ctx)
+        dim = node.args[1]
+        if not isinstance(dim, E.Name) or not self.is_data_dim(dim.id):
+            raise self.fail(
+                ctx.path,
+                f"{node.func}() aggregates per level of a data dim",
+                dim,
+                expected=", ".join(d for d in self.dims if self.is_data_dim(d)),
+                found=E.to_text(dim),
+            )
+        inner = _Context(ctx.path, True, (OBS,), ctx.let_stack, ctx.refs)
+        x = self.lower(node.args[0], inner)
+        if OBS not in x.dims:
+            raise self.fail(
+                ctx.path,
+                f"{node.func}() needs a row expression: index a parameter by a data dim",
+                node.args[0],
+                hint=f"for example {node.func}(V[item], {dim.id})",
+            )
+        if x.dims[0] != OBS:
+            x = Align(x, (OBS, *(d for d in x.dims if d != OBS)))
+        self.used_dims.add(dim.id)
+        d = self.dims[dim.id]
+        if self.train is None:
+            codes = np.arange(PLACEHOLDER_SIZE) % d.size
+            rows = RowData(np.zeros(PLACEHOLDER_SIZE), {n: codes for n in self.dims}, {})
+        else:
+            rows = row_data(self.train, self.dims, sorted(_columns_in(x)))
+            codes = rows.index[dim.id]
+        weights = F.segment_weights(node.func, codes, d.size)
+        return Segment(x, dim.id, rows, weights, (dim.id, *x.dims[1:]))
 
     def arity(self, node: E.Call, n: int, ctx: _Context) -> None:
         if len(node.args) != n:
@@ -693,6 +730,17 @@ def _depends_on_parameters(e: Expr) -> bool:
     if isinstance(e, Apply):
         return any(_depends_on_parameters(a) for a in e.args)
     return _depends_on_parameters(e.operand)  # type: ignore[attr-defined]
+
+
+def _columns_in(e: Expr) -> set[str]:
+    """The data columns a row expression reads (a segment carries its own copy of them)."""
+    if isinstance(e, Column):
+        return {e.name}
+    if isinstance(e, Apply):
+        return set().union(*(_columns_in(a) for a in e.args))
+    if isinstance(e, (Const, ParamRef)):
+        return set()
+    return _columns_in(e.operand)  # type: ignore[attr-defined]
 
 
 def _uses_statistic(node: E.Node) -> bool:
