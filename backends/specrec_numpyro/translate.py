@@ -61,7 +61,37 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.NegativeBinomial2(mu, alpha),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
+    # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+    # specrec's psi is the probability of the base component; NumPyro's gate is its complement.
+    "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(gate=1 - psi, rate=mu),
+    "ZeroInflatedNegativeBinomial": lambda psi, mu, alpha: dist.ZeroInflatedNegativeBinomial2(
+        mu, alpha, gate=1 - psi
+    ),
+    "HurdleLogNormal": lambda psi, mu, sigma: Hurdle(psi, dist.LogNormal(mu, sigma)),
+    "HurdleGamma": lambda psi, alpha, beta: Hurdle(psi, dist.Gamma(alpha, beta)),
 }
+
+
+class Hurdle(dist.Distribution):
+    """0 with probability 1 - psi, else a draw from a positive ``base`` (NumPyro has none)."""
+
+    support = dist.constraints.nonnegative
+
+    def __init__(self, psi: Any, base: dist.Distribution):
+        self.psi, self.base = psi, base
+        shape = jnp.broadcast_shapes(jnp.shape(psi), base.batch_shape)
+        super().__init__(batch_shape=shape)
+
+    def log_prob(self, value: Any) -> Any:
+        safe = jnp.where(value > 0, value, 1.0)
+        positive = jnp.log(self.psi) + self.base.log_prob(safe)
+        return jnp.where(value == 0, jnp.log1p(-self.psi), positive)
+
+    def sample(self, key: Any, sample_shape: tuple[int, ...] = ()) -> Any:
+        k_gate, k_base = jax.random.split(key)
+        shape = sample_shape + self.batch_shape
+        draw = jnp.broadcast_to(self.base.sample(k_base, sample_shape), shape)
+        return jnp.where(jax.random.uniform(k_gate, shape) < self.psi, draw, 0.0)
 
 
 def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[[], None]:

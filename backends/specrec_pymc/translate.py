@@ -75,6 +75,11 @@ DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
         "Poisson",
         "NegativeBinomial",
         "Bernoulli",
+        # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+        "ZeroInflatedPoisson",
+        "ZeroInflatedNegativeBinomial",
+        "HurdleLogNormal",
+        "HurdleGamma",
     )
 } | {"Categorical": _categorical}
 

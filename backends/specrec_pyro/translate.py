@@ -8,7 +8,7 @@ emits ``pyro.sample`` statements as ``walk_model`` visits each node.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyro
@@ -74,7 +74,38 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.GammaPoisson(alpha, alpha / mu),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / torch.sum(p, -1, keepdim=True)),
+    # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+    # specrec's psi is the probability of the base component; Pyro's gate is its complement.
+    "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(mu, gate=1 - psi),
+    "ZeroInflatedNegativeBinomial": lambda psi, mu, alpha: dist.ZeroInflatedDistribution(
+        dist.GammaPoisson(alpha, alpha / mu), gate=1 - psi
+    ),
+    "HurdleLogNormal": lambda psi, mu, sigma: Hurdle(psi, dist.LogNormal(mu, sigma)),
+    "HurdleGamma": lambda psi, alpha, beta: Hurdle(psi, dist.Gamma(alpha, beta)),
 }
+
+
+class Hurdle(dist.TorchDistribution):
+    """0 with probability 1 - psi, else a draw from a positive ``base`` (Pyro has none)."""
+
+    arg_constraints: ClassVar[dict[str, Any]] = {}
+    support = dist.constraints.nonnegative
+
+    def __init__(self, psi: torch.Tensor, base: dist.TorchDistribution):
+        self.psi, self.base = psi, base
+        shape = torch.broadcast_shapes(torch.as_tensor(psi).shape, base.batch_shape)
+        super().__init__(batch_shape=shape, validate_args=False)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        safe = torch.where(value > 0, value, torch.ones_like(value))
+        positive = torch.log(self.psi) + self.base.log_prob(safe)
+        return torch.where(value == 0, torch.log1p(-self.psi), positive)
+
+    def sample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        shape = torch.Size(sample_shape) + self.batch_shape
+        draw = self.base.sample(sample_shape).expand(shape)
+        keep = torch.rand(shape) < self.psi
+        return torch.where(keep, draw, torch.zeros_like(draw))
 
 
 def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], None]:

@@ -18,7 +18,7 @@ import numpy as np
 from specrec.data.dataset import Dataset
 from specrec.errors import Problem, SpecError
 from specrec.model import functions as F
-from specrec.model.distributions import DISTRIBUTIONS, Distribution
+from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
 from specrec.model.ir import (
     OBS,
     Align,
@@ -605,6 +605,14 @@ class _Lowering:
                     f"{name} has a discrete prior ({dist.name}); "
                     "discrete latent parameters cannot be fitted by map, vi or nuts",
                     hint="marginalise the discrete variable in the likelihood",
+                )
+                continue
+            if dist.support.kind not in TRANSFORMS:
+                self.problem(
+                    path,
+                    f"{name} has a prior ({dist.name}) with support {dist.support.description!r}, "
+                    "which has no map to the unconstrained space",
+                    hint=f"{dist.name} can be a likelihood, not a latent parameter",
                 )
                 continue
             shape = tuple(self.dims[d].size for d in p.dims)
