@@ -23,7 +23,10 @@ def design(
     if cfg.density is not None:
         total = int(np.prod(sizes, dtype=np.int64))
         n = max(1, round(cfg.density * total))
-        cells = np.sort(rng.choice(total, size=n, replace=False))
+        if any(cfg.activity.get(d, 0.0) > 0 for d in columns):
+            cells = _weighted_cells(cfg, list(columns), sizes, n, rng)
+        else:
+            cells = np.sort(rng.choice(total, size=n, replace=False))
         codes = np.unravel_index(cells, sizes)
         return {
             col: np.asarray(c, dtype=np.int64)
@@ -34,6 +37,23 @@ def design(
         col: rng.permutation(np.arange(cfg.rows) % size).astype(np.int64)
         for col, size in zip(columns.values(), sizes, strict=True)
     }
+
+
+def _weighted_cells(
+    cfg: SimulateData, dims: list[str], sizes: list[int], n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n`` distinct cells, each drawn with weight prod_d w_d[level] where log w_d ~ N(0, s_d).
+
+    Weighted sampling without replacement by exponential keys (Efraimidis-Spirakis): the ``n``
+    smallest ``Exp(1) / weight`` are a draw of ``n`` cells in proportion to their weights.
+    """
+    log_w = np.zeros(sizes)
+    for axis, (d, size) in enumerate(zip(dims, sizes, strict=True)):
+        shape = [1] * len(sizes)
+        shape[axis] = size
+        log_w = log_w + rng.normal(0.0, cfg.activity.get(d, 0.0), size).reshape(shape)
+    keys = rng.exponential(size=log_w.size) * np.exp(-(log_w.ravel() - log_w.max()))
+    return np.sort(np.argpartition(keys, n - 1)[:n])
 
 
 def simulate(loaded: LoadedSpec) -> Dataset:
@@ -60,6 +80,15 @@ def simulate(loaded: LoadedSpec) -> Dataset:
             problems.append(
                 pos.problem(("data", "sizes", name), f"{name!r} is not a data dim", key=True)
             )
+    for name in cfg.activity:
+        if name not in data_dims:
+            problems.append(
+                pos.problem(("data", "activity", name), f"{name!r} is not a data dim", key=True)
+            )
+    if cfg.activity and cfg.density is None:
+        problems.append(
+            pos.problem(("data", "activity"), "activity needs a density design", key=True)
+        )
     for name in cfg.true:
         if name not in spec.params:
             problems.append(

@@ -128,6 +128,11 @@ class SimulateData(_DataBase):
     true: dict[str, float | list] = Field(
         default_factory=dict, description="fixed true values for some parameters"
     )
+    activity: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="data dim -> sd of its levels' log activity (0: uniform); heavy-tailed "
+        "users or items, e.g. many users with one or two views (density designs only)",
+    )
 
     @model_validator(mode="after")
     def _one_size(self) -> SimulateData:
