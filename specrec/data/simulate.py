@@ -59,7 +59,7 @@ def _weighted_cells(
 def simulate(loaded: LoadedSpec) -> Dataset:
     """Draw a data set from the spec; the truth is kept in ``Dataset.truth``."""
     from specrec.model.lower import lower
-    from specrec.model.reference import sample_prior
+    from specrec.model.reference import derived_values, sample_prior
 
     spec, pos = loaded.spec, loaded.positions
     cfg = spec.data
@@ -94,6 +94,15 @@ def simulate(loaded: LoadedSpec) -> Dataset:
             problems.append(
                 pos.problem(("data", "true", name), f"{name!r} is not a parameter", key=True)
             )
+        elif spec.param(name).noncentered:
+            problems.append(
+                pos.problem(
+                    ("data", "true", name),
+                    f"{name!r} is non-centred: it is computed, not drawn",
+                    key=True,
+                    hint=f"fix {name}_raw instead",
+                )
+            )
     if problems:
         raise SpecError(problems)
     rng = np.random.default_rng(cfg.seed)
@@ -106,6 +115,7 @@ def simulate(loaded: LoadedSpec) -> Dataset:
         model, rng, fixed={k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
     )
     truth = {rv.name: draw[rv.name] for rv in model.latents}
+    truth |= derived_values(model, truth)
     y = np.asarray(draw[spec.response], dtype=float)
     return Dataset(
         spec.response, y, codes, levels, source=f"simulated (seed {cfg.seed})", truth=truth

@@ -158,6 +158,20 @@ class RowData:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A value computed from the latents, not sampled: a non-centred parameter ``mu + sigma * z``.
+
+    Every expression that uses it has it substituted at lowering, so backends never see it;
+    the core evaluates it on each posterior draw so it appears in InferenceData by its name.
+    """
+
+    name: str
+    expr: Expr
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Model:
     """A lowered spec: dims, latent variables in topological order, the likelihood and its rows."""
 
@@ -168,6 +182,7 @@ class Model:
     data: RowData
     response: str
     value_range: tuple[float, float] | None = None
+    derived: tuple[Derived, ...] = ()
 
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:
@@ -185,6 +200,7 @@ class Model:
             data,
             self.response,
             self.value_range,
+            self.derived,
         )
 
     def coords(self) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ data (``specrec validate``) it runs the same checks with placeholder sizes and s
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from specrec.model.ir import (
     Apply,
     Column,
     Const,
+    Derived,
     Dim,
     Expr,
     Gather,
@@ -75,6 +76,9 @@ class _Lowering:
         self.dims: dict[str, Dim] = {}
         self.asts: dict[Path, E.Node] = {}
         self.bad_dims: set[str] = set()  # params with a dims problem already reported
+        # non-centred params: name -> (its value as an expression of <name>_raw, its refs)
+        self.derived: dict[str, tuple[Derived, set[str]]] = {}
+        self.raw_of: dict[str, str] = {}
 
     # ---- reporting -------------------------------------------------------------------------------
     def problem(self, path: Path, message: str, node: E.Node | None = None, **kw) -> None:
@@ -616,8 +620,76 @@ class _Lowering:
                 )
                 continue
             shape = tuple(self.dims[d].size for d in p.dims)
+            if p.noncentered:
+                self.noncenter(name, dist, args, shape, ctx, out)
+                continue
             out[name] = (RandomVariable(name, dist.name, args, tuple(p.dims), shape), ctx.refs)
         return out
+
+    def noncenter(
+        self,
+        name: str,
+        dist: Distribution,
+        args: dict[str, Expr],
+        shape: tuple[int, ...],
+        ctx: _Context,
+        out: dict[str, tuple[RandomVariable, set[str]]],
+    ) -> None:
+        """``X ~ Normal(mu, sigma)`` -> ``X_raw ~ Normal(0, 1)`` and ``X = mu + sigma * X_raw``.
+
+        Done once here, so every backend samples the same standard-normal latent and the
+        unconstrained space (and so ``check`` parity) is the same everywhere.
+        """
+        path = ("params", name, "noncentered")
+        if dist.name != "Normal":
+            self.problem(
+                path,
+                f"{name} cannot be non-centred: only a Normal(mu, sigma) prior can",
+                expected="Normal(mu, sigma)",
+                found=dist.name,
+                hint="remove noncentered, or give a Normal prior",
+            )
+            return
+        raw = f"{name}_raw"
+        if raw in self.params or raw in self.spec.let or raw in self.spec.dims:
+            self.problem(
+                path,
+                f"non-centring {name} needs the name {raw!r}, which is already taken",
+                hint=f"rename {raw}",
+            )
+            return
+        dims = tuple(self.params[name].dims)
+        std = {"mu": Const(np.asarray(0.0), (), "0"), "sigma": Const(np.asarray(1.0), (), "1")}
+        out[raw] = (RandomVariable(raw, "Normal", std, dims, shape), set())
+        scaled = self.elementwise("mul", (args["sigma"], ParamRef(raw, dims)))
+        value = self.elementwise("add", (args["mu"], scaled))
+        if value.dims != dims:
+            value = Align(value, dims)
+        self.derived[name] = (Derived(name, value, dims, shape), {*ctx.refs, raw})
+        self.raw_of[name] = raw
+
+    def expand_refs(self, refs: set[str], seen: frozenset[str] = frozenset()) -> set[str]:
+        """References with each non-centred param replaced by what its value depends on."""
+        out: set[str] = set()
+        for r in refs:
+            if r in self.derived and r not in seen:
+                out |= self.expand_refs(self.derived[r][1], seen | {r})
+            elif r not in self.derived:
+                out.add(r)
+        return out
+
+    def substitute(self, e: Expr) -> Expr:
+        """``e`` with every non-centred param replaced by its expression of ``<name>_raw``."""
+        if isinstance(e, ParamRef):
+            return self.substitute(self.derived[e.name][0].expr) if e.name in self.derived else e
+        if isinstance(e, (Const, Column)):
+            return e
+        if isinstance(e, Apply):
+            return replace(e, args=tuple(self.substitute(a) for a in e.args))
+        return replace(e, operand=self.substitute(e.operand))  # type: ignore[attr-defined]
+
+    def substituted(self, rv: RandomVariable) -> RandomVariable:
+        return replace(rv, args={k: self.substitute(v) for k, v in rv.args.items()})
 
     def order(self, nodes: dict[str, tuple[RandomVariable, set[str]]]) -> list[RandomVariable]:
         ordered: list[RandomVariable] = []
@@ -640,7 +712,7 @@ class _Lowering:
 
         for name in self.params:  # declaration order where dependencies allow (stable output)
             try:
-                visit(name, [])
+                visit(self.raw_of.get(name, name), [])
             except _Abort:
                 return []
         return ordered
@@ -675,6 +747,8 @@ class _Lowering:
         self.lower_dims()
         nodes = self.lower_params()
         lik, lik_refs = self.lower_likelihood()
+        if self.derived:
+            nodes = {n: (rv, self.expand_refs(refs)) for n, (rv, refs) in nodes.items()}
         reachable: set[str] = set()
         todo = list(lik_refs)
         while todo:
@@ -684,9 +758,11 @@ class _Lowering:
             reachable.add(n)
             if n in nodes:
                 todo += nodes[n][1]
+            if n in self.derived:
+                todo += self.derived[n][1]
         # Uses inside an expression that failed are unknown: report unused names only when
         # every prior and the likelihood were lowered.
-        complete = lik is not None and all(n in nodes for n in self.params)
+        complete = lik is not None and all(n in nodes or n in self.derived for n in self.params)
         if complete:
             for name in self.params:
                 if name not in reachable:
@@ -708,14 +784,21 @@ class _Lowering:
             rows = RowData(np.zeros(PLACEHOLDER_SIZE), {}, {})
         else:
             rows = row_data(self.train, self.dims, self.used_columns)
+        derived = tuple(
+            replace(d, expr=self.substitute(d.expr))
+            for name in self.params
+            if name in self.derived
+            for d in [self.derived[name][0]]
+        )
         return Model(
             self.spec.name,
             self.dims,
-            tuple(latents),
-            lik,
+            tuple(self.substituted(rv) for rv in latents),
+            self.substituted(lik),
             rows,
             self.response,
             self.spec.data.range,
+            derived,
         )
 
 

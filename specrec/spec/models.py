@@ -162,6 +162,11 @@ class Param(Strict):
 
     prior: str
     dims: list[str] = Field(default_factory=list)
+    noncentered: bool = Field(
+        False,
+        description="sample a Normal(mu, sigma) prior as mu + sigma * <name>_raw with "
+        "<name>_raw ~ Normal(0, 1) (better geometry for weakly identified hierarchies)",
+    )
 
 
 class Inference(Strict):
