@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specrec.data.dataset import Dataset
+from specrec.data.dataset import Attribute, Dataset
 from specrec.errors import SpecError
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import DataDim, SimulateData
@@ -109,7 +109,10 @@ def simulate(loaded: LoadedSpec) -> Dataset:
     codes = design(cfg, data_dims, rng)
     n = len(next(iter(codes.values())))
     levels = {col: np.arange(cfg.sizes[name]) for name, col in data_dims.items()}
-    shell = Dataset(spec.response, np.full(n, np.nan), codes, levels, source="simulated")
+    attributes = _covariates(loaded, data_dims, np.random.default_rng([cfg.seed, 1]))
+    shell = Dataset(
+        spec.response, np.full(n, np.nan), codes, levels, source="simulated", attributes=attributes
+    )
     model = lower(loaded, shell, simulating=True)
     draw = sample_prior(
         model, rng, fixed={k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
@@ -118,5 +121,36 @@ def simulate(loaded: LoadedSpec) -> Dataset:
     truth |= derived_values(model, truth)
     y = np.asarray(draw[spec.response], dtype=float)
     return Dataset(
-        spec.response, y, codes, levels, source=f"simulated (seed {cfg.seed})", truth=truth
+        spec.response,
+        y,
+        codes,
+        levels,
+        source=f"simulated (seed {cfg.seed})",
+        truth=truth,
+        attributes=attributes,
     )
+
+
+def _covariates(
+    loaded: LoadedSpec, data_dims: dict[str, str], rng: np.random.Generator
+) -> dict[str, dict[str, Attribute]]:
+    """Declared covariates drawn per level: Normal(0, 1) numbers, or 0/1 flags (p = 0.3) over
+    a fixed dim.  Ill-declared ones are skipped here and reported by the lowering."""
+    spec = loaded.spec
+    cfg = spec.data
+    assert isinstance(cfg, SimulateData)
+    out: dict[str, dict[str, Attribute]] = {}
+    for name, cov in cfg.covariates.items():
+        if cov.dim not in data_dims or cov.dim not in cfg.sizes:
+            continue
+        size = cfg.sizes[cov.dim]
+        over = spec.dims.get(cov.over) if cov.over else None
+        if cov.over is None:
+            attr = Attribute(rng.normal(0.0, 1.0, size))
+        elif isinstance(over, int):
+            flags = (rng.random((size, over)) < 0.3).astype(float)
+            attr = Attribute(flags, tuple(str(i) for i in range(over)))
+        else:
+            continue
+        out.setdefault(data_dims[cov.dim], {})[name] = attr
+    return out

@@ -79,6 +79,8 @@ class _Lowering:
         # non-centred params: name -> (its value as an expression of <name>_raw, its refs)
         self.derived: dict[str, tuple[Derived, set[str]]] = {}
         self.raw_of: dict[str, str] = {}
+        self.covariates: dict[str, Const] = {}
+        self.bad_covariates: set[str] = set()
 
     # ---- reporting -------------------------------------------------------------------------------
     def problem(self, path: Path, message: str, node: E.Node | None = None, **kw) -> None:
@@ -99,6 +101,13 @@ class _Lowering:
         for clash in sorted(names & (set(self.params) | set(self.spec.let))):
             self.problem(
                 ("dims", clash), f"{clash!r} is both a dim and a parameter or let name", key=True
+            )
+        taken = names | set(self.params) | set(self.spec.let)
+        for clash in sorted(set(self.spec.data.covariates) & taken):
+            self.problem(
+                ("data", "covariates", clash),
+                f"covariate {clash!r} has the name of a dim, parameter or let helper",
+                key=True,
             )
         for name, d in self.spec.dims.items():
             if name == OBS:
@@ -148,7 +157,88 @@ class _Lowering:
         return [self.train.response, *self.train.numeric]
 
     def known_names(self) -> list[str]:
-        return [*self.params, *self.spec.let, *self.column_names()]
+        return [*self.params, *self.spec.let, *self.column_names(), *self.spec.data.covariates]
+
+    def covariate(self, name: str) -> Const:
+        """A declared covariate as a constant over (dim,) or (dim, over), checked against data.
+
+        Lowered once per spec (cached), and problems are reported at its declaration.
+        """
+        if name in self.covariates:
+            return self.covariates[name]
+        cov = self.spec.data.covariates[name]
+        path = ("data", "covariates", name)
+        if cov.dim not in self.dims or not self.is_data_dim(cov.dim):
+            data_dims = [d for d in self.dims if self.is_data_dim(d)]
+            raise self.fail(
+                (*path, "dim"),
+                f"covariate {name!r} must describe a data dim",
+                expected=", ".join(data_dims),
+                found=repr(cov.dim),
+                hint=self.suggest(cov.dim, data_dims),
+            )
+        d = self.dims[cov.dim]
+        if cov.over is not None and (cov.over not in self.dims or self.is_data_dim(cov.over)):
+            fixed = [x for x in self.dims if not self.is_data_dim(x)]
+            raise self.fail(
+                (*path, "over"),
+                f"covariate {name!r} runs over a fixed-size dim",
+                expected=", ".join(fixed) or "(declare one under dims, e.g. genre: 19)",
+                found=repr(cov.over),
+            )
+        dims = (cov.dim,) if cov.over is None else (cov.dim, cov.over)
+        shape = tuple(self.dims[x].size for x in dims)
+        if self.train is None:
+            values = np.zeros(shape)
+        else:
+            attr = self.train.attributes.get(str(d.column), {}).get(name)
+            if attr is None:
+                have = sorted(self.train.attributes.get(str(d.column), {}))
+                raise self.fail(
+                    path,
+                    f"the data has no covariate {name!r} for {d.column!r}",
+                    expected=", ".join(have) or "(none: this source has no side data)",
+                    found=repr(name),
+                    hint=self.suggest(name, have),
+                    key=True,
+                )
+            values = np.asarray(attr.values, dtype=float)
+            if values.shape != shape:
+                what = "a number" if cov.over is None else f"{shape[1]} values (dim {cov.over!r})"
+                raise self.fail(
+                    (*path, "over") if cov.over is not None else path,
+                    f"covariate {name!r} has shape {values.shape[1:] or 'scalar'} per level, "
+                    f"the spec expects {what}",
+                    expected=f"{cov.over}: {values.shape[1]}" if values.ndim == 2 else "no over",
+                    found=f"{cov.over}: {shape[1]}" if cov.over else "no over",
+                )
+            standardize = cov.standardize
+            if standardize is None:
+                standardize = values.ndim == 1 and len(np.unique(values)) > 2
+            if standardize:
+                sd = values.std(axis=0)
+                values = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        self.covariates[name] = Const(values, dims, name)
+        return self.covariates[name]
+
+    def lower_covariate(self, name: str, node: E.Name, ctx: _Context) -> Expr:
+        if name in self.bad_covariates:
+            raise _Abort()  # already reported at its declaration
+        try:
+            value = self.covariate(name)
+        except _Abort:
+            self.bad_covariates.add(name)
+            raise
+        self.used_dims.update(value.dims)
+        dim = value.dims[0]
+        if dim not in ctx.target:
+            raise self.fail(
+                ctx.path,
+                f"covariate {name!r} has data dim {dim!r}; index it",
+                node,
+                hint=f"write {name}[{dim}]",
+            )
+        return value
 
     def lower(self, node: E.Node, ctx: _Context) -> Expr:
         if isinstance(node, E.Num):
@@ -208,6 +298,8 @@ class _Lowering:
             inner = self.parse(str(self.spec.let[name]), let_path)
             sub = _Context(let_path, ctx.row, ctx.target, (*ctx.let_stack, name), ctx.refs)
             return self.lower(inner, sub)
+        if name in self.spec.data.covariates:
+            return self.lower_covariate(name, node, ctx)
         if name in self.spec.dims:
             raise self.fail(
                 ctx.path,
@@ -771,6 +863,11 @@ class _Lowering:
                         f"parameter {name!r} is never used by the likelihood",
                         key=True,
                     )
+        for name in self.spec.data.covariates:
+            if name not in self.covariates and complete and not self.problems:
+                self.problem(
+                    ("data", "covariates", name), f"covariate {name!r} is never used", key=True
+                )
         for name in self.spec.let:
             if name not in self.used_lets and complete:
                 self.problem(("let", name), f"let helper {name!r} is never used", key=True)

@@ -82,8 +82,32 @@ Split = Annotated[
 ]
 
 
+class Covariate(Strict):
+    """Side data per level of a data dim (a user's age, an item's genres), usable by its name.
+
+    A number per level is a value over ``dim`` (``beta * age[user]`` in the likelihood, or in a
+    prior over ``user``); a row per level (one-hot occupation, genre flags) is a value over
+    ``dim`` and the fixed-size dim ``over`` (``dot(genres[item], w)``).
+    """
+
+    dim: str = Field(description="the data dim whose levels the covariate describes")
+    over: str | None = Field(
+        None, description="fixed-size dim over the covariate's columns (a matrix covariate)"
+    )
+    standardize: bool | None = Field(
+        None,
+        description="centre and scale to sd 1 over the levels; default: yes for a number per "
+        "level with more than two distinct values, no for flags and matrices",
+    )
+
+
 class _DataBase(Strict):
     split: Split = Field(default_factory=RandomSplit, description="how rows are held out")
+    covariates: dict[str, Covariate] = Field(
+        default_factory=dict,
+        description="side data per level of a data dim (movielens-100k: age, male, occupation "
+        "of user_id; genres of item_id; simulate: drawn at random)",
+    )
     range: tuple[float, float] | None = Field(
         None, description="allowed [min, max] of the observed column; predictions are clipped to it"
     )
