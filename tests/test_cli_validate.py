@@ -70,7 +70,8 @@ def test_validate_bad_spec(tmp_path: Path):
     assert r.stderr == (
         f"{path}:8:12: params.m.prior: expected a distribution, found 'Normall'\n"
         "    expected: one of Normal, HalfNormal, HalfCauchy, Exponential, Gamma, InverseGamma, "
-        "LogNormal, StudentT, Beta, Uniform, Poisson, NegativeBinomial, Bernoulli, Categorical\n"
+        "LogNormal, StudentT, Beta, Uniform, Poisson, NegativeBinomial, Bernoulli, Categorical, "
+        "ZeroInflatedPoisson, ZeroInflatedNegativeBinomial, HurdleLogNormal, HurdleGamma\n"
         "    hint:     did you mean 'Normal'?\n"
         "1 problem found\n"
     )

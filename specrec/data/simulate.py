@@ -141,9 +141,9 @@ def _covariates(
     assert isinstance(cfg, SimulateData)
     out: dict[str, dict[str, Attribute]] = {}
     for name, cov in cfg.covariates.items():
-        if cov.dim not in data_dims or cov.dim not in cfg.sizes:
+        if cov.of not in data_dims or cov.of not in cfg.sizes:
             continue
-        size = cfg.sizes[cov.dim]
+        size = cfg.sizes[cov.of]
         over = spec.dims.get(cov.over) if cov.over else None
         if cov.over is None:
             attr = Attribute(rng.normal(0.0, 1.0, size))
@@ -152,5 +152,5 @@ def _covariates(
             attr = Attribute(flags, tuple(str(i) for i in range(over)))
         else:
             continue
-        out.setdefault(data_dims[cov.dim], {})[name] = attr
+        out.setdefault(data_dims[cov.of], {})[name] = attr
     return out

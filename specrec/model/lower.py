@@ -168,16 +168,16 @@ class _Lowering:
             return self.covariates[name]
         cov = self.spec.data.covariates[name]
         path = ("data", "covariates", name)
-        if cov.dim not in self.dims or not self.is_data_dim(cov.dim):
+        if cov.of not in self.dims or not self.is_data_dim(cov.of):
             data_dims = [d for d in self.dims if self.is_data_dim(d)]
             raise self.fail(
-                (*path, "dim"),
+                (*path, "of"),
                 f"covariate {name!r} must describe a data dim",
                 expected=", ".join(data_dims),
-                found=repr(cov.dim),
-                hint=self.suggest(cov.dim, data_dims),
+                found=repr(cov.of),
+                hint=self.suggest(cov.of, data_dims),
             )
-        d = self.dims[cov.dim]
+        d = self.dims[cov.of]
         if cov.over is not None and (cov.over not in self.dims or self.is_data_dim(cov.over)):
             fixed = [x for x in self.dims if not self.is_data_dim(x)]
             raise self.fail(
@@ -186,7 +186,7 @@ class _Lowering:
                 expected=", ".join(fixed) or "(declare one under dims, e.g. genre: 19)",
                 found=repr(cov.over),
             )
-        dims = (cov.dim,) if cov.over is None else (cov.dim, cov.over)
+        dims = (cov.of,) if cov.over is None else (cov.of, cov.over)
         shape = tuple(self.dims[x].size for x in dims)
         if self.train is None:
             values = np.zeros(shape)

@@ -87,10 +87,10 @@ class Covariate(Strict):
 
     A number per level is a value over ``dim`` (``beta * age[user]`` in the likelihood, or in a
     prior over ``user``); a row per level (one-hot occupation, genre flags) is a value over
-    ``dim`` and the fixed-size dim ``over`` (``dot(genres[item], w)``).
+    ``of`` and the fixed-size dim ``over`` (``dot(genres[item], w)``).  ``age: {of: user}``.
     """
 
-    dim: str = Field(description="the data dim whose levels the covariate describes")
+    of: str = Field(description="the data dim whose levels the covariate describes")
     over: str | None = Field(
         None, description="fixed-size dim over the covariate's columns (a matrix covariate)"
     )

@@ -65,7 +65,7 @@ data:
   seed: 4
   true: {b0: 1.5, beta_age: 0.4, alpha: 4.0}
   covariates:
-    age: {dim: user}
+    age: {of: user}
 dims:
   user: {column: user_id}
   item: {column: item_id}
@@ -116,7 +116,7 @@ data:
   seed: 8
   true: {c0: 1.0, a0: 1.0, w: [0.5, -0.5, 1.0, 0.0]}
   covariates:
-    genres: {dim: item, over: genre}
+    genres: {of: item, over: genre}
 dims:
   item: {column: item_id}
   genre: 4
