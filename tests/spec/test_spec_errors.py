@@ -761,7 +761,7 @@ CASES = [
             LIKELIHOOD,
             "rating: Normal(mu + age[user] + dot(U[user], V[item]), sigma)",
         ),
-        "spec.yaml:10:16: data.covariates.age.dim: covariate 'age' must describe a data dim",
+        "spec.yaml:10:15: data.covariates.age.of: covariate 'age' must describe a data dim",
         "    expected: user, item",
         "    found:    'factor'",
     ),
