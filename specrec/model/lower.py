@@ -852,6 +852,8 @@ class _Lowering:
                 todo += nodes[n][1]
             if n in self.derived:
                 todo += self.derived[n][1]
+        # a non-centred param used by another prior is reached through its <name>_raw
+        reachable |= {n for n, raw in self.raw_of.items() if raw in reachable}
         # Uses inside an expression that failed are unknown: report unused names only when
         # every prior and the likelihood were lowered.
         complete = lik is not None and all(n in nodes or n in self.derived for n in self.params)
