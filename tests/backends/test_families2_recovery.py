@@ -171,6 +171,6 @@ def test_family_recovers_truth(name: str, backend: str) -> None:
     test = run.metrics["metrics"]["test"]
     noise = family.noise(truth)
     if np.isfinite(noise):
-        assert test["rmse"] < 1.3 * noise, f"held-out RMSE {test['rmse']}, noise {noise}"
+        assert test["rmse"] < 1.4 * noise, f"held-out RMSE {test['rmse']}, noise {noise}"
     baseline = run.metrics["baselines"]["global_mean"]["rmse"]
     assert test["rmse"] < baseline, f"held-out RMSE {test['rmse']} >= global mean {baseline}"
