@@ -3,11 +3,11 @@ core (lowering + numpy reference), without any backend."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_fake_movielens
 from scipy import integrate
 
 from specrec.data.movielens import GENRES_100K, OCCUPATIONS_100K, side_attributes_100k
@@ -212,8 +212,8 @@ def test_covariates_enter_priors_and_the_likelihood_by_name() -> None:
     np.testing.assert_allclose(mu, genres[ds.codes["item_id"]] @ values["w"])
 
 
-def test_movielens_side_tables_become_covariates(tmp_path: Path) -> None:
-    folder = write_fake_movielens(tmp_path / "ml-100k", n_users=12, n_items=9)
+def test_movielens_side_tables_become_covariates(tmp_path: Path, fake_ml100k: Path) -> None:
+    folder = Path(shutil.copytree(fake_ml100k, tmp_path / "ml-100k"))
     levels = {"user_id": np.arange(1, 13), "item_id": np.array([3, 1, 2])}
     attrs = side_attributes_100k(folder, levels)
     users, items = attrs["user_id"], attrs["item_id"]
