@@ -13,6 +13,7 @@ import numpy as np
 
 from specrec.backends import SAMPLE_STATS, FitResult
 from specrec.model.ir import Model
+from specrec.model.reference import derived_draws
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -29,6 +30,9 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
             raise ValueError(
                 f"backend returned {name} with shape {arr.shape[2:]}, expected {expected}"
             )
+    # non-centred parameters by their own names, computed once here from the backend's draws
+    posterior |= derived_draws(model, posterior)
+    dims |= {d.name: list(d.dims) for d in model.derived}
     stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
     idata = az.from_dict(
         posterior=posterior,

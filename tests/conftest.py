@@ -27,7 +27,25 @@ def write_fake_movielens(
         for i, (a, b, r) in enumerate(zip(users, items, ratings, strict=True))
     ]
     (folder / "u.data").write_text("\n".join(lines) + "\n")
+    write_fake_side_tables(folder, n_users, n_items, rng)
     return folder
+
+
+def write_fake_side_tables(
+    folder: Path, n_users: int, n_items: int, rng: np.random.Generator
+) -> None:
+    """u.user and u.item in the 100k format: age, gender, occupation; 19 genre flags."""
+    jobs = ("student", "engineer", "artist")
+    users = [
+        f"{u + 1}|{rng.integers(15, 70)}|{'MF'[u % 2]}|{jobs[u % 3]}|{10000 + u}"
+        for u in range(n_users)
+    ]
+    (folder / "u.user").write_text("\n".join(users) + "\n")
+    items = []
+    for i in range(n_items):
+        flags = "|".join(str(int(rng.random() < 0.3)) for _ in range(19))
+        items.append(f"{i + 1}|Movie {i + 1} (1995)|01-Jan-1995||http://x|{flags}")
+    (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,9 @@ class JaxOps:
     sigmoid = staticmethod(jax.nn.sigmoid)
     softplus = staticmethod(jax.nn.softplus)
 
+    def segment_sum(self, x: jnp.ndarray, segment_ids: jnp.ndarray, num_segments: int) -> Any:
+        return jax.ops.segment_sum(x, segment_ids, num_segments=num_segments)
+
 
 OPS = JaxOps()
 
@@ -68,11 +71,41 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
+    # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+    # specrec's psi is the probability of the base component; NumPyro's gate is its complement.
+    "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(gate=1 - psi, rate=mu),
+    "ZeroInflatedNegativeBinomial": lambda psi, mu, alpha: dist.ZeroInflatedNegativeBinomial2(
+        mu, alpha, gate=1 - psi
+    ),
+    "HurdleLogNormal": lambda psi, mu, sigma: Hurdle(psi, dist.LogNormal(mu, sigma)),
+    "HurdleGamma": lambda psi, alpha, beta: Hurdle(psi, dist.Gamma(alpha, beta)),
 }
 # --8<-- [end:table]
 
 #: The core's support kinds that narrow a prior (``constraint:``) -> NumPyro constraints.
 CONSTRAINTS = {"ordered": constraints.ordered_vector}
+
+
+class Hurdle(dist.Distribution):
+    """0 with probability 1 - psi, else a draw from a positive ``base`` (NumPyro has none)."""
+
+    support = dist.constraints.nonnegative
+
+    def __init__(self, psi: Any, base: dist.Distribution):
+        self.psi, self.base = psi, base
+        shape = jnp.broadcast_shapes(jnp.shape(psi), base.batch_shape)
+        super().__init__(batch_shape=shape)
+
+    def log_prob(self, value: Any) -> Any:
+        safe = jnp.where(value > 0, value, 1.0)
+        positive = jnp.log(self.psi) + self.base.log_prob(safe)
+        return jnp.where(value == 0, jnp.log1p(-self.psi), positive)
+
+    def sample(self, key: Any, sample_shape: tuple[int, ...] = ()) -> Any:
+        k_gate, k_base = jax.random.split(key)
+        shape = sample_shape + self.batch_shape
+        draw = jnp.broadcast_to(self.base.sample(k_base, sample_shape), shape)
+        return jnp.where(jax.random.uniform(k_gate, shape) < self.psi, draw, 0.0)
 
 
 #: Key of the response in ``device_rows`` (the other keys are ``walk_model``'s row-array keys).

@@ -45,6 +45,11 @@ class PytensorOps:
     sigmoid = staticmethod(pt.sigmoid)
     softplus = staticmethod(pt.softplus)
 
+    def segment_sum(self, x: Any, segment_ids: Any, num_segments: int) -> pt.TensorVariable:
+        x = pt.as_tensor_variable(x)
+        zeros = pt.zeros((num_segments, *(x.shape[i] for i in range(1, x.ndim))), dtype=x.dtype)
+        return pt.inc_subtensor(zeros[pt.as_tensor_variable(segment_ids).astype("int64")], x)
+
 
 OPS = PytensorOps()
 
@@ -71,6 +76,11 @@ DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
         "Poisson",
         "NegativeBinomial",
         "Bernoulli",
+        # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+        "ZeroInflatedPoisson",
+        "ZeroInflatedNegativeBinomial",
+        "HurdleLogNormal",
+        "HurdleGamma",
     )
 } | {"Categorical": _categorical}
 # --- multivariate, mixtures, ordinal (issue 5) ---

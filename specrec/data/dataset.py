@@ -17,6 +17,19 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Attribute:
+    """A covariate of the levels of a categorical column: a user's age, an item's genre flags.
+
+    ``values[code]`` belongs to the level with that code: shape ``(n_levels,)`` for a number per
+    level, ``(n_levels, k)`` for a row of k columns (one-hot occupation, genre flags) named by
+    ``labels``.  Per level, not per row, so a split leaves it unchanged.
+    """
+
+    values: np.ndarray
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Dataset:
     """Rows of observations with integer-coded categorical columns.
 
@@ -28,6 +41,7 @@ class Dataset:
         numeric: other numeric columns (timestamp, covariates) -> float64 values, one per row.
         source: a short human description of where the rows came from (file path, "simulated").
         truth: for simulated data, the parameter values the rows were drawn from.
+        attributes: categorical column -> covariate name -> its values per level (side data).
     """
 
     response: str
@@ -37,6 +51,7 @@ class Dataset:
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
     truth: dict[str, np.ndarray] = field(default_factory=dict)
+    attributes: dict[str, dict[str, Attribute]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -54,6 +69,7 @@ class Dataset:
             numeric={k: v[rows] for k, v in self.numeric.items()},
             source=self.source,
             truth=self.truth,
+            attributes=self.attributes,
         )
 
     def fingerprint(self) -> str:
@@ -68,6 +84,10 @@ class Dataset:
         for name in sorted(self.numeric):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.numeric[name], dtype=np.float64).tobytes())
+        for column in sorted(self.attributes):
+            for name, attr in sorted(self.attributes[column].items()):
+                h.update(f"{column}.{name}".encode())
+                h.update(np.ascontiguousarray(attr.values, dtype=np.float64).tobytes())
         return h.hexdigest()
 
 

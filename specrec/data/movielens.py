@@ -10,8 +10,10 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from specrec.data.dataset import Attribute
 from specrec.errors import DataError
 
 #: Genre flag columns of ``u.item``, in file order (the same list as the archive's ``u.genre``).
@@ -35,6 +37,30 @@ GENRES_100K = (
     "Thriller",
     "War",
     "Western",
+)
+#: Occupations of ``u.user`` (the archive's ``u.occupation``), the columns of its one-hot table.
+OCCUPATIONS_100K = (
+    "administrator",
+    "artist",
+    "doctor",
+    "educator",
+    "engineer",
+    "entertainment",
+    "executive",
+    "healthcare",
+    "homemaker",
+    "lawyer",
+    "librarian",
+    "marketing",
+    "none",
+    "other",
+    "programmer",
+    "retired",
+    "salesman",
+    "scientist",
+    "student",
+    "technician",
+    "writer",
 )
 _USER_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
 _ITEM_COLUMNS = ("item_id", "title", "release_date", "video_release_date", "imdb_url", *GENRES_100K)
@@ -92,3 +118,41 @@ def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataF
         row = int(incomplete.argmax()) + 1
         raise DataError(f"expected {len(columns)} fields separated by '|'", file=file, row=row)
     return frame
+
+
+def side_attributes_100k(
+    folder: str | Path, levels: dict[str, np.ndarray]
+) -> dict[str, dict[str, Attribute]]:
+    """The 100k side tables as covariates of the ``user_id`` and ``item_id`` levels.
+
+    ``user_id``: ``age`` (years), ``male`` (1 for gender M, else 0) and ``occupation`` (one-hot
+    over ``OCCUPATIONS_100K``); ``item_id``: ``genres`` (the 19 flags of ``GENRES_100K``).
+    Raw values: standardising is the spec's choice (``data.covariates``).  Empty when the folder
+    has no u.user / u.item (a bare u.data).  A level missing from a table gets the mean row.
+    """
+    try:
+        users, genres = load_side_info_100k(folder)
+    except DataError:
+        return {}
+    out: dict[str, dict[str, Attribute]] = {}
+    if "user_id" in levels:
+        u = users.reindex(pd.Index(levels["user_id"]).astype("int64"))
+        seen = set(users["occupation"].dropna())
+        kinds = OCCUPATIONS_100K + tuple(sorted(seen - set(OCCUPATIONS_100K)))
+        one_hot = np.stack([(u["occupation"] == k).to_numpy(float) for k in kinds], axis=1)
+        out["user_id"] = {
+            "age": Attribute(_fill(u["age"].to_numpy(float))),
+            "male": Attribute(_fill(np.where(u["gender"].isna(), np.nan, u["gender"] == "M"))),
+            "occupation": Attribute(one_hot, kinds),
+        }
+    if "item_id" in levels:
+        g = genres.reindex(pd.Index(levels["item_id"]).astype("int64"))
+        out["item_id"] = {"genres": Attribute(_fill(g.to_numpy(float)), GENRES_100K)}
+    return out
+
+
+def _fill(values: np.ndarray) -> np.ndarray:
+    """Missing entries (levels absent from a side table) -> the column mean."""
+    v = np.asarray(values, dtype=float)
+    mean = np.nanmean(v, axis=0) if np.isfinite(v).any() else np.zeros(v.shape[1:])
+    return np.where(np.isnan(v), mean, v)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specrec.data.dataset import Dataset
+from specrec.data.dataset import Attribute, Dataset
 from specrec.errors import SpecError
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import DataDim, SimulateData
@@ -28,7 +28,10 @@ def design(
     if cfg.density is not None:
         total = int(np.prod(sizes, dtype=np.int64))
         n = max(1, round(cfg.density * total))
-        cells = np.sort(rng.choice(total, size=n, replace=False))
+        if any(cfg.activity.get(d, 0.0) > 0 for d in columns):
+            cells = _weighted_cells(cfg, list(columns), sizes, n, rng)
+        else:
+            cells = np.sort(rng.choice(total, size=n, replace=False))
         codes = np.unravel_index(cells, sizes)
         return {
             col: np.asarray(c, dtype=np.int64)
@@ -39,6 +42,23 @@ def design(
         col: rng.permutation(np.arange(cfg.rows) % size).astype(np.int64)
         for col, size in zip(columns.values(), sizes, strict=True)
     }
+
+
+def _weighted_cells(
+    cfg: SimulateData, dims: list[str], sizes: list[int], n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n`` distinct cells, each drawn with weight prod_d w_d[level] where log w_d ~ N(0, s_d).
+
+    Weighted sampling without replacement by exponential keys (Efraimidis-Spirakis): the ``n``
+    smallest ``Exp(1) / weight`` are a draw of ``n`` cells in proportion to their weights.
+    """
+    log_w = np.zeros(sizes)
+    for axis, (d, size) in enumerate(zip(dims, sizes, strict=True)):
+        shape = [1] * len(sizes)
+        shape[axis] = size
+        log_w = log_w + rng.normal(0.0, cfg.activity.get(d, 0.0), size).reshape(shape)
+    keys = rng.exponential(size=log_w.size) * np.exp(-(log_w.ravel() - log_w.max()))
+    return np.sort(np.argpartition(keys, n - 1)[:n])
 
 
 #: Rows whose response is drawn at once: bounds the memory of the likelihood's arguments
@@ -60,6 +80,7 @@ class Simulation:
     truth: dict[str, np.ndarray]
     responses: Iterator[tuple[int, int, np.ndarray]]
     source: str
+    attributes: dict[str, dict[str, Attribute]]
 
     def __len__(self) -> int:
         return len(next(iter(self.codes.values())))
@@ -84,10 +105,28 @@ def _check_sizes(loaded: LoadedSpec, data_dims: dict[str, str]) -> None:
             problems.append(
                 pos.problem(("data", "sizes", name), f"{name!r} is not a data dim", key=True)
             )
+    for name in cfg.activity:
+        if name not in data_dims:
+            problems.append(
+                pos.problem(("data", "activity", name), f"{name!r} is not a data dim", key=True)
+            )
+    if cfg.activity and cfg.density is None:
+        problems.append(
+            pos.problem(("data", "activity"), "activity needs a density design", key=True)
+        )
     for name in cfg.true:
         if name not in spec.params:
             problems.append(
                 pos.problem(("data", "true", name), f"{name!r} is not a parameter", key=True)
+            )
+        elif spec.param(name).noncentered:
+            problems.append(
+                pos.problem(
+                    ("data", "true", name),
+                    f"{name!r} is non-centred: it is computed, not drawn",
+                    key=True,
+                    hint=f"fix {name}_raw instead",
+                )
             )
     if problems:
         raise SpecError(problems)
@@ -104,7 +143,7 @@ def simulate_chunks(
     data, is exactly that of drawing all rows at once.
     """
     from specrec.model.lower import lower
-    from specrec.model.reference import sample_prior
+    from specrec.model.reference import derived_values, sample_prior
 
     spec = loaded.spec
     cfg = spec.data
@@ -117,22 +156,27 @@ def simulate_chunks(
     codes = design(cfg, data_dims, rng)
     n = len(next(iter(codes.values())))
     levels = {col: np.arange(cfg.sizes[name]) for name, col in data_dims.items()}
-    shell = Dataset(spec.response, np.full(n, np.nan), codes, levels, source="simulated")
+    attributes = _covariates(loaded, data_dims, np.random.default_rng([cfg.seed, 1]))
+    shell = Dataset(
+        spec.response, np.full(n, np.nan), codes, levels, source="simulated", attributes=attributes
+    )
     model = lower(loaded, shell, simulating=True)
     fixed = {k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
     step = max(1, chunk_rows)
     first = sample_prior(model, rng, fixed=fixed, rows=model.data.take(slice(0, min(step, n))))
-    truth = {rv.name: first[rv.name] for rv in model.latents}
+    latents = {rv.name: first[rv.name] for rv in model.latents}
 
     def responses() -> Iterator[tuple[int, int, np.ndarray]]:
         yield 0, min(step, n), model.to_data_scale(first[spec.response])
         for start in range(step, n, step):
             stop = min(start + step, n)
-            draw = sample_prior(model, rng, fixed=truth, rows=model.data.take(slice(start, stop)))
+            part = model.data.take(slice(start, stop))
+            draw = sample_prior(model, rng, fixed=latents, rows=part)
             yield start, stop, model.to_data_scale(draw[spec.response])
 
+    truth = latents | derived_values(model, latents)
     source = f"simulated (seed {cfg.seed})"
-    return Simulation(spec.response, codes, levels, truth, responses(), source)
+    return Simulation(spec.response, codes, levels, truth, responses(), source, attributes)
 
 
 def simulate(loaded: LoadedSpec) -> Dataset:
@@ -141,7 +185,15 @@ def simulate(loaded: LoadedSpec) -> Dataset:
     y = np.empty(len(sim))
     for start, stop, part in sim.responses:
         y[start:stop] = part
-    return Dataset(sim.response, y, sim.codes, sim.levels, source=sim.source, truth=sim.truth)
+    return Dataset(
+        sim.response,
+        y,
+        sim.codes,
+        sim.levels,
+        source=sim.source,
+        truth=sim.truth,
+        attributes=sim.attributes,
+    )
 
 
 def truth_path(path: Path) -> Path:
@@ -182,3 +234,28 @@ def write_parquet(
     finally:
         tmp.unlink(missing_ok=True)
     return sim
+
+
+def _covariates(
+    loaded: LoadedSpec, data_dims: dict[str, str], rng: np.random.Generator
+) -> dict[str, dict[str, Attribute]]:
+    """Declared covariates drawn per level: Normal(0, 1) numbers, or 0/1 flags (p = 0.3) over
+    a fixed dim.  Ill-declared ones are skipped here and reported by the lowering."""
+    spec = loaded.spec
+    cfg = spec.data
+    assert isinstance(cfg, SimulateData)
+    out: dict[str, dict[str, Attribute]] = {}
+    for name, cov in cfg.covariates.items():
+        if cov.of not in data_dims or cov.of not in cfg.sizes:
+            continue
+        size = cfg.sizes[cov.of]
+        over = spec.dims.get(cov.over) if cov.over else None
+        if cov.over is None:
+            attr = Attribute(rng.normal(0.0, 1.0, size))
+        elif isinstance(over, int):
+            flags = (rng.random((size, over)) < 0.3).astype(float)
+            attr = Attribute(flags, tuple(str(i) for i in range(over)))
+        else:
+            continue
+        out.setdefault(data_dims[cov.of], {})[name] = attr
+    return out

@@ -28,6 +28,7 @@ def _numeric_columns(loaded: LoadedSpec) -> list[str]:
     texts = [spec.param(n).prior for n in spec.params] + list(spec.let.values())
     texts = [str(t) for t in texts] + list(spec.likelihood.values())
     known = set(spec.params) | set(spec.let) | set(spec.dims) | {spec.response}
+    known |= set(spec.data.covariates)
     names: set[str] = set()
     for t in texts:
         try:
@@ -74,13 +75,14 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
         if not folder.exists():
             raise DataError("no such file or folder", file=str(folder))
         if isinstance(split_cfg, FilesSplit):
-            return loaders.load_split_files(
+            ds, split = loaders.load_split_files(
                 _under(folder, split_cfg.train),
                 _under(folder, split_cfg.test),
                 numeric=["timestamp"],
                 value_range=cfg.range,
             )
-        ds = loaders.load_movielens_100k(folder)
+            return _with_side_tables(ds, folder, cfg), split
+        ds = _with_side_tables(loaders.load_movielens_100k(folder), folder, cfg)
     else:
         assert isinstance(cfg, FileData)
         path = Path(data_path) if data_path else _under(base, cfg.path)
@@ -99,6 +101,17 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
             )
         ds = loaders.load_ratings(path, **kwargs)
     return ds, make_split(ds, split_cfg, categorical)
+
+
+def _with_side_tables(ds: Dataset, folder: Path, cfg: MovieLens100kData) -> Dataset:
+    """Join u.user / u.item to the levels when the spec declares covariates."""
+    if not cfg.covariates:
+        return ds
+    from dataclasses import replace
+
+    from specrec.data.movielens import side_attributes_100k
+
+    return replace(ds, attributes=side_attributes_100k(folder, ds.levels))
 
 
 def _under(base: Path, name: str) -> Path:

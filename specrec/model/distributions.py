@@ -68,6 +68,7 @@ ORDERED = Constraint("ordered", "a vector increasing along its last dim")
 CORR_CHOLESKY = Constraint(
     "corr_cholesky", "the lower Cholesky factor of a correlation matrix (rows of unit length)"
 )
+NONNEGATIVE = Constraint("nonnegative", "a number >= 0")
 
 #: How a latent variable with this support is mapped to the unconstrained space.  Every backend
 #: must use the same map, so that log densities (Jacobians included) agree at the same point.
@@ -324,8 +325,104 @@ def _table() -> dict[str, Distribution]:
             None,
             event_dims=2,
         ),
+        # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+        *_zero_inflated_and_hurdle(),
     ]
     return {x.name: x for x in d}
+
+
+def _zero_inflated(psi, base_logpdf, x, *base):
+    """log p(x) of "0 with probability 1 - psi, else a draw from base" (base may give 0 too)."""
+    x = np.asarray(x, dtype=float)
+    psi = np.asarray(psi, dtype=float)
+    with np.errstate(divide="ignore"):
+        at_zero = np.logaddexp(np.log1p(-psi), np.log(psi) + base_logpdf(np.zeros_like(x), *base))
+    return np.where(x == 0, at_zero, np.log(psi) + base_logpdf(x, *base))
+
+
+def _hurdle(psi, base_logpdf, x, *base):
+    """log p(x) of "0 with probability 1 - psi, else a draw from a positive base"."""
+    x = np.asarray(x, dtype=float)
+    psi = np.asarray(psi, dtype=float)
+    safe = np.where(x > 0, x, 1.0)
+    return np.where(x == 0, np.log1p(-psi), np.log(psi) + base_logpdf(safe, *base))
+
+
+def _gate(rng: np.random.Generator, psi, draw: np.ndarray) -> np.ndarray:
+    """Keep each base draw with probability psi, else 0."""
+    return np.where(rng.random(np.shape(draw)) < psi, draw, 0.0)
+
+
+def _nb_logpmf(x, mu, alpha):
+    return stats.nbinom.logpmf(x, alpha, np.asarray(alpha) / (np.asarray(mu) + alpha))
+
+
+def _nb_sample(rng, mu, alpha):
+    lam = rng.gamma(alpha, np.asarray(mu, float) / alpha, _shape(mu, alpha))
+    return rng.poisson(lam).astype(float)
+
+
+def _lognormal_logpdf(x, mu, sigma):
+    return stats.lognorm.logpdf(x, s=sigma, scale=np.exp(mu))
+
+
+def _gamma_logpdf(x, alpha, beta):
+    return stats.gamma.logpdf(x, a=alpha, scale=1 / np.asarray(beta, float))
+
+
+def _zero_inflated_and_hurdle() -> list[Distribution]:
+    """Count and positive responses with extra zeros (watch minutes, plays, purchases).
+
+    ``psi`` is the probability of the base component, as in PyMC: zero-inflated forms add zeros
+    to a count distribution that can itself be 0; hurdle forms put all zeros in the gate and a
+    positive continuous distribution above it (so the support is ``>= 0``).
+    """
+    psi = Arg("psi", UNIT_INTERVAL, "probability of the base (non-gated) component")
+    rate = Arg("mu", POSITIVE, "mean of the base component")
+    return [
+        Distribution(
+            "ZeroInflatedPoisson",
+            (psi, rate),
+            NONNEGATIVE_INTEGER,
+            "0 with probability 1 - psi, else Poisson(mu)",
+            lambda x, psi, mu: _zero_inflated(psi, stats.poisson.logpmf, x, mu),
+            lambda rng, psi, mu: _gate(rng, psi, rng.poisson(mu, _shape(psi, mu)).astype(float)),
+            lambda psi, mu: np.asarray(psi, float) * mu,
+        ),
+        Distribution(
+            "ZeroInflatedNegativeBinomial",
+            (psi, rate, Arg("alpha", POSITIVE, "dispersion of the base NegativeBinomial")),
+            NONNEGATIVE_INTEGER,
+            "0 with probability 1 - psi, else NegativeBinomial(mu, alpha)",
+            lambda x, psi, mu, alpha: _zero_inflated(psi, _nb_logpmf, x, mu, alpha),
+            lambda rng, psi, mu, alpha: _gate(
+                rng, psi, _nb_sample(rng, *np.broadcast_arrays(mu + 0 * psi, alpha))
+            ),
+            lambda psi, mu, alpha: np.asarray(psi, float) * mu + 0 * alpha,
+        ),
+        Distribution(
+            "HurdleLogNormal",
+            (psi, Arg("mu", REAL, "mean of log"), Arg("sigma", POSITIVE, "sd of log")),
+            NONNEGATIVE,
+            "0 with probability 1 - psi, else LogNormal(mu, sigma)",
+            lambda x, psi, mu, sigma: _hurdle(psi, _lognormal_logpdf, x, mu, sigma),
+            lambda rng, psi, mu, sigma: _gate(
+                rng, psi, np.exp(rng.normal(mu, sigma, _shape(psi, mu, sigma)))
+            ),
+            lambda psi, mu, sigma: np.asarray(psi, float) * np.exp(mu + np.asarray(sigma) ** 2 / 2),
+        ),
+        Distribution(
+            "HurdleGamma",
+            (psi, Arg("alpha", POSITIVE, "shape"), Arg("beta", POSITIVE, "rate")),
+            NONNEGATIVE,
+            "0 with probability 1 - psi, else Gamma(alpha, beta)",
+            lambda x, psi, alpha, beta: _hurdle(psi, _gamma_logpdf, x, alpha, beta),
+            lambda rng, psi, alpha, beta: _gate(
+                rng, psi, rng.gamma(alpha, 1 / np.asarray(beta, float), _shape(psi, alpha, beta))
+            ),
+            lambda psi, alpha, beta: np.asarray(psi, float) * alpha / beta,
+        ),
+    ]
 
 
 DISTRIBUTIONS: dict[str, Distribution] = _table()

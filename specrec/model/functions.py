@@ -47,12 +47,32 @@ GROUPED_STATISTICS = {
     ),
 }
 
+# --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+
+#: Aggregates of a row expression (one that depends on parameters) over the training rows of
+#: each level of a data dim -> a value over that dim, recomputed at every parameter value.
+SEGMENT_FUNCTIONS = {
+    "segment_sum": "segment_sum(x, dim): per level of a data dim, the sum of row expression x "
+    "over that level's training rows",
+    "segment_mean": "segment_mean(x, dim): per level, the mean of row expression x over that "
+    "level's training rows (0 for a level with none); e.g. segment_mean(W[item], user)",
+}
+
 ALL_FUNCTIONS = {
     **ELEMENTWISE_FUNCTIONS,
     **STRUCTURAL_FUNCTIONS,
     **SCALAR_STATISTICS,
     **GROUPED_STATISTICS,
+    **SEGMENT_FUNCTIONS,
 }
+
+
+def segment_weights(name: str, codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """What each level's row sum is multiplied by: 1 (sum) or 1/count (mean, 0 if no rows)."""
+    if name == "segment_sum":
+        return np.ones(n_levels)
+    n = np.bincount(codes, minlength=n_levels).astype(float)
+    return np.where(n > 0, 1.0 / np.maximum(n, 1.0), 0.0)
 
 
 def scalar_statistic(name: str, values: np.ndarray) -> float:

@@ -92,6 +92,25 @@ class Align(Expr):
         return tuple(src.index(d) if d in src else "x" for d in self.dims)
 
 
+@dataclass(frozen=True)
+class Segment(Expr):
+    """An aggregate over the training rows of each level of a data dim (``segment_mean``).
+
+    ``operand`` is a row expression (its dims start with ``OBS``) evaluated on ``rows``, the
+    training rows, whatever rows the enclosing expression is evaluated on: a user's offset in
+    constrained PMF is the mean over the items that user rated in training, also when
+    predicting test rows.  Rows are summed per level and multiplied by ``weights`` (one per
+    level: 1 for a sum, 1/count for a mean, 0 for a level with no rows), which are data
+    constants.  The result has dims ``(dim, *operand dims other than OBS)``.
+    """
+
+    operand: Expr
+    dim: str
+    rows: RowData = field(compare=False)
+    weights: np.ndarray = field(compare=False)
+    dims: tuple[str, ...]
+
+
 ELEMENTWISE = {
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "neg": 1,
     "exp": 1, "log": 1, "sigmoid": 1, "softplus": 1, "sqrt": 1, "abs": 1, "log1p": 1,
@@ -166,6 +185,20 @@ class RowData:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A value computed from the latents, not sampled: a non-centred parameter ``mu + sigma * z``.
+
+    Every expression that uses it has it substituted at lowering, so backends never see it;
+    the core evaluates it on each posterior draw so it appears in InferenceData by its name.
+    """
+
+    name: str
+    expr: Expr
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Model:
     """A lowered spec: dims, latent variables in topological order, the likelihood and its rows."""
 
@@ -208,6 +241,8 @@ class Model:
     def to_data_scale(self, x: np.ndarray) -> np.ndarray:
         """Likelihood values (means, draws) -> the observed column's scale."""
         return self.response_shift + self.response_scale * np.asarray(x, dtype=float)
+
+    derived: tuple[Derived, ...] = ()
 
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:

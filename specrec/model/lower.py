@@ -10,7 +10,7 @@ data (``specrec validate``) it runs the same checks with placeholder sizes and s
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,13 +18,14 @@ import numpy as np
 from specrec.data.dataset import Dataset
 from specrec.errors import Problem, SpecError
 from specrec.model import functions as F
-from specrec.model.distributions import DISTRIBUTIONS, Distribution
+from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
 from specrec.model.ir import (
     OBS,
     Align,
     Apply,
     Column,
     Const,
+    Derived,
     Dim,
     Expr,
     Gather,
@@ -32,6 +33,7 @@ from specrec.model.ir import (
     ParamRef,
     RandomVariable,
     RowData,
+    Segment,
     Sum,
 )
 from specrec.model.walk import NUMPY_OPS, evaluate
@@ -74,6 +76,11 @@ class _Lowering:
         self.dims: dict[str, Dim] = {}
         self.asts: dict[Path, E.Node] = {}
         self.bad_dims: set[str] = set()  # params with a dims problem already reported
+        # non-centred params: name -> (its value as an expression of <name>_raw, its refs)
+        self.derived: dict[str, tuple[Derived, set[str]]] = {}
+        self.raw_of: dict[str, str] = {}
+        self.covariates: dict[str, Const] = {}
+        self.bad_covariates: set[str] = set()
 
     # ---- reporting -------------------------------------------------------------------------------
     def problem(self, path: Path, message: str, node: E.Node | None = None, **kw) -> None:
@@ -94,6 +101,13 @@ class _Lowering:
         for clash in sorted(names & (set(self.params) | set(self.spec.let))):
             self.problem(
                 ("dims", clash), f"{clash!r} is both a dim and a parameter or let name", key=True
+            )
+        taken = names | set(self.params) | set(self.spec.let)
+        for clash in sorted(set(self.spec.data.covariates) & taken):
+            self.problem(
+                ("data", "covariates", clash),
+                f"covariate {clash!r} has the name of a dim, parameter or let helper",
+                key=True,
             )
         for name, d in self.spec.dims.items():
             if name == OBS:
@@ -164,7 +178,88 @@ class _Lowering:
         return [self.train.response, *self.train.numeric]
 
     def known_names(self) -> list[str]:
-        return [*self.params, *self.spec.let, *self.column_names()]
+        return [*self.params, *self.spec.let, *self.column_names(), *self.spec.data.covariates]
+
+    def covariate(self, name: str) -> Const:
+        """A declared covariate as a constant over (dim,) or (dim, over), checked against data.
+
+        Lowered once per spec (cached), and problems are reported at its declaration.
+        """
+        if name in self.covariates:
+            return self.covariates[name]
+        cov = self.spec.data.covariates[name]
+        path = ("data", "covariates", name)
+        if cov.of not in self.dims or not self.is_data_dim(cov.of):
+            data_dims = [d for d in self.dims if self.is_data_dim(d)]
+            raise self.fail(
+                (*path, "of"),
+                f"covariate {name!r} must describe a data dim",
+                expected=", ".join(data_dims),
+                found=repr(cov.of),
+                hint=self.suggest(cov.of, data_dims),
+            )
+        d = self.dims[cov.of]
+        if cov.over is not None and (cov.over not in self.dims or self.is_data_dim(cov.over)):
+            fixed = [x for x in self.dims if not self.is_data_dim(x)]
+            raise self.fail(
+                (*path, "over"),
+                f"covariate {name!r} runs over a fixed-size dim",
+                expected=", ".join(fixed) or "(declare one under dims, e.g. genre: 19)",
+                found=repr(cov.over),
+            )
+        dims = (cov.of,) if cov.over is None else (cov.of, cov.over)
+        shape = tuple(self.dims[x].size for x in dims)
+        if self.train is None:
+            values = np.zeros(shape)
+        else:
+            attr = self.train.attributes.get(str(d.column), {}).get(name)
+            if attr is None:
+                have = sorted(self.train.attributes.get(str(d.column), {}))
+                raise self.fail(
+                    path,
+                    f"the data has no covariate {name!r} for {d.column!r}",
+                    expected=", ".join(have) or "(none: this source has no side data)",
+                    found=repr(name),
+                    hint=self.suggest(name, have),
+                    key=True,
+                )
+            values = np.asarray(attr.values, dtype=float)
+            if values.shape != shape:
+                what = "a number" if cov.over is None else f"{shape[1]} values (dim {cov.over!r})"
+                raise self.fail(
+                    (*path, "over") if cov.over is not None else path,
+                    f"covariate {name!r} has shape {values.shape[1:] or 'scalar'} per level, "
+                    f"the spec expects {what}",
+                    expected=f"{cov.over}: {values.shape[1]}" if values.ndim == 2 else "no over",
+                    found=f"{cov.over}: {shape[1]}" if cov.over else "no over",
+                )
+            standardize = cov.standardize
+            if standardize is None:
+                standardize = values.ndim == 1 and len(np.unique(values)) > 2
+            if standardize:
+                sd = values.std(axis=0)
+                values = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        self.covariates[name] = Const(values, dims, name)
+        return self.covariates[name]
+
+    def lower_covariate(self, name: str, node: E.Name, ctx: _Context) -> Expr:
+        if name in self.bad_covariates:
+            raise _Abort()  # already reported at its declaration
+        try:
+            value = self.covariate(name)
+        except _Abort:
+            self.bad_covariates.add(name)
+            raise
+        self.used_dims.update(value.dims)
+        dim = value.dims[0]
+        if dim not in ctx.target:
+            raise self.fail(
+                ctx.path,
+                f"covariate {name!r} has data dim {dim!r}; index it",
+                node,
+                hint=f"write {name}[{dim}]",
+            )
+        return value
 
     def lower(self, node: E.Node, ctx: _Context) -> Expr:
         if isinstance(node, E.Num):
@@ -224,6 +319,8 @@ class _Lowering:
             inner = self.parse(str(self.spec.let[name]), let_path)
             sub = _Context(let_path, ctx.row, ctx.target, (*ctx.let_stack, name), ctx.refs)
             return self.lower(inner, sub)
+        if name in self.spec.data.covariates:
+            return self.lower_covariate(name, node, ctx)
         if name in self.spec.dims:
             raise self.fail(
                 ctx.path,
@@ -360,7 +457,43 @@ class _Lowering:
                     ctx.path, "sum(x, dim) needs a fixed-size dim of x", node, found=E.to_text(dim)
                 )
             return Sum(x, dim.id, tuple(d for d in x.dims if d != dim.id))
+        if fn in F.SEGMENT_FUNCTIONS:
+            return self.lower_segment(node, ctx)
         return self.lower_statistic(node, ctx)
+
+    def lower_segment(self, node: E.Call, ctx: _Context) -> Expr:
+        """``segment_mean(x, dim)``: x is lowered as a row expression on the training rows."""
+        self.arity(node, 2, ctx)
+        dim = node.args[1]
+        if not isinstance(dim, E.Name) or not self.is_data_dim(dim.id):
+            raise self.fail(
+                ctx.path,
+                f"{node.func}() aggregates per level of a data dim",
+                dim,
+                expected=", ".join(d for d in self.dims if self.is_data_dim(d)),
+                found=E.to_text(dim),
+            )
+        inner = _Context(ctx.path, True, (OBS,), ctx.let_stack, ctx.refs)
+        x = self.lower(node.args[0], inner)
+        if OBS not in x.dims:
+            raise self.fail(
+                ctx.path,
+                f"{node.func}() needs a row expression: index a parameter by a data dim",
+                node.args[0],
+                hint=f"for example {node.func}(V[item], {dim.id})",
+            )
+        if x.dims[0] != OBS:
+            x = Align(x, (OBS, *(d for d in x.dims if d != OBS)))
+        self.used_dims.add(dim.id)
+        d = self.dims[dim.id]
+        if self.train is None:
+            codes = np.arange(PLACEHOLDER_SIZE) % d.size
+            rows = RowData(np.zeros(PLACEHOLDER_SIZE), {n: codes for n in self.dims}, {})
+        else:
+            rows = row_data(self.train, self.dims, sorted(_columns_in(x)))
+            codes = rows.index[dim.id]
+        weights = F.segment_weights(node.func, codes, d.size)
+        return Segment(x, dim.id, rows, weights, (dim.id, *x.dims[1:]))
 
     def arity(self, node: E.Call, n: int, ctx: _Context) -> None:
         if len(node.args) != n:
@@ -662,6 +795,14 @@ class _Lowering:
                     hint="marginalise the discrete variable in the likelihood",
                 )
                 continue
+            if dist.support.kind not in TRANSFORMS:
+                self.problem(
+                    path,
+                    f"{name} has a prior ({dist.name}) with support {dist.support.description!r}, "
+                    "which has no map to the unconstrained space",
+                    hint=f"{dist.name} can be a likelihood, not a latent parameter",
+                )
+                continue
             if p.constraint == "ordered" and (dist.support.kind != "real" or dist.event_dims):
                 self.problem(
                     ("params", name, "constraint"),
@@ -673,11 +814,79 @@ class _Lowering:
             if not self.check_value_dims(name, dist, p.constraint):
                 continue
             shape = tuple(self.dims[d].size for d in p.dims)
+            if p.noncentered:
+                self.noncenter(name, dist, args, shape, ctx, out)
+                continue
             rv = RandomVariable(
                 name, dist.name, args, tuple(p.dims), shape, constraint=p.constraint
             )
             out[name] = (rv, ctx.refs)
         return out
+
+    def noncenter(
+        self,
+        name: str,
+        dist: Distribution,
+        args: dict[str, Expr],
+        shape: tuple[int, ...],
+        ctx: _Context,
+        out: dict[str, tuple[RandomVariable, set[str]]],
+    ) -> None:
+        """``X ~ Normal(mu, sigma)`` -> ``X_raw ~ Normal(0, 1)`` and ``X = mu + sigma * X_raw``.
+
+        Done once here, so every backend samples the same standard-normal latent and the
+        unconstrained space (and so ``check`` parity) is the same everywhere.
+        """
+        path = ("params", name, "noncentered")
+        if dist.name != "Normal":
+            self.problem(
+                path,
+                f"{name} cannot be non-centred: only a Normal(mu, sigma) prior can",
+                expected="Normal(mu, sigma)",
+                found=dist.name,
+                hint="remove noncentered, or give a Normal prior",
+            )
+            return
+        raw = f"{name}_raw"
+        if raw in self.params or raw in self.spec.let or raw in self.spec.dims:
+            self.problem(
+                path,
+                f"non-centring {name} needs the name {raw!r}, which is already taken",
+                hint=f"rename {raw}",
+            )
+            return
+        dims = tuple(self.params[name].dims)
+        std = {"mu": Const(np.asarray(0.0), (), "0"), "sigma": Const(np.asarray(1.0), (), "1")}
+        out[raw] = (RandomVariable(raw, "Normal", std, dims, shape), set())
+        scaled = self.elementwise("mul", (args["sigma"], ParamRef(raw, dims)))
+        value = self.elementwise("add", (args["mu"], scaled))
+        if value.dims != dims:
+            value = Align(value, dims)
+        self.derived[name] = (Derived(name, value, dims, shape), {*ctx.refs, raw})
+        self.raw_of[name] = raw
+
+    def expand_refs(self, refs: set[str], seen: frozenset[str] = frozenset()) -> set[str]:
+        """References with each non-centred param replaced by what its value depends on."""
+        out: set[str] = set()
+        for r in refs:
+            if r in self.derived and r not in seen:
+                out |= self.expand_refs(self.derived[r][1], seen | {r})
+            elif r not in self.derived:
+                out.add(r)
+        return out
+
+    def substitute(self, e: Expr) -> Expr:
+        """``e`` with every non-centred param replaced by its expression of ``<name>_raw``."""
+        if isinstance(e, ParamRef):
+            return self.substitute(self.derived[e.name][0].expr) if e.name in self.derived else e
+        if isinstance(e, (Const, Column)):
+            return e
+        if isinstance(e, Apply):
+            return replace(e, args=tuple(self.substitute(a) for a in e.args))
+        return replace(e, operand=self.substitute(e.operand))  # type: ignore[attr-defined]
+
+    def substituted(self, rv: RandomVariable) -> RandomVariable:
+        return replace(rv, args={k: self.substitute(v) for k, v in rv.args.items()})
 
     def order(self, nodes: dict[str, tuple[RandomVariable, set[str]]]) -> list[RandomVariable]:
         ordered: list[RandomVariable] = []
@@ -700,7 +909,7 @@ class _Lowering:
 
         for name in self.params:  # declaration order where dependencies allow (stable output)
             try:
-                visit(name, [])
+                visit(self.raw_of.get(name, name), [])
             except _Abort:
                 return []
         return ordered
@@ -742,6 +951,8 @@ class _Lowering:
         self.check_evaluate()
         nodes = self.lower_params()
         lik, lik_refs = self.lower_likelihood()
+        if self.derived:
+            nodes = {n: (rv, self.expand_refs(refs)) for n, (rv, refs) in nodes.items()}
         reachable: set[str] = set()
         todo = list(lik_refs)
         while todo:
@@ -751,9 +962,13 @@ class _Lowering:
             reachable.add(n)
             if n in nodes:
                 todo += nodes[n][1]
+            if n in self.derived:
+                todo += self.derived[n][1]
+        # a non-centred param used by another prior is reached through its <name>_raw
+        reachable |= {n for n, raw in self.raw_of.items() if raw in reachable}
         # Uses inside an expression that failed are unknown: report unused names only when
         # every prior and the likelihood were lowered.
-        complete = lik is not None and all(n in nodes for n in self.params)
+        complete = lik is not None and all(n in nodes or n in self.derived for n in self.params)
         if complete:
             for name in self.params:
                 if name not in reachable:
@@ -762,6 +977,11 @@ class _Lowering:
                         f"parameter {name!r} is never used by the likelihood",
                         key=True,
                     )
+        for name in self.spec.data.covariates:
+            if name not in self.covariates and complete and not self.problems:
+                self.problem(
+                    ("data", "covariates", name), f"covariate {name!r} is never used", key=True
+                )
         for name in self.spec.let:
             if name not in self.used_lets and complete:
                 self.problem(("let", name), f"let helper {name!r} is never used", key=True)
@@ -775,16 +995,23 @@ class _Lowering:
             rows = RowData(np.zeros(PLACEHOLDER_SIZE), {}, {})
         else:
             rows = row_data(self.train, self.dims, self.used_columns)
+        derived = tuple(
+            replace(d, expr=self.substitute(d.expr))
+            for name in self.params
+            if name in self.derived
+            for d in [self.derived[name][0]]
+        )
         return Model(
             self.spec.name,
             self.dims,
-            tuple(latents),
-            lik,
+            tuple(self.substituted(rv) for rv in latents),
+            self.substituted(lik),
             rows,
             self.response,
             self.spec.data.range,
-            self.spec.likelihood_spec().shift,
-            self.spec.likelihood_spec().scale,
+            response_shift=self.spec.likelihood_spec().shift,
+            response_scale=self.spec.likelihood_spec().scale,
+            derived=derived,
         )
 
 
@@ -807,6 +1034,17 @@ def _depends_on_parameters(e: Expr) -> bool:
     if isinstance(e, Apply):
         return any(_depends_on_parameters(a) for a in e.args)
     return _depends_on_parameters(e.operand)  # type: ignore[attr-defined]
+
+
+def _columns_in(e: Expr) -> set[str]:
+    """The data columns a row expression reads (a segment carries its own copy of them)."""
+    if isinstance(e, Column):
+        return {e.name}
+    if isinstance(e, Apply):
+        return set().union(*(_columns_in(a) for a in e.args))
+    if isinstance(e, (Const, ParamRef)):
+        return set()
+    return _columns_in(e.operand)  # type: ignore[attr-defined]
 
 
 def _uses_statistic(node: E.Node) -> bool:

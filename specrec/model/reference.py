@@ -139,6 +139,29 @@ def likelihood_args(
     }
 
 
+def derived_values(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The derived (non-centred) parameters at one point of the latents."""
+    return {
+        d.name: np.broadcast_to(evaluate(d.expr, values, None, NUMPY_OPS), d.shape).copy()
+        for d in model.derived
+    }
+
+
+def derived_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Derived parameters for every draw: arrays shaped (chain, draw, *shape), by name."""
+    if not model.derived:
+        return {}
+    names = [rv.name for rv in model.latents]
+    chains, draws = posterior[names[0]].shape[:2]
+    out = {d.name: np.empty((chains, draws, *d.shape)) for d in model.derived}
+    for c in range(chains):
+        for i in range(draws):
+            point = derived_values(model, {n: posterior[n][c, i] for n in names})
+            for name, v in point.items():
+                out[name][c, i] = v
+    return out
+
+
 def predict_draws(
     model: Model,
     posterior: dict[str, np.ndarray],

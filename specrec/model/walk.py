@@ -24,6 +24,7 @@ from specrec.model.ir import (
     ParamRef,
     RandomVariable,
     RowData,
+    Segment,
     Sum,
 )
 
@@ -42,6 +43,9 @@ class ArrayOps(Protocol):
     def softplus(self, x: Any) -> Any: ...
     def sqrt(self, x: Any) -> Any: ...
     def abs(self, x: Any) -> Any: ...
+    def segment_sum(self, x: Any, segment_ids: Any, num_segments: int) -> Any:
+        """Sum the rows of ``x`` (axis 0) that share a segment id; empty segments give 0."""
+        ...
 
 
 def evaluate(
@@ -85,12 +89,23 @@ def evaluate(
         elif isinstance(e, Apply):
             a = [go(x) for x in e.args]
             out = _apply(e.fn, a, ops)
+        elif isinstance(e, Segment):
+            out = _segment(e, params, ops)
         else:
             raise TypeError(f"unknown expression node {type(e).__name__}")
         cache[k] = out
         return out
 
     return go(expr)
+
+
+def _segment(e: Segment, params: Mapping[str, Any], ops: ArrayOps) -> Any:
+    """Per-level weighted sum of a row expression over the segment's own (training) rows."""
+    values = evaluate(e.operand, params, e.rows, ops)
+    ids = ops.const(e.rows.index[e.dim])
+    summed = ops.segment_sum(values, ids, int(e.weights.shape[0]))
+    w = e.weights.reshape((-1,) + (1,) * (len(e.dims) - 1))
+    return summed * ops.const(w)
 
 
 def _apply(fn: str, a: list[Any], ops: ArrayOps) -> Any:
@@ -141,6 +156,13 @@ class NumpyOps:
     @staticmethod
     def softplus(x: np.ndarray) -> np.ndarray:
         return np.logaddexp(0.0, x)
+
+    @staticmethod
+    def segment_sum(x: np.ndarray, segment_ids: np.ndarray, num_segments: int) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        out = np.zeros((num_segments, *x.shape[1:]))
+        np.add.at(out, np.asarray(segment_ids), x)
+        return out
 
 
 NUMPY_OPS = NumpyOps()

@@ -82,8 +82,32 @@ Split = Annotated[
 ]
 
 
+class Covariate(Strict):
+    """Side data per level of a data dim (a user's age, an item's genres), usable by its name.
+
+    A number per level is a value over ``dim`` (``beta * age[user]`` in the likelihood, or in a
+    prior over ``user``); a row per level (one-hot occupation, genre flags) is a value over
+    ``of`` and the fixed-size dim ``over`` (``dot(genres[item], w)``).  ``age: {of: user}``.
+    """
+
+    of: str = Field(description="the data dim whose levels the covariate describes")
+    over: str | None = Field(
+        None, description="fixed-size dim over the covariate's columns (a matrix covariate)"
+    )
+    standardize: bool | None = Field(
+        None,
+        description="centre and scale to sd 1 over the levels; default: yes for a number per "
+        "level with more than two distinct values, no for flags and matrices",
+    )
+
+
 class _DataBase(Strict):
     split: Split = Field(default_factory=RandomSplit, description="how rows are held out")
+    covariates: dict[str, Covariate] = Field(
+        default_factory=dict,
+        description="side data per level of a data dim (movielens-100k: age, male, occupation "
+        "of user_id; genres of item_id; simulate: drawn at random)",
+    )
     range: tuple[float, float] | None = Field(
         None, description="allowed [min, max] of the observed column; predictions are clipped to it"
     )
@@ -132,6 +156,11 @@ class SimulateData(_DataBase):
     true: dict[str, float | list] = Field(
         default_factory=dict, description="fixed true values for some parameters"
     )
+    activity: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="data dim -> sd of its levels' log activity (0: uniform); heavy-tailed "
+        "users or items, e.g. many users with one or two views (density designs only)",
+    )
 
     @model_validator(mode="after")
     def _one_size(self) -> SimulateData:
@@ -171,6 +200,12 @@ class Param(Strict):
         ),
     )
 
+    noncentered: bool = Field(
+        False,
+        description="sample a Normal(mu, sigma) prior as mu + sigma * <name>_raw with "
+        "<name>_raw ~ Normal(0, 1) (better geometry for weakly identified hierarchies)",
+    )
+
 
 class Likelihood(Strict):
     """A likelihood on an affine map of the observed column: it models ``(y - shift) / scale``.
@@ -180,8 +215,8 @@ class Likelihood(Strict):
     """
 
     distribution: str = Field(description="the distribution of (column - shift) / scale")
-    shift: float = 0.0
-    scale: float = 1.0
+    shift: float = Field(0.0, description="subtracted from the observed column")
+    scale: float = Field(1.0, description="the shifted column is divided by it (not 0)")
 
     @field_validator("scale")
     @classmethod

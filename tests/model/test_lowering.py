@@ -45,7 +45,7 @@ def quickstart():
 
 
 def test_every_example_spec_checks():
-    for path in sorted(SPECS.rglob("*.yaml")):
+    for path in sorted(p for p in SPECS.rglob("*.yaml") if "studies" not in p.parts):
         check(load_spec(path))
 
 

@@ -835,6 +835,89 @@ CASES = [
         ),
         "spec.yaml:28:12: likelihood.rating.scale: scale must not be 0",
     ),
+    # ---- aggregates, count/positive likelihoods, covariates (issue 5) ----------------------------
+    C(
+        "segment-by-fixed-dim",
+        (
+            LIKELIHOOD,
+            "rating: Normal(mu + dot(segment_mean(V[item], factor)[user], U[user]), sigma)",
+        ),
+        "spec.yaml:26:49: likelihood.rating: segment_mean() aggregates per level of a data dim",
+        "    expected: user, item",
+        "    found:    factor",
+    ),
+    C(
+        "segment-of-non-row-value",
+        (LIKELIHOOD, "rating: Normal(mu + dot(segment_mean(mu_u, user)[user], V[item]), sigma)"),
+        "spec.yaml:26:40: likelihood.rating: segment_mean() needs a row expression: index a parameter by a data dim",
+        "    hint:     for example segment_mean(V[item], user)",
+    ),
+    C(
+        "hurdle-as-prior",
+        ("sigma: HalfNormal(1)", "sigma: HurdleGamma(0.5, 2, 2)"),
+        "spec.yaml:24:10: params.sigma: sigma has a prior (HurdleGamma) with support 'a number >= 0', which has no map to the unconstrained space",
+        "    hint:     HurdleGamma can be a likelihood, not a latent parameter",
+    ),
+    C(
+        "noncentered-non-normal",
+        (
+            "prior: Normal(0, 0.5)\n    dims: [item, factor]",
+            "prior: StudentT(3, 0, 0.5)\n    dims: [item, factor]\n    noncentered: true",
+        ),
+        "spec.yaml:24:18: params.V.noncentered: V cannot be non-centred: only a Normal(mu, sigma) prior can",
+        "    expected: Normal(mu, sigma)",
+        "    found:    StudentT",
+        "    hint:     remove noncentered, or give a Normal prior",
+    ),
+    C(
+        "noncentered-name-taken",
+        (
+            "    prior: Normal(mu_u, 0.5)\n    dims: [user, factor]",
+            "    prior: Normal(mu_u, U_raw)\n    dims: [user, factor]\n    noncentered: true\n"
+            "  U_raw: HalfNormal(1)",
+        ),
+        "spec.yaml:21:18: params.U.noncentered: non-centring U needs the name 'U_raw', which is already taken",
+        "    hint:     rename U_raw",
+    ),
+    C(
+        "covariate-of-fixed-dim",
+        (
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}",
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}\n  covariates:\n"
+            "    age: {of: factor}",
+            LIKELIHOOD,
+            "rating: Normal(mu + age[user] + dot(U[user], V[item]), sigma)",
+        ),
+        "spec.yaml:10:15: data.covariates.age.of: covariate 'age' must describe a data dim",
+        "    expected: user, item",
+        "    found:    'factor'",
+    ),
+    C(
+        "covariate-not-indexed",
+        (
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}",
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}\n  covariates:\n"
+            "    age: {of: user}",
+            LIKELIHOOD,
+            "rating: Normal(mu + age + dot(U[user], V[item]), sigma)",
+        ),
+        "spec.yaml:28:23: likelihood.rating: covariate 'age' has data dim 'user'; index it",
+        "    hint:     write age[user]",
+    ),
+    C(
+        "covariate-missing-from-data",
+        (
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}",
+            "  split: {kind: random, test_fraction: 0.1, seed: 42}\n  covariates:\n"
+            "    age: {of: user}",
+            LIKELIHOOD,
+            "rating: Normal(mu + age[user] + dot(U[user], V[item]), sigma)",
+        ),
+        "spec.yaml:10:5: data.covariates.age: the data has no covariate 'age' for 'user_id'",
+        "    expected: (none: this source has no side data)",
+        "    found:    'age'",
+        data=tiny_ratings([3, 4, 5, 2, 1, 3]),
+    ),
 ]
 
 
