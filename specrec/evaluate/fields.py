@@ -110,6 +110,8 @@ METRICS_FIELDS: dict[str, str] = {
     "diagnostics.pred_ess_bulk_min": "smallest bulk ESS over those predicted ratings",
     "diagnostics.pred_ess_tail_min": "smallest tail ESS over those predicted ratings",
     "diagnostics.ess_per_s": "ess_bulk_min per second of sampling",
+    "diagnostics.hyperparameters": "R-hat/ESS per hyperparameter, below (nuts); empty when the "
+    "model has none (every latent is indexed by a data dim)",
     "diagnostics.hyperparameters.<var>.rhat_max": "worst R-hat of one hyperparameter (a latent "
     "indexed by no data dim)",
     "diagnostics.hyperparameters.<var>.ess_bulk_min": "smallest bulk ESS of that hyperparameter",

@@ -113,7 +113,7 @@ def test_metrics_json_fields_are_all_documented(tmp_path: Path) -> None:
     assert undocumented({"metrics": {"test": {"rmse_squared": 1.0}}}) == [
         "metrics.test.rmse_squared"
     ]
-    assert "metrics.test.coverage_<pct>" in METRICS_FIELDS
+    assert "metrics.test.coverage_<level>" in METRICS_FIELDS
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:

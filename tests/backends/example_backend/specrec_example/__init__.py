@@ -97,10 +97,13 @@ def fd_gradient(
 
 # --8<-- [end:log_joint]
 class _Flat:
-    """Dict of named arrays <-> one flat vector (what scipy's optimisers want)."""
+    """Dict of named unconstrained arrays <-> one flat vector (what scipy's optimisers want).
+
+    Unconstrained shapes: an LKJ Cholesky factor over d x d has only d(d-1)/2 free numbers.
+    """
 
     def __init__(self, model: Model) -> None:
-        self.shapes = {rv.name: rv.shape for rv in model.latents}
+        self.shapes = {rv.name: rv.unconstrained_shape for rv in model.latents}
         self.sizes = {k: int(np.prod(s, dtype=int)) for k, s in self.shapes.items()}
 
     def flatten(self, d: dict[str, np.ndarray]) -> np.ndarray:
