@@ -83,7 +83,7 @@ def _subset(rows: RowData, pick: np.ndarray) -> RowData:
     )
 
 
-def _element_labels(model: Model, name: str) -> list[str]:
+def element_labels(model: Model, name: str) -> list[str]:
     rv = next(r for r in model.latents if r.name == name)
     if not rv.shape:
         return [name]
@@ -127,7 +127,7 @@ def estimate(
     for name in hyper:
         arr = np.asarray(post[name].values, dtype=np.float64)
         blocks.append(arr.reshape(arr.shape[0], arr.shape[1], -1))
-        lab = _element_labels(model, name)
+        lab = element_labels(model, name)
         labels += lab
         kinds += ["param"] * len(lab)
     full = {rv.name: np.asarray(post[rv.name].values) for rv in model.latents}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.errors import DataError, UsageError
-from specrec.evaluate.evaluator import MAX_DRAWS, MIN_PREDICTIVE, _replicate, _thin
+from specrec.evaluate.evaluator import MAX_DRAWS, MIN_PREDICTIVE, replicate_draws, thin_draws
 from specrec.evaluate.metrics import clip
 from specrec.model.ir import Dim, Expr, Gather, Model, RowData
 from specrec.model.levels import with_new_levels
@@ -65,7 +65,7 @@ class Predictor:
         cls, loaded: LoadedSpec, train: Dataset, model: Model, idata, seed: int = 0
     ) -> Predictor:
         post = {rv.name: np.asarray(idata.posterior[rv.name].values) for rv in model.latents}
-        return cls(loaded, train, model, _thin(post, MAX_DRAWS), seed)
+        return cls(loaded, train, model, thin_draws(post, MAX_DRAWS), seed)
 
     # ---- ids -------------------------------------------------------------------------------------
     def dims(self) -> list[Dim]:
@@ -126,7 +126,7 @@ class Predictor:
         rows = RowData(np.full(n, np.nan), codes, columns)
         mean_draws, _ = predict_draws(model, post, rows)
         rng = np.random.default_rng(self.seed)
-        _, y_draws = predict_draws(model, _replicate(post, MIN_PREDICTIVE), rows, rng)
+        _, y_draws = predict_draws(model, replicate_draws(post, MIN_PREDICTIVE), rows, rng)
         assert y_draws is not None
         vr = self.model.value_range
         lower, upper = np.quantile(

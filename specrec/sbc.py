@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from specrec import backends, rundir
-from specrec.agreement import MAX_HYPER_ELEMENTS, _element_labels, factor_dims
+from specrec.agreement import MAX_HYPER_ELEMENTS, element_labels, factor_dims
 from specrec.errors import BackendError, UsageError
 from specrec.model.ir import Model
 from specrec.spec.load import LoadedSpec
@@ -183,7 +183,7 @@ def run_sbc(
                     f"backend {backend!r} cannot fit {s.name!r}: " + "; ".join(reasons)
                 )
             names = _chosen(model, params)
-            labels = {n: _element_labels(model, n) for n in names}
+            labels = {n: element_labels(model, n) for n in names}
         settings = loaded_i.spec.inference
         init = initial_values(model, np.random.default_rng(settings.seed), settings.init_radius)
         t0 = time.perf_counter()

@@ -48,7 +48,8 @@ def _posterior_arrays(idata, model: Model) -> dict[str, np.ndarray]:
     return {rv.name: np.asarray(idata.posterior[rv.name].values) for rv in model.latents}
 
 
-def _thin(post: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
+def thin_draws(post: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
+    """At most ``max_draws`` draws, evenly spaced per chain (shared with ``specrec.predict``)."""
     chains, draws = next(iter(post.values())).shape[:2]
     if chains * draws <= max_draws:
         return post
@@ -56,7 +57,8 @@ def _thin(post: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
     return {k: v[:, keep] for k, v in post.items()}
 
 
-def _replicate(post: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+def replicate_draws(post: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Repeat draws until there are at least ``n`` (a MAP point still gets a predictive spread)."""
     chains, draws = next(iter(post.values())).shape[:2]
     if chains * draws >= n:
         return post
@@ -80,7 +82,7 @@ def _predict_rows(
     """
     n = len(rows)
     chains, draws = next(iter(post.values())).shape[:2]
-    predictive = _replicate(post, MIN_PREDICTIVE) if interval is not None else None
+    predictive = replicate_draws(post, MIN_PREDICTIVE) if interval is not None else None
     width = chains * draws
     if predictive is not None:
         width = max(width, int(np.prod(next(iter(predictive.values())).shape[:2])))
@@ -119,14 +121,14 @@ def evaluate_fit(
 ) -> Evaluation:
     rng = np.random.default_rng(seed)
     vr = model.value_range
-    post = _thin(_posterior_arrays(idata, model), MAX_DRAWS)
+    post = thin_draws(_posterior_arrays(idata, model), MAX_DRAWS)
     # NUTS diagnostics need every draw's prediction; map/vi only the summaries (bounded memory)
     predicted = _predict_rows(model, post, test_rows, settings.interval, rng, method == "nuts")
     point, lower, upper, mean_draws = predicted
     test_metrics = predictive_summary(
         test_rows.y, point, None, vr, settings.interval, settings.clip, bounds=(lower, upper)
     )
-    train_point = _predict_rows(model, _thin(post, 100), model.data, None, None, False)[0]
+    train_point = _predict_rows(model, thin_draws(post, 100), model.data, None, None, False)[0]
     train_metrics = predictive_summary(
         model.data.y, train_point, None, vr, settings.interval, settings.clip
     )
@@ -224,7 +226,7 @@ def _predictive_sample(
     memory stays bounded at millions of test ratings.  RMSE, ranking and activity buckets
     always use every row.
     """
-    predictive = _replicate(post, MIN_PREDICTIVE)
+    predictive = replicate_draws(post, MIN_PREDICTIVE)
     width = int(np.prod(next(iter(predictive.values())).shape[:2]))
     limit = max(1, CHUNK_ELEMENTS // width)
     if len(rows) > limit:
