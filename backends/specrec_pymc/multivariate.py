@@ -1,4 +1,5 @@
-"""What PyMC lacks for the core's matrix-valued latents: LKJ on a correlation Cholesky factor.
+"""What PyMC lacks for the core's vector- and matrix-valued latents: LKJ on a correlation
+Cholesky factor, and the stick-breaking map of a simplex.
 
 PyMC has ``LKJCholeskyCov`` (a covariance with its own scales) but no prior on a correlation
 factor alone, and no transform for one.  Both are written here in pytensor, following the
@@ -78,3 +79,32 @@ def lkj_cholesky(name: str, eta: Any, *, shape: tuple[int, ...], **kw: Any) -> A
         default_transform=CorrCholeskyTransform(d),
         **kw,
     )
+
+
+class StickBreakingTransform(Transform):
+    """K-1 reals -> K weights summing to 1, the core's map (NumPyro's; PyMC's own ``simplex``
+    transform is a different map, so the same unconstrained point would mean other weights)."""
+
+    name = "stick_breaking"
+
+    @staticmethod
+    def _shifted(value: Any) -> Any:
+        k = value.shape[-1]
+        return value - pt.log(k - pt.arange(k))
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        frac = pt.sigmoid(self._shifted(value))
+        remaining = pt.cumprod(1 - frac, axis=-1)
+        ones = pt.ones_like(frac[..., :1])
+        return pt.concatenate([frac, ones], axis=-1) * pt.concatenate([ones, remaining], axis=-1)
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        head = value[..., :-1]
+        remaining = pt.maximum(1 - pt.cumsum(head, axis=-1), np.finfo(float).tiny)
+        k = head.shape[-1]
+        return pt.log(head / remaining) + pt.log(k - pt.arange(k))
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        x = self._shifted(value)
+        y = self.backward(value)
+        return pt.sum(pt.log(y[..., :-1]) + pt.log(pt.sigmoid(x)) - x, axis=-1)

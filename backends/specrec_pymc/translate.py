@@ -19,7 +19,7 @@ from pymc.distributions import transforms
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
-from specrec_pymc.multivariate import lkj_cholesky
+from specrec_pymc.multivariate import StickBreakingTransform, lkj_cholesky
 
 
 class PytensorOps:
@@ -91,6 +91,7 @@ DISTRIBUTIONS |= {
     ),
     "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
     "LKJCholesky": lkj_cholesky,
+    "Dirichlet": lambda name, a, **kw: pm.Dirichlet(name, a=a, **kw),
 }
 
 
@@ -110,6 +111,7 @@ TRANSFORMS: dict[str, Any] = {
     # --- multivariate, mixtures, ordinal (issue 5) ---
     "ordered": transforms.ordered,
     "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
+    "stick_breaking": StickBreakingTransform(),
 }
 
 

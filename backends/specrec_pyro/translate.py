@@ -81,6 +81,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
+    "Dirichlet": lambda a, event_shape: dist.Dirichlet(a),
     # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
     # specrec's psi is the probability of the base component; Pyro's gate is its complement.
     "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(mu, gate=1 - psi),

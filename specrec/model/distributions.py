@@ -80,6 +80,7 @@ TRANSFORMS = {
     # --- multivariate, mixtures, ordinal (issue 5) ---
     "ordered": "ordered",
     "corr_cholesky": "corr_cholesky",
+    "simplex": "stick_breaking",
 }
 
 
@@ -325,6 +326,19 @@ def _table() -> dict[str, Distribution]:
             None,
             event_dims=2,
         ),
+        Distribution(
+            "Dirichlet",
+            (Arg("a", POSITIVE, "concentration over the categories (a dim)", event_dims=1),),
+            SIMPLEX,
+            "weights over the parameter's last dim, non-negative and summing to 1 (mixture "
+            "weights); a scalar a is the same concentration for every category",
+            mv.dirichlet_logpdf,
+            lambda rng, a, event_shape: mv.dirichlet_sample(
+                rng, np.broadcast_to(a, np.broadcast_shapes(np.shape(a), event_shape))
+            ),
+            lambda a: np.asarray(a, float) / np.sum(a, -1, keepdims=True),
+            event_dims=1,
+        ),
         # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
         *_zero_inflated_and_hurdle(),
     ]
@@ -448,6 +462,8 @@ def to_constrained(kind: str, z: np.ndarray, low=None, high=None) -> tuple[np.nd
         return mv.ordered_to_constrained(z)
     if kind == "corr_cholesky":
         return mv.corr_cholesky_to_constrained(z)
+    if kind == "stick_breaking":
+        return mv.stick_breaking_to_constrained(z)
     raise ValueError(f"unknown transform {kind}")
 
 
@@ -465,6 +481,8 @@ def to_unconstrained(kind: str, x: np.ndarray, low=None, high=None) -> np.ndarra
         return mv.ordered_to_unconstrained(x)
     if kind == "corr_cholesky":
         return mv.corr_cholesky_to_unconstrained(x)
+    if kind == "stick_breaking":
+        return mv.stick_breaking_to_unconstrained(x)
     raise ValueError(f"unknown transform {kind}")
 
 
@@ -473,4 +491,6 @@ def unconstrained_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     if kind == "corr_cholesky":
         d = shape[-1]
         return (*shape[:-2], d * (d - 1) // 2)
+    if kind == "stick_breaking":
+        return (*shape[:-1], shape[-1] - 1)
     return shape

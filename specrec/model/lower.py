@@ -680,6 +680,10 @@ class _Lowering:
                     expected=spec_arg.constraint.description,
                     found=found,
                 )
+            if spec_arg.event_dims and not x.dims:  # Dirichlet(1): one concentration for all
+                own = ctx.target[len(ctx.target) - dist.event_dims :]
+                sizes = tuple(self.dims[d].size for d in own)
+                x = Const(np.full(sizes, float(x.value)), own, x.label)
         return x
 
     def event_target(
@@ -702,6 +706,8 @@ class _Lowering:
         own = target[len(target) - dist.event_dims :] if dist.event_dims else ()
         n_new = spec_arg.event_dims - len(own)
         missing = [d for d in own if d not in x.dims]
+        if not x.dims and not n_new and own and not _depends_on_parameters(x):
+            return (), []  # a number, the same for every element: expanded once folded
         bad = len(extra) != n_new or any(self.is_data_dim(d) for d in extra) or missing
         if not bad and n_new and own and self.dims[extra[0]].size != self.dims[own[-1]].size:
             bad = True

@@ -148,3 +148,48 @@ def ordered_to_constrained(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def ordered_to_unconstrained(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     return np.concatenate([y[..., :1], np.log(np.diff(y, axis=-1))], -1)
+
+
+# ---- simplex (mixture weights) ---------------------------------------------------------------------
+
+
+def dirichlet_logpdf(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """log Dirichlet(x | a) over the last axis."""
+    x, a = np.asarray(x, dtype=float), np.asarray(a, dtype=float)
+    norm = special.gammaln(a.sum(-1)) - special.gammaln(a).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return norm + ((a - 1) * np.log(x)).sum(-1)
+
+
+def dirichlet_sample(rng: np.random.Generator, a: np.ndarray) -> np.ndarray:
+    """Normalised Gamma(a, 1) draws (numpy's ``dirichlet`` takes one vector, not a batch)."""
+    g = rng.gamma(np.asarray(a, dtype=float))
+    return g / g.sum(-1, keepdims=True)
+
+
+def _stick_offset(k: int) -> np.ndarray:
+    """Shift so that the unconstrained origin maps to equal weights 1/K (NumPyro, torch)."""
+    return np.log(k - np.arange(k))
+
+
+def stick_breaking_to_constrained(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K-1 reals -> K non-negative weights summing to 1; NumPyro's StickBreakingTransform.
+
+    Each z_i, shifted, is the logit of the fraction of the remaining stick that weight i takes.
+    """
+    z = np.asarray(z, dtype=float)
+    x = z - _stick_offset(z.shape[-1])
+    frac = special.expit(x)
+    remaining = np.cumprod(1 - frac, axis=-1)
+    ones = np.ones((*z.shape[:-1], 1))
+    y = np.concatenate([frac, ones], -1) * np.concatenate([ones, remaining], -1)
+    # |det J| = prod_i y_i (1 - frac_i), and log(1 - frac) = log(frac) - x stays finite
+    logdet = (np.log(y[..., :-1]) + np.log(frac) - x).sum(-1)
+    return y, logdet
+
+
+def stick_breaking_to_unconstrained(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    head = y[..., :-1]
+    remaining = np.maximum(1 - np.cumsum(head, axis=-1), np.finfo(float).tiny)
+    return np.log(head / remaining) + _stick_offset(head.shape[-1])
