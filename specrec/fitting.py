@@ -22,6 +22,7 @@ from specrec.evaluate.evaluator import evaluate_fit
 from specrec.inference import to_inference_data
 from specrec.model.lower import lower, row_data
 from specrec.model.reference import initial_values
+from specrec.restarts import fit_best_of
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
 from specrec.spec.load import LoadedSpec, load_spec
@@ -101,8 +102,14 @@ def fit(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
     )
-    init = initial_values(model, np.random.default_rng(s.inference.seed), s.inference.init_radius)
-    result = b.fit(model, s.inference, init, progress)
+
+    def start(seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return initial_values(
+            model, rng, s.inference.init_radius, from_prior=s.inference.init == "prior"
+        )
+
+    result, restarts = fit_best_of(b, model, s.inference, start, progress)
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     ev = evaluate_fit(
@@ -131,6 +138,7 @@ def fit(
             "n_test": len(test),
         },
         **ev.metrics,
+        **({"restarts": restarts} if restarts else {}),
         "timing": {
             "fit_s": result.fit_s,
             "compile_s": result.compile_s,

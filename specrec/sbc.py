@@ -185,7 +185,12 @@ def run_sbc(
             names = _chosen(model, params)
             labels = {n: element_labels(model, n) for n in names}
         settings = loaded_i.spec.inference
-        init = initial_values(model, np.random.default_rng(settings.seed), settings.init_radius)
+        init = initial_values(
+            model,
+            np.random.default_rng(settings.seed),
+            settings.init_radius,
+            from_prior=settings.init == "prior",
+        )
         t0 = time.perf_counter()
         result = b.fit(model, settings, init, False)
         fit_s = time.perf_counter() - t0

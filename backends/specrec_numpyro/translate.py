@@ -44,6 +44,10 @@ class JaxOps:
     sigmoid = staticmethod(jax.nn.sigmoid)
     softplus = staticmethod(jax.nn.softplus)
 
+    @staticmethod
+    def logsumexp(x: jnp.ndarray, axis: int) -> jnp.ndarray:
+        return jax.nn.logsumexp(x, axis=axis)
+
     def segment_sum(self, x: jnp.ndarray, segment_ids: jnp.ndarray, num_segments: int) -> Any:
         return jax.ops.segment_sum(x, segment_ids, num_segments=num_segments)
 
@@ -181,9 +185,22 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
                 with handlers.scale(scale=model.likelihood_scale):
                     return numpyro.sample(rv.name, d, obs=y_obs)
 
-        walk_model(model, OPS, sample, observe, row_arrays=arrays)
+        walk_model(model, OPS, sample, observe, row_arrays=arrays, mixture=_Mixture(y_obs))
 
     return fn
+
+
+class _Mixture:
+    """A mixture likelihood: per-component log densities, summed out by the core, as a factor."""
+
+    def __init__(self, y_obs: jnp.ndarray):
+        self.y_obs = y_obs
+
+    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> jnp.ndarray:
+        return DISTRIBUTIONS[rv.distribution](**args).log_prob(self.y_obs[:, None])
+
+    def factor(self, name: str, log_density: jnp.ndarray) -> None:
+        numpyro.factor(name, log_density)
 
 
 # --8<-- [end:model_fn]

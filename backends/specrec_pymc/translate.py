@@ -45,6 +45,10 @@ class PytensorOps:
     sigmoid = staticmethod(pt.sigmoid)
     softplus = staticmethod(pt.softplus)
 
+    @staticmethod
+    def logsumexp(x: Any, axis: int) -> pt.TensorVariable:
+        return pm.math.logsumexp(x, axis=axis, keepdims=False)
+
     def segment_sum(self, x: Any, segment_ids: Any, num_segments: int) -> pt.TensorVariable:
         x = pt.as_tensor_variable(x)
         zeros = pt.zeros((num_segments, *(x.shape[i] for i in range(1, x.ndim))), dtype=x.dtype)
@@ -151,8 +155,35 @@ def build_model(model: Model) -> pm.Model:
         return DISTRIBUTIONS[rv.distribution](rv.name, **args, observed=y, **total)
 
     with pm.Model(coords=model.coords()) as pm_model:
-        walk_model(model, OPS, sample, observe, row_arrays=row_arrays)
+        walk_model(model, OPS, sample, observe, row_arrays=row_arrays, mixture=_Mixture(y))
     return pm_model
+
+
+def _unregistered(name: str, args: dict[str, Any]) -> Any:
+    """The distribution outside any model (``.dist``), to take a log density of other values."""
+    ctor = DISTRIBUTIONS[name]
+    if isinstance(ctor, type):
+        return ctor.dist(**args)
+    if name == "Categorical":
+        p = args["p"]
+        return pm.Categorical.dist(p=p / pt.sum(p, axis=-1, keepdims=True))
+    if name == "OrderedLogistic":
+        return pm.OrderedLogistic.dist(eta=args["eta"], cutpoints=args["cutpoints"])
+    raise NotImplementedError(f"{name} as a mixture component")
+
+
+class _Mixture:
+    """A mixture likelihood: per-component log densities, summed out by the core, as a
+    ``pm.Potential`` (PyMC's ``NormalMixture`` mixes per row; a type per user it cannot)."""
+
+    def __init__(self, y: Any):
+        self.y = pt.as_tensor_variable(y)
+
+    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> Any:
+        return pm.logp(_unregistered(rv.distribution, args), self.y[:, None])
+
+    def factor(self, name: str, log_density: Any) -> None:
+        pm.Potential(name, log_density)
 
 
 def value_names(pm_model: pm.Model, model: Model) -> dict[str, str]:

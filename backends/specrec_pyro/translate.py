@@ -51,6 +51,10 @@ class TorchOps:
     sigmoid = staticmethod(torch.sigmoid)
     softplus = staticmethod(torch.nn.functional.softplus)
 
+    @staticmethod
+    def logsumexp(x: torch.Tensor, axis: int) -> torch.Tensor:
+        return torch.logsumexp(x, dim=axis)
+
     def segment_sum(
         self, x: torch.Tensor, segment_ids: torch.Tensor, num_segments: int
     ) -> torch.Tensor:
@@ -170,6 +174,19 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
                 with pyro.poutine.scale(scale=model.likelihood_scale):
                     return pyro.sample(rv.name, d, obs=y_obs)
 
-        walk_model(model, ops, sample, observe, row_arrays=arrays)
+        walk_model(model, ops, sample, observe, row_arrays=arrays, mixture=_Mixture(y_obs))
 
     return fn
+
+
+class _Mixture:
+    """A mixture likelihood: per-component log densities, summed out by the core, as a factor."""
+
+    def __init__(self, y_obs: torch.Tensor):
+        self.y_obs = y_obs
+
+    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+        return DISTRIBUTIONS[rv.distribution](**args).log_prob(self.y_obs[:, None])
+
+    def factor(self, name: str, log_density: torch.Tensor) -> None:
+        pyro.factor(name, log_density)

@@ -15,7 +15,7 @@ from specrec.data.dataset import Dataset
 from specrec.evaluate import diagnostics as D
 from specrec.evaluate.activity import rmse_by_activity, training_counts
 from specrec.evaluate.baselines import baselines
-from specrec.evaluate.likelihood import pointwise_log_likelihood
+from specrec.evaluate.likelihood import level_log_likelihood, pointwise_log_likelihood
 from specrec.evaluate.loo import loo_budget_reason, psis_loo
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
@@ -283,8 +283,15 @@ def _loo(model: Model, post: dict[str, np.ndarray], method: str, max_mb: float, 
     reason = loo_budget_reason(method, chains * draws, len(model.data), max_mb)
     if reason is not None:
         return {"skipped": reason}
+    if model.mixture is not None and model.mixture.per is not None:
+        # a level's rows share its summed-out component: leave out one level at a time
+        per = model.mixture.per
+        return {
+            "unit": per,
+            **psis_loo(level_log_likelihood(model, post), _relative_efficiency(idata, model)),
+        }
     log_lik = pointwise_log_likelihood(model, post, model.data)
-    return psis_loo(log_lik, _relative_efficiency(idata, model))
+    return {"unit": "row", **psis_loo(log_lik, _relative_efficiency(idata, model))}
 
 
 def _relative_efficiency(idata, model: Model) -> float:

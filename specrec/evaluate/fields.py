@@ -23,6 +23,9 @@ METRICS_FIELDS: dict[str, str] = {
     "backend.version": "version of the backend's PPL",
     "backend.<key>": "backend-specific facts about the fit (e.g. the sampler used)",
     "inference.<key>": "every inference setting after overrides and defaults",
+    "restarts.losses": "final loss of each start (inference.restarts > 1 only)",
+    "restarts.chosen": "index of the start kept (lowest final loss)",
+    "restarts.seeds": "seed of each start",
     "seed": "inference seed",
     "data.source": "where the ratings came from",
     "data.fingerprint": "hash of the full rating table (same data gives the same value)",
@@ -84,11 +87,14 @@ METRICS_FIELDS: dict[str, str] = {
     "over evaluate.loo_max_mb); present only then",
     "metrics.loo.elpd_loo": "PSIS-LOO expected log predictive density, summed over training "
     "ratings (ArviZ az.loo, log scale); for vi the draws are the variational approximation's",
-    "metrics.loo.elpd_loo_per_rating": "elpd_loo divided by the number of training ratings",
+    "metrics.loo.unit": "what is left out one at a time: row (a training rating), or the "
+    "mixture's per dim (user: all of a user's ratings, which share the summed-out type)",
+    "metrics.loo.elpd_loo_per_rating": "elpd_loo divided by the number of units left out "
+    "(ratings, or users for a mixture per user)",
     "metrics.loo.se": "standard error of elpd_loo",
     "metrics.loo.p_loo": "effective number of parameters",
     "metrics.loo.n_draws": "posterior draws used",
-    "metrics.loo.n_rows": "training ratings scored",
+    "metrics.loo.n_rows": "units scored (training ratings, or levels for a mixture per level)",
     "metrics.loo.pareto_k_max": "largest Pareto shape k over ratings",
     "metrics.loo.good_k": "ArviZ's threshold on k for this many draws (min(1 - 1/log10 S, 0.7))",
     "metrics.loo.n_pareto_k_above_good": "ratings whose k exceeds good_k (unreliable estimate)",

@@ -8,9 +8,12 @@ Test log predictive density and PSIS-LOO both start from this array.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
+from specrec.model import mixture
 from specrec.model.ir import Model, RowData
-from specrec.model.reference import likelihood_args
+from specrec.model.mixture import component_log_prob
+from specrec.model.reference import likelihood_args, row_log_weights
 
 
 def pointwise_log_likelihood(
@@ -31,6 +34,38 @@ def pointwise_log_likelihood(
     out = np.empty((chains, draws, len(rows)))
     for c in range(chains):
         for d in range(draws):
-            args = likelihood_args(model, {n: posterior[n][c, d] for n in names}, rows)
-            out[c, d] = np.broadcast_to(dist.logpdf(y, **args) - jacobian, (len(rows),))
+            values = {n: posterior[n][c, d] for n in names}
+            args = likelihood_args(model, values, rows)
+            if model.mixture is None:
+                log_p = dist.logpdf(y, **args)
+            else:  # a mixture weighted as the row's level: its responsibilities, from training
+                log_w = row_log_weights(model, values, rows)
+                log_p = logsumexp(log_w + component_log_prob(model, args, rows), axis=1)
+            out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
+    return out
+
+
+def level_log_likelihood(model: Model, posterior: dict[str, np.ndarray]) -> np.ndarray:
+    """``log p(rows of level l | theta_s)`` for a mixture per level: ``(chain, draw, levels)``.
+
+    The rows of a user whose type is summed out are not independent given the parameters, so
+    PSIS-LOO of such a model leaves out one level (all its training rows) at a time.  Levels
+    with no training rows are dropped.
+    """
+    mix = model.mixture
+    assert mix is not None and mix.per is not None
+    names = [rv.name for rv in model.latents]
+    chains, draws = posterior[names[0]].shape[:2]
+    seen = np.unique(mix.rows.index[mix.per])
+    out = np.empty((chains, draws, seen.size))
+    for c in range(chains):
+        for d in range(draws):
+            values = {n: posterior[n][c, d] for n in names}
+            joint = mixture.level_log_likelihood(
+                model, values, likelihood_args(model, values, mix.rows)
+            )
+            out[c, d] = logsumexp(joint[seen], axis=1)
+    if not model.likelihood.dist.discrete:
+        counts = np.bincount(mix.rows.index[mix.per], minlength=model.dims[mix.per].size)
+        out -= counts[seen] * float(np.log(abs(model.response_scale)))
     return out

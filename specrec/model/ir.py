@@ -185,6 +185,31 @@ class RowData:
 
 
 @dataclass(frozen=True)
+class Mixture:
+    """The likelihood is a finite mixture over the fixed-size dim ``dim``, its choice summed out.
+
+    The likelihood's arguments are aligned to ``(OBS, dim)``: component k's distribution of each
+    row.  ``log_weights`` (normalised over ``dim``; dims ``(dim,)`` or ``(per, dim)``) are the
+    log prior probabilities of the components.  Without ``per`` each row picks a component:
+    ``log p(y) = sum_rows logsumexp_k (log w_k + log p_k(y_row))``.  With ``per`` every row of
+    a level of that data dim shares one component (a user's type):
+    ``log p(y) = sum_levels logsumexp_k (log w_k + sum_{rows of the level} log p_k(y_row))``.
+
+    ``rows`` are the training rows: a level's posterior component probabilities
+    (responsibilities) come from them, also when predicting its test rows, as for ``Segment``.
+    """
+
+    dim: str
+    log_weights: Expr
+    per: str | None
+    rows: RowData = field(compare=False)
+
+
+#: Suffix of the derived variable holding each level's component probabilities per draw
+RESPONSIBILITY = "responsibility"
+
+
+@dataclass(frozen=True)
 class Derived:
     """A value computed from the latents, not sampled: a non-centred parameter ``mu + sigma * z``.
 
@@ -228,6 +253,11 @@ class Model:
         """The same model with its likelihood estimated on minibatches of ``batch_size`` rows."""
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size is not None and self.mixture is not None and self.mixture.per is not None:
+            raise ValueError(
+                f"minibatches cannot split a mixture per {self.mixture.per!r}: each level's rows "
+                "share one component and must be in the same likelihood term"
+            )
         return replace(self, batch_size=batch_size)
 
     #: the likelihood models (response - shift) / scale; predictions are mapped back
@@ -243,6 +273,13 @@ class Model:
         return self.response_shift + self.response_scale * np.asarray(x, dtype=float)
 
     derived: tuple[Derived, ...] = ()
+    mixture: Mixture | None = None
+
+    @property
+    def responsibility_name(self) -> str | None:
+        """``<dim>_responsibility``: each level's posterior component probabilities, or None."""
+        m = self.mixture
+        return f"{m.dim}_{RESPONSIBILITY}" if m is not None and m.per is not None else None
 
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:

@@ -21,6 +21,7 @@ from specrec.model import functions as F
 from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
 from specrec.model.ir import (
     OBS,
+    RESPONSIBILITY,
     Align,
     Apply,
     Column,
@@ -29,6 +30,7 @@ from specrec.model.ir import (
     Dim,
     Expr,
     Gather,
+    Mixture,
     Model,
     ParamRef,
     RandomVariable,
@@ -40,6 +42,7 @@ from specrec.model.walk import NUMPY_OPS, evaluate
 from specrec.spec import expressions as E
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import DataDim
+from specrec.spec.models import Mixture as MixtureSpec
 from specrec.spec.positions import Path
 
 PLACEHOLDER_SIZE = 3
@@ -925,7 +928,8 @@ class _Lowering:
         path: Path = ("likelihood", self.response)
         if not isinstance(self.spec.likelihood[self.response], str):
             path = (*path, "distribution")
-        ctx = _Context(path, row=True, target=(OBS,))
+        over = self.mixture_dim(lik.mixture)
+        ctx = _Context(path, row=True, target=(OBS,) if over is None else (OBS, over))
         try:
             dist, args = self.lower_distribution(lik.distribution, path, ctx)
         except _Abort:
@@ -952,11 +956,96 @@ class _Lowering:
         n = len(self.train) if self.train is not None else PLACEHOLDER_SIZE
         return RandomVariable(self.response, dist.name, args, (OBS,), (n,), observed=True), ctx.refs
 
+    # ---- mixtures --------------------------------------------------------------------------------
+    def mixture_path(self, key: str) -> Path:
+        return ("likelihood", self.response, "mixture", key)
+
+    def mixture_dim(self, mix: MixtureSpec | None) -> str | None:
+        """The component dim of a mixture likelihood (checked), or None."""
+        if mix is None:
+            return None
+        if mix.over not in self.spec.dims:
+            hint = self.suggest(mix.over, list(self.spec.dims))
+            self.problem(self.mixture_path("over"), f"unknown dim {mix.over!r}", hint=hint)
+            return None
+        if self.is_data_dim(mix.over):
+            self.problem(
+                self.mixture_path("over"),
+                f"the components of a mixture are a fixed-size dim, {mix.over!r} is a data dim",
+                hint="declare the number of components as a dim: type: 3",
+            )
+            return None
+        self.used_dims.add(mix.over)
+        if mix.per is not None:
+            if mix.per not in self.spec.dims or not self.is_data_dim(mix.per):
+                self.problem(
+                    self.mixture_path("per"),
+                    f"per must be a data dim, found {mix.per!r}",
+                    expected=", ".join(d for d in self.spec.dims if self.is_data_dim(d)),
+                )
+                return None
+            self.used_dims.add(mix.per)
+            taken = f"{mix.over}_{RESPONSIBILITY}"
+            if taken in self.params or taken in self.spec.let:
+                self.problem(
+                    ("params", taken) if taken in self.params else ("let", taken),
+                    f"{taken!r} is the name of the mixture's responsibilities",
+                    key=True,
+                )
+            if self.spec.inference.batch_size is not None:
+                self.problem(
+                    ("inference", "batch_size"),
+                    f"minibatches cannot split a mixture per {mix.per!r}: each level's rows "
+                    "share one component and must be in the same likelihood term",
+                    hint="remove batch_size (full-batch vi), or mix per row (no per)",
+                )
+        return mix.over
+
+    def lower_mixture(self, mix: MixtureSpec, refs: set[str]) -> Mixture | None:
+        """The normalised log weights over the components (and over ``per``'s levels)."""
+        path = self.mixture_path("weights")
+        target = (mix.over,) if mix.per is None else (mix.per, mix.over)
+        ctx = _Context(path, row=False, target=target, refs=refs)
+        try:
+            node = self.parse(mix.weights, path)
+            w = self.lower(node, ctx)
+        except _Abort:
+            return None
+        if mix.over not in w.dims or any(d not in target for d in w.dims):
+            self.problem(
+                path,
+                "mixture weights must be a vector over the components",
+                expected=f"dims ({mix.over})" + (f" or ({mix.per}, {mix.over})" if mix.per else ""),
+                found=f"dims ({', '.join(w.dims)})" if w.dims else "no dims",
+            )
+            return None
+        if w.dims != tuple(d for d in target if d in w.dims):
+            w = Align(w, tuple(d for d in target if d in w.dims))
+        if not _depends_on_parameters(w):
+            value = np.asarray(evaluate(w, {}, None, NUMPY_OPS), dtype=float)
+            if not np.all(value >= 0) or not np.all(value.sum(-1) > 0):
+                self.problem(
+                    path,
+                    "mixture weights must be non-negative with a positive sum",
+                    found=E.to_text(node),
+                )
+                return None
+        total = Sum(w, mix.over, tuple(d for d in w.dims if d != mix.over))
+        log_w = self.elementwise(
+            "sub", (Apply("log", (w,), w.dims), Apply("log", (total,), total.dims))
+        )
+        rows = RowData(np.zeros(0), {}, {})  # filled with the training rows in run()
+        return Mixture(mix.over, log_w, mix.per, rows)
+
     def run(self) -> Model:
         self.lower_dims()
         self.check_evaluate()
         nodes = self.lower_params()
         lik, lik_refs = self.lower_likelihood()
+        lik_spec = self.spec.likelihood_spec()
+        mixture = None
+        if lik is not None and lik_spec.mixture is not None:
+            mixture = self.lower_mixture(lik_spec.mixture, lik_refs)
         if self.derived:
             nodes = {n: (rv, self.expand_refs(refs)) for n, (rv, refs) in nodes.items()}
         reachable: set[str] = set()
@@ -1018,6 +1107,9 @@ class _Lowering:
             response_shift=self.spec.likelihood_spec().shift,
             response_scale=self.spec.likelihood_spec().scale,
             derived=derived,
+            mixture=None
+            if mixture is None
+            else replace(mixture, log_weights=self.substitute(mixture.log_weights), rows=rows),
         )
 
 

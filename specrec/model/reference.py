@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 
+from specrec.model import mixture
 from specrec.model.distributions import to_constrained, to_unconstrained
 from specrec.model.ir import Model, RandomVariable, RowData
 from specrec.model.walk import NUMPY_OPS, evaluate, walk_model
@@ -51,13 +53,20 @@ def _draw(rv: RandomVariable, rng: np.random.Generator, args: dict[str, Any]) ->
     return np.sort(x, axis=-1) if rv.constraint == "ordered" else x
 
 
-def initial_values(model: Model, rng: np.random.Generator, radius: float) -> dict[str, np.ndarray]:
-    """A start drawn uniformly within +-radius in the unconstrained space, then constrained.
+def initial_values(
+    model: Model, rng: np.random.Generator, radius: float, from_prior: bool = False
+) -> dict[str, np.ndarray]:
+    """A start drawn uniformly within +-radius in the unconstrained space, then constrained;
+    with ``from_prior``, a draw from the prior instead (``inference.init: prior``).
 
-    Never the saddle U = V = 0 of factor models, and the same start on every backend.
+    Never the saddle U = V = 0 of factor models, and the same start on every backend.  A
+    mixture's components all start alike from a small radius, and a symmetric start is a
+    saddle the optimiser leaves slowly or never; a prior draw separates them.
     """
 
     def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
+        if from_prior:
+            return _draw(rv, rng, args)
         z = rng.uniform(-radius, radius, rv.unconstrained_shape)
         low, high = _bounds(rv, args)
         return to_constrained(rv.transform, z, low, high)[0]
@@ -83,7 +92,46 @@ def sample_prior(
         n = len(rows if rows is not None else model.data)
         return np.asarray(rv.dist.sample(rng, **_broadcast_args(rv, args, (n,))), dtype=float)
 
-    return walk_model(model, NUMPY_OPS, sample, observe, rows)
+    if model.mixture is None:
+        return walk_model(model, NUMPY_OPS, sample, observe, rows)
+    values = walk_model(model, NUMPY_OPS, sample, None)
+    data = rows if rows is not None else model.data
+    args = likelihood_args(model, values, data)
+    log_w = np.broadcast_to(
+        mixture.log_weights(model, values), (len(data), model.dims[model.mixture.dim].size)
+    )
+    if model.mixture.per is not None:  # one component per level, shared by its rows
+        size = model.dims[model.mixture.per].size
+        level_w = mixture.log_weights(model, values)
+        level_w = np.broadcast_to(level_w, (size, level_w.shape[-1]))
+        log_w = level_w[data.index[model.mixture.per]]
+        chosen = _choose(rng, level_w)[data.index[model.mixture.per]]
+    else:
+        chosen = _choose(rng, log_w)
+    values[model.likelihood.name] = _sample_component(model, rng, args, chosen)
+    return values
+
+
+def _choose(rng: np.random.Generator, log_w: np.ndarray) -> np.ndarray:
+    """One component per row of ``log_w`` (normalised log probabilities, ``(n, K)``)."""
+    p = np.exp(log_w - special.logsumexp(log_w, axis=1, keepdims=True))
+    u = rng.random(p.shape[0])[:, None]
+    return np.minimum((np.cumsum(p, axis=1) < u).sum(1), p.shape[1] - 1)
+
+
+def _sample_component(
+    model: Model, rng: np.random.Generator, args: dict[str, Any], chosen: np.ndarray
+) -> np.ndarray:
+    """A draw of each row's response from its chosen component (args aligned to (rows, K))."""
+    n = chosen.shape[0]
+    k = model.dims[model.mixture.dim].size  # type: ignore[union-attr]
+    picked = {
+        name: np.take_along_axis(np.broadcast_to(np.asarray(v, float), (n, k)), chosen[:, None], 1)[
+            :, 0
+        ]
+        for name, v in args.items()
+    }
+    return np.asarray(model.likelihood.dist.sample(rng, **picked), dtype=float)
 
 
 def log_density(
@@ -112,8 +160,21 @@ def log_density(
         y = model.to_model_scale(rows.y)
         parts[rv.name] = scale * float(np.sum(rv.dist.logpdf(y, **args)))
 
-    walk_model(model, NUMPY_OPS, sample, observe, rows)
+    walk_model(model, NUMPY_OPS, sample, observe, rows, mixture=_MixtureParts(model, rows, parts))
     return float(sum(parts.values())), parts
+
+
+class _MixtureParts:
+    """The reference's ``MixtureObserver``: per-component densities, the total into ``parts``."""
+
+    def __init__(self, model: Model, rows: RowData, parts: dict[str, float]):
+        self.model, self.rows, self.parts = model, rows, parts
+
+    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
+        return mixture.component_log_prob(self.model, args, self.rows)
+
+    def factor(self, name: str, log_density: Any) -> None:
+        self.parts[name] = float(log_density)  # already scaled for a minibatch
 
 
 def unconstrain(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -181,12 +242,30 @@ def predict_draws(
     ysim = np.empty_like(mean) if rng is not None else None
     for c in range(chains):
         for d in range(draws):
-            args = likelihood_args(model, {n: posterior[n][c, d] for n in names}, rows)
+            values = {n: posterior[n][c, d] for n in names}
+            args = likelihood_args(model, values, rows)
+            if model.mixture is not None:  # each component's mean, weighted as the row's level
+                log_w = row_log_weights(model, values, rows)
+                k = log_w.shape[1]
+                means = np.broadcast_to(dist.mean(**args), (len(rows), k))
+                mean[c, d] = np.sum(np.exp(log_w) * means, axis=1)
+                if ysim is not None and rng is not None:
+                    ysim[c, d] = _sample_component(model, rng, args, _choose(rng, log_w))
+                continue
             mean[c, d] = np.broadcast_to(dist.mean(**args), (len(rows),))
             if ysim is not None:
                 full = _broadcast_args(model.likelihood, args, (len(rows),))
                 ysim[c, d] = dist.sample(rng, **full)
     return model.to_data_scale(mean), None if ysim is None else model.to_data_scale(ysim)
+
+
+def row_log_weights(model: Model, values: dict[str, np.ndarray], rows: RowData) -> np.ndarray:
+    """``(rows, K)`` log probability of each mixture component for each row, given the
+    training rows (``mixture.row_log_weights``) at one draw."""
+    mix = model.mixture
+    assert mix is not None
+    train_args = likelihood_args(model, values, mix.rows) if mix.per is not None else {}
+    return mixture.row_log_weights(model, values, rows, train_args)
 
 
 def sample_new_levels(

@@ -47,6 +47,10 @@ class ArrayOps(Protocol):
         """Sum the rows of ``x`` (axis 0) that share a segment id; empty segments give 0."""
         ...
 
+    def logsumexp(self, x: Any, axis: int) -> Any:
+        """log(sum(exp(x))) along ``axis``, without overflow (a mixture's summed-out choice)."""
+        ...
+
 
 def evaluate(
     expr: Expr,
@@ -158,6 +162,10 @@ class NumpyOps:
         return np.logaddexp(0.0, x)
 
     @staticmethod
+    def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+        return special.logsumexp(x, axis=axis)
+
+    @staticmethod
     def segment_sum(x: np.ndarray, segment_ids: np.ndarray, num_segments: int) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         out = np.zeros((num_segments, *x.shape[1:]))
@@ -168,6 +176,42 @@ class NumpyOps:
 NUMPY_OPS = NumpyOps()
 
 
+class MixtureObserver(Protocol):
+    """What a backend provides to observe a mixture likelihood (``Model.mixture``)."""
+
+    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> Any:
+        """Log density of each observed row under each component: ``args`` are aligned to
+        ``(rows, components)``, so this is the distribution's ``log_prob(y[:, None])``."""
+        ...
+
+    def factor(self, name: str, log_density: Any) -> Any:
+        """Add a scalar term to the model's log density (``numpyro.factor``, ``pm.Potential``)."""
+        ...
+
+
+def mixture_log_likelihood(
+    model: Model,
+    values: Mapping[str, Any],
+    log_prob: Any,
+    ops: ArrayOps,
+    level_ids: Any = None,
+) -> Any:
+    """The likelihood of a mixture with its discrete choice summed out (``ir.Mixture``).
+
+    ``log_prob`` is each row's log density under each component, ``(rows, K)``, and
+    ``level_ids`` each row's level of ``per`` (a mixture per level).  Written once here over
+    ``ArrayOps``, so the marginalisation is the same on every backend.
+    """
+    mix = model.mixture
+    assert mix is not None
+    log_w = evaluate(mix.log_weights, values, None, ops)
+    if mix.per is None:  # rows choose independently: a minibatch of rows stays unbiased
+        total = ops.sum(ops.logsumexp(log_prob + log_w, 1), 0)
+        return total * model.likelihood_scale if model.batch_size is not None else total
+    per_level = ops.segment_sum(log_prob, level_ids, model.dims[mix.per].size)
+    return ops.sum(ops.logsumexp(per_level + log_w, 1), 0)
+
+
 def walk_model(
     model: Model,
     ops: ArrayOps,
@@ -175,11 +219,14 @@ def walk_model(
     observe: Callable[[RandomVariable, dict[str, Any]], Any] | None,
     rows: RowData | None = None,
     row_arrays: Mapping[str, Any] | None = None,
+    mixture: MixtureObserver | None = None,
 ) -> dict[str, Any]:
     """Walk the latent variables in order, then the likelihood: the shape of every backend model.
 
     ``sample(rv, args)`` emits the backend's sample statement and returns the value; ``observe``
-    does the same for the likelihood on ``rows`` (default: the model's training rows).
+    does the same for the likelihood on ``rows`` (default: the model's training rows).  A
+    mixture likelihood is observed through ``mixture`` instead: the backend's per-component
+    log densities, summed out here (``mixture_log_likelihood``), then added as a factor.
     """
     values: dict[str, Any] = {}
     for rv in model.latents:
@@ -189,5 +236,16 @@ def walk_model(
         lik = model.likelihood
         data = rows if rows is not None else model.data
         args = {k: evaluate(e, values, data, ops, row_arrays) for k, e in lik.args.items()}
-        values[lik.name] = observe(lik, args)
+        if model.mixture is None:
+            values[lik.name] = observe(lik, args)
+        else:
+            if mixture is None:
+                raise TypeError(f"{model.name}: a mixture likelihood needs a MixtureObserver")
+            ids = None
+            if model.mixture.per is not None:
+                key = f"index:{model.mixture.per}"
+                ids = (row_arrays or {}).get(key)
+                ids = ops.const(data.index[model.mixture.per]) if ids is None else ids
+            total = mixture_log_likelihood(model, values, mixture.log_prob(lik, args), ops, ids)
+            values[lik.name] = mixture.factor(lik.name, total)
     return values

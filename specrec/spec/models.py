@@ -207,6 +207,27 @@ class Param(Strict):
     )
 
 
+class Mixture(Strict):
+    """A finite mixture: each row, or all the rows of each level of ``per``, comes from one of the
+    components along ``over``, drawn with probabilities ``weights``.
+
+    The discrete choice is summed out of the likelihood (log-sum-exp), so map, vi and NUTS fit
+    it on every backend; per-level posterior component probabilities (responsibilities) are
+    reported, and component labels are ordered by each component's mean prediction.
+    """
+
+    over: str = Field(description="fixed-size dim of the components (K user types)")
+    weights: str = Field(
+        description="non-negative weights over `over` (normalised), e.g. a Dirichlet parameter; "
+        "with `per`, may also vary over the levels of `per`"
+    )
+    per: str | None = Field(
+        None,
+        description="data dim whose levels each belong to one component for all their rows "
+        "(user: one type per user); none: every row chooses its own component",
+    )
+
+
 class Likelihood(Strict):
     """A likelihood on an affine map of the observed column: it models ``(y - shift) / scale``.
 
@@ -217,6 +238,11 @@ class Likelihood(Strict):
     distribution: str = Field(description="the distribution of (column - shift) / scale")
     shift: float = Field(0.0, description="subtracted from the observed column")
     scale: float = Field(1.0, description="the shifted column is divided by it (not 0)")
+    mixture: Mixture | None = Field(
+        None,
+        description="make the distribution a mixture over a dim; its arguments may then vary "
+        "over that dim (mu[type, item] indexed as mu[item])",
+    )
 
     @field_validator("scale")
     @classmethod
@@ -247,7 +273,25 @@ class Inference(Strict):
     init_radius: float = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
+    init: Literal["uniform", "prior"] = Field(
+        "uniform",
+        description="uniform: start within +-init_radius of 0 in the unconstrained space; prior: "
+        "start at a draw from the prior (gives mixture components distinct starts, as EM's "
+        "random start does)",
+    )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
+    restarts: int = Field(
+        1,
+        ge=1,
+        description="map, vi: fit from this many starts (seeds seed, seed + 1, ...) and keep "
+        "the lowest final loss; a mixture can stop at a local optimum with an empty component",
+    )
+
+    @model_validator(mode="after")
+    def _restarts_optimise(self) -> Inference:
+        if self.restarts > 1 and self.method == "nuts":
+            raise ValueError("restarts is for map and vi; for nuts run several chains")
+        return self
     batch_size: int | None = Field(
         None,
         ge=1,

@@ -141,7 +141,12 @@ def fit(
     )
     backend = _backend(backend_name)
     _xfail_unless_supported(backend, p.model, settings)
-    init = R.initial_values(p.model, np.random.default_rng(seed), settings.init_radius)
+    init = R.initial_values(
+        p.model,
+        np.random.default_rng(seed),
+        settings.init_radius,
+        from_prior=settings.init == "prior",
+    )
     return p, settings, backend.fit(p.model, settings, init, False)
 
 

@@ -1,0 +1,83 @@
+"""The numpy reference of a mixture likelihood: responsibilities, predictions, relabelling.
+
+The fitted log density of a mixture (``walk.mixture_log_likelihood``) sums the discrete choice
+out.  Everything read off a fit afterwards lives here, once for every backend: the posterior
+probability of each component for each level (responsibilities), the predictive distribution
+of a row (a mixture weighted by its level's responsibilities, from the training rows), and the
+ordering of component labels that makes draws from different chains comparable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from specrec.model.ir import Model, RowData
+from specrec.model.walk import NUMPY_OPS, evaluate
+
+
+def component_log_prob(model: Model, args: dict[str, Any], rows: RowData) -> np.ndarray:
+    """Each row's log density under each component, ``(rows, K)``, on the model's scale."""
+    y = model.to_model_scale(rows.y)[:, None]
+    k = model.dims[_mixture(model).dim].size
+    return np.broadcast_to(model.likelihood.dist.logpdf(y, **args), (len(rows), k))
+
+
+def log_weights(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Normalised log prior weights: ``(K,)``, or ``(levels of per, K)``."""
+    return np.asarray(evaluate(_mixture(model).log_weights, values, None, NUMPY_OPS))
+
+
+def level_log_likelihood(
+    model: Model, values: dict[str, np.ndarray], train_args: dict[str, Any]
+) -> np.ndarray:
+    """``(levels, K)``: log w_k + the summed log density of the level's training rows under k."""
+    mix = _mixture(model)
+    assert mix.per is not None
+    lp = component_log_prob(model, train_args, mix.rows)
+    size = model.dims[mix.per].size
+    return NUMPY_OPS.segment_sum(lp, mix.rows.index[mix.per], size) + log_weights(model, values)
+
+
+def row_log_weights(
+    model: Model, values: dict[str, np.ndarray], rows: RowData, train_args: dict[str, Any]
+) -> np.ndarray:
+    """``(rows, K)``: log probability of each component for each row given the training data.
+
+    Per level, these are the level's responsibilities (its training rows' evidence); per row,
+    the prior weights (a row being predicted has no evidence of its own).
+    """
+    mix = _mixture(model)
+    k = model.dims[mix.dim].size
+    if mix.per is None:
+        return np.broadcast_to(log_weights(model, values), (len(rows), k))
+    joint = level_log_likelihood(model, values, train_args)
+    resp = joint - special.logsumexp(joint, axis=1, keepdims=True)
+    return resp[rows.index[mix.per]]
+
+
+def responsibilities(
+    model: Model, values: dict[str, np.ndarray], train_args: dict[str, Any]
+) -> np.ndarray:
+    """``(levels of per, K)``: posterior component probabilities of each level at one draw."""
+    joint = level_log_likelihood(model, values, train_args)
+    return np.exp(joint - special.logsumexp(joint, axis=1, keepdims=True))
+
+
+def component_order(model: Model, mean_by_component: np.ndarray) -> np.ndarray:
+    """The label order of one draw: components sorted by their mean prediction over the
+    training rows (``mean_by_component``: ``(rows, K)``), lowest first.
+
+    Labels of a mixture are arbitrary (any permutation has the same density), so chains, and
+    draws within a chain, may swap them; sorting by a key every component has makes the
+    per-component summaries and their R-hat comparable.
+    """
+    return np.argsort(np.mean(mean_by_component, axis=0), kind="stable")
+
+
+def _mixture(model: Model):
+    if model.mixture is None:
+        raise ValueError(f"{model.name} has no mixture likelihood")
+    return model.mixture
