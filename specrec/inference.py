@@ -13,7 +13,7 @@ import numpy as np
 
 from specrec.backends import SAMPLE_STATS, FitResult
 from specrec.model.ir import Model
-from specrec.model.reference import derived_draws
+from specrec.model.reference import derived_draws, mixture_draws
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -33,6 +33,10 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
     # non-centred parameters by their own names, computed once here from the backend's draws
     posterior |= derived_draws(model, posterior)
     dims |= {d.name: list(d.dims) for d in model.derived}
+    if model.mixture is not None:  # stable component labels; each level's responsibilities
+        posterior = mixture_draws(model, posterior)
+        if model.responsibility_name and model.mixture.per:
+            dims[model.responsibility_name] = [model.mixture.per, model.mixture.dim]
     stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
     idata = az.from_dict(
         posterior=posterior,

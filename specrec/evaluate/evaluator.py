@@ -26,6 +26,7 @@ from specrec.evaluate.metrics import (
     log_predictive_density,
     predictive_summary,
 )
+from specrec.evaluate.mixture_summary import mixture_summary
 from specrec.evaluate.ranking import ranking_metrics
 from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
@@ -196,6 +197,8 @@ def evaluate_fit(
     cold = {
         d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims
     }
+    if model.mixture is not None:
+        diagnostics["mixture"] = mixture_summary(model, idata)
     metrics = {
         "test": test_metrics,
         "train": train_metrics,

@@ -102,6 +102,18 @@ METRICS_FIELDS: dict[str, str] = {
     "metrics.loo.warning": "true when any k exceeds good_k: treat elpd_loo with caution",
     # -- convergence ----------------------------------------------------------------------------
     "diagnostics.method": "inference method (map, vi, nuts)",
+    "diagnostics.mixture.dim": "the mixture's component dim",
+    "diagnostics.mixture.per": "data dim whose levels each have one component (null: per row)",
+    "diagnostics.mixture.components": "number of components K",
+    "diagnostics.mixture.order": "how component labels are ordered in every draw (label "
+    "switching removed before any summary or R-hat)",
+    "diagnostics.mixture.weights_mean": "posterior mean weight of each component (averaged over "
+    "levels when the weights vary by level)",
+    "diagnostics.mixture.levels": "levels of per with training rows",
+    "diagnostics.mixture.levels_per_component": "levels whose most probable component is k",
+    "diagnostics.mixture.mean_max_responsibility": "mean over levels of the largest posterior "
+    "component probability (1: every level clearly belongs to one component)",
+    "diagnostics.mixture.ambiguous_levels": "levels whose largest responsibility is below 0.9",
     "diagnostics.divergences": "divergent NUTS transitions (0 for map/vi)",
     "diagnostics.rhat_max": "worst rank-normalised split R-hat over the checked parameters "
     "(params_checked); null for map/vi",

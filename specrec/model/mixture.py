@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from scipy import special
+from scipy.optimize import linear_sum_assignment
 
 from specrec.model.ir import Model, RowData
 from specrec.model.walk import NUMPY_OPS, evaluate
@@ -67,14 +68,26 @@ def responsibilities(
 
 
 def component_order(model: Model, mean_by_component: np.ndarray) -> np.ndarray:
-    """The label order of one draw: components sorted by their mean prediction over the
-    training rows (``mean_by_component``: ``(rows, K)``), lowest first.
+    """Components sorted by their mean prediction over the training rows, lowest first
+    (``mean_by_component``: ``(rows, K)``): the label order of the pivot draw."""
+    return np.argsort(np.mean(mean_by_component, axis=0), kind="stable")
+
+
+def align_to_pivot(mean_by_component: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """The permutation of one draw's components that best matches the pivot's.
 
     Labels of a mixture are arbitrary (any permutation has the same density), so chains, and
-    draws within a chain, may swap them; sorting by a key every component has makes the
-    per-component summaries and their R-hat comparable.
+    draws within a chain, may swap them.  Each draw's components are matched to the pivot
+    draw's by their predictions on the training rows (least squares, Hungarian algorithm):
+    a component is recognised by what it predicts, which is identified, not by its label.
+    ``result[j]`` is the draw's component that takes label ``j``.
     """
-    return np.argsort(np.mean(mean_by_component, axis=0), kind="stable")
+    diff = mean_by_component[:, :, None] - pivot[:, None, :]
+    cost = np.einsum("nij,nij->ij", diff, diff)
+    rows, cols = linear_sum_assignment(cost)
+    order = np.empty_like(cols)
+    order[cols] = rows
+    return order
 
 
 def _mixture(model: Model):

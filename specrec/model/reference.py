@@ -292,3 +292,49 @@ def sample_new_levels(
 
     values = walk_model(model, NUMPY_OPS, sample, None)
     return {rv.name: values[rv.name] for rv in model.latents}
+
+
+def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A mixture's draws with component labels made consistent, and its responsibilities.
+
+    The first draw of the first chain is the pivot; its components are labelled by their mean
+    prediction over the training rows (lowest first), and every draw's components are matched
+    to the pivot's by their predictions (``mixture.align_to_pivot``).  Every variable over the
+    component dim is permuted alike, so "type 0" means the same in every draw and chain and
+    per-component summaries and R-hat are meaningful.  For a mixture per level,
+    ``<dim>_responsibility`` (chain, draw, level, component) is added.
+    """
+    mix = model.mixture
+    assert mix is not None
+    names = [rv.name for rv in model.latents]
+    chains, draws = posterior[names[0]].shape[:2]
+    dims = {rv.name: rv.dims for rv in model.latents} | {d.name: d.dims for d in model.derived}
+    out = {k: np.array(v, dtype=float, copy=True) for k, v in posterior.items()}
+    k = model.dims[mix.dim].size
+    # predictions on at most 5,000 training rows identify the components well enough
+    rows = mix.rows
+    if len(rows) > 5000:
+        rows = rows.take(np.linspace(0, len(rows) - 1, 5000).round().astype(int))
+
+    def component_means(c: int, d: int) -> np.ndarray:
+        args = likelihood_args(model, {n: out[n][c, d] for n in names}, rows)
+        return np.broadcast_to(model.likelihood.dist.mean(**args), (len(rows), k))
+
+    first = component_means(0, 0)
+    pivot = first[:, mixture.component_order(model, first)]
+    resp_name = model.responsibility_name
+    resp = np.empty((chains, draws, model.dims[mix.per].size, k)) if mix.per else None
+    for c in range(chains):
+        for d in range(draws):
+            order = mixture.align_to_pivot(component_means(c, d), pivot)
+            for name, var_dims in dims.items():
+                for axis, dim in enumerate(var_dims):
+                    if dim == mix.dim:
+                        out[name][c, d] = np.take(out[name][c, d], order, axis=axis)
+            if resp is not None:
+                values = {n: out[n][c, d] for n in names}
+                train_args = likelihood_args(model, values, mix.rows)
+                resp[c, d] = mixture.responsibilities(model, values, train_args)
+    if resp is not None and resp_name is not None:
+        out[resp_name] = resp
+    return out

@@ -292,6 +292,7 @@ class Inference(Strict):
         if self.restarts > 1 and self.method == "nuts":
             raise ValueError("restarts is for map and vi; for nuts run several chains")
         return self
+
     batch_size: int | None = Field(
         None,
         ge=1,
