@@ -16,6 +16,7 @@ ALL = sorted(
     p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml") if "studies" not in p.parts
 )
 TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
+TINY += ["inference.restarts=1"]
 #: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
 SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}
 

@@ -930,6 +930,8 @@ class _Lowering:
             path = (*path, "distribution")
         over = self.mixture_dim(lik.mixture)
         ctx = _Context(path, row=True, target=(OBS,) if over is None else (OBS, over))
+        if lik.mixture is not None and over is None:
+            return None, ctx.refs  # its arguments' dims depend on the mixture's dim
         try:
             dist, args = self.lower_distribution(lik.distribution, path, ctx)
         except _Abort:
@@ -1007,10 +1009,13 @@ class _Lowering:
         target = (mix.over,) if mix.per is None else (mix.per, mix.over)
         ctx = _Context(path, row=False, target=target, refs=refs)
         try:
-            node = self.parse(mix.weights, path)
+            node = self.parse(str(mix.weights), path)
             w = self.lower(node, ctx)
         except _Abort:
             return None
+        if not w.dims and not _depends_on_parameters(w):  # a number: equal weights
+            value = float(np.asarray(evaluate(w, {}, None, NUMPY_OPS)))
+            w = Const(np.full(self.dims[mix.over].size, value), (mix.over,), E.to_text(node))
         if mix.over not in w.dims or any(d not in target for d in w.dims):
             self.problem(
                 path,

@@ -217,9 +217,9 @@ class Mixture(Strict):
     """
 
     over: str = Field(description="fixed-size dim of the components (K user types)")
-    weights: str = Field(
+    weights: str | float = Field(
         description="non-negative weights over `over` (normalised), e.g. a Dirichlet parameter; "
-        "with `per`, may also vary over the levels of `per`"
+        "with `per`, may also vary over the levels of `per`; a number: equal weights"
     )
     per: str | None = Field(
         None,

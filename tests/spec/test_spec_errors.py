@@ -66,6 +66,10 @@ inference:
   steps: 100
 """
 LIKELIHOOD = "rating: Normal(mu + dot(U[user], V[item]), sigma)"
+MIXTURE = (
+    "rating:\n    distribution: Normal(mu + dot(U[user], V[item]), sigma)\n"
+    "    mixture: {over: %s, weights: %s, per: %s}"
+)
 
 
 def tiny_ratings(y: list[float]) -> Dataset:
@@ -778,7 +782,7 @@ CASES = [
         "mvnormal-mean-not-over-event-dim",
         (
             "prior: Normal(mu_u, 0.5)\n",
-            "prior: MvNormal(0, L)\n",
+            "prior: MvNormal(sigma, L)\n",  # a number would be a mean for every element
             "  sigma: HalfNormal(1)\n",
             "  sigma: HalfNormal(1)\n  L:\n    prior: LKJCholesky(2)\n    dims: [factor, factor2]\n",
             "  factor: 3\n",
@@ -917,6 +921,42 @@ CASES = [
         "    expected: (none: this source has no side data)",
         "    found:    'age'",
         data=tiny_ratings([3, 4, 5, 2, 1, 3]),
+    ),
+    # ---- mixture likelihoods --------------------------------------------------------------------
+    C(
+        "mixture-over-data-dim",
+        ("  factor: 3", "  factor: 3\n  type: 2", LIKELIHOOD, MIXTURE % ("item", "1", "user")),
+        "spec.yaml:29:21: likelihood.rating.mixture.over: the components of a mixture are a "
+        "fixed-size dim, 'item' is a data dim",
+        "    hint:     declare the number of components as a dim: type: 3",
+    ),
+    C(
+        "mixture-weights-not-a-vector",
+        ("  factor: 3", "  factor: 3\n  type: 2", LIKELIHOOD, MIXTURE % ("type", "sigma", "user")),
+        "spec.yaml:29:36: likelihood.rating.mixture.weights: mixture weights must be a vector "
+        "over the components",
+        "    expected: dims (type) or (user, type)",
+        "    found:    no dims",
+    ),
+    C(
+        "mixture-per-fixed-dim",
+        ("  factor: 3", "  factor: 3\n  type: 2", LIKELIHOOD, MIXTURE % ("type", "1", "factor")),
+        "spec.yaml:29:44: likelihood.rating.mixture.per: per must be a data dim, found 'factor'",
+        "    expected: user, item",
+    ),
+    C(
+        "mixture-minibatch-per-user",
+        (
+            "  factor: 3",
+            "  factor: 3\n  type: 2",
+            LIKELIHOOD,
+            MIXTURE % ("type", "1", "user"),
+            "  method: nuts",
+            "  method: vi\n  batch_size: 100",
+        ),
+        "spec.yaml:32:15: inference.batch_size: minibatches cannot split a mixture per 'user': "
+        "each level's rows share one component and must be in the same likelihood term",
+        "    hint:     remove batch_size (full-batch vi), or mix per row (no per)",
     ),
 ]
 
