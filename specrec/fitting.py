@@ -160,7 +160,7 @@ def fit(
             rundir.write_json(tmp / rundir.FILES["resolved"], s.model_dump(mode="json"))
             idata.to_netcdf(str(tmp / rundir.FILES["posterior"]))
             ev.predictions.to_csv(tmp / rundir.FILES["predictions"], index=False)
-            _plots(tmp, ev, metrics)
+            _plots(tmp, ev, metrics, _responsibilities(model, idata))
             rundir.write_json(
                 tmp / rundir.FILES["curves"],
                 {k: np.asarray(v).tolist() for k, v in ev.curves.items()},
@@ -176,7 +176,7 @@ def fit(
     return Run(path, metrics, idata, model, test_rows, loaded, train)
 
 
-def _plots(folder: Path, ev, metrics: dict) -> None:
+def _plots(folder: Path, ev, metrics: dict, responsibilities: tuple | None = None) -> None:
     from specrec.evaluate import plots
 
     curves = ev.curves
@@ -190,3 +190,15 @@ def _plots(folder: Path, ev, metrics: dict) -> None:
         plots.plot_running_rmse(curves["running_rmse"], base, folder / "running_rmse.png")
     if "loss" in curves:
         plots.plot_loss(curves["loss"], folder / "loss.png")
+    if responsibilities is not None:
+        plots.plot_responsibilities(*responsibilities, folder / "responsibilities.png")
+
+
+def _responsibilities(model, idata) -> tuple | None:
+    """(posterior mean responsibilities of levels with training rows, per dim, component dim)."""
+    name, mix = model.responsibility_name, model.mixture
+    if name is None or mix is None or mix.per is None:
+        return None
+    seen = np.unique(mix.rows.index[mix.per])
+    resp = np.asarray(idata.posterior[name].values).mean(axis=(0, 1))[seen]
+    return resp, mix.per, mix.dim

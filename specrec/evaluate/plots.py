@@ -242,3 +242,28 @@ def plot_hyperparameters(
     if len(draws) > max_rows:
         fig.suptitle(f"first {max_rows} of {len(draws)} hyperparameter elements")
     return _save_atomic(fig, path)
+
+
+def plot_responsibilities(
+    resp: np.ndarray, per: str, dim: str, path: str | os.PathLike[str]
+) -> Path:
+    """Each level's posterior component probabilities as stacked bars, levels grouped by their
+    most probable component and sorted by its probability: clear members at each group's left
+    edge, ambiguous ones at its right edge."""
+    resp = np.asarray(resp, dtype=float)
+    top = resp.argmax(1)
+    order = np.lexsort((-resp.max(1), top))
+    fig, ax = _new_figure(
+        f"posterior {dim} probabilities per {per}",
+        f"{per} (grouped by most probable {dim})",
+        "probability",
+    )
+    x = np.arange(len(order))
+    bottom = np.zeros(len(order))
+    for k in range(resp.shape[1]):
+        ax.bar(x, resp[order, k], bottom=bottom, width=1.0, label=f"{dim} {k}", lw=0)
+        bottom += resp[order, k]
+    ax.set_xlim(-0.5, len(order) - 0.5)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save_atomic(fig, path)
