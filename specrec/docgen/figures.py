@@ -77,6 +77,11 @@ def quickstart(out: Path, work: Path, data: str | None) -> None:
     _compare_step("specs/quickstart.yaml", cmd)(out, work)
 
 
+def watch_minutes(out: Path, work: Path, data: str | None) -> None:
+    cmd = "specrec compare specs/watch_minutes.yaml --backends numpyro,pymc,pyro"
+    _compare_step("specs/watch_minutes.yaml", cmd)(out, work)
+
+
 def group_means(out: Path, work: Path, data: str | None) -> None:
     """The comparison, and each backend's posterior of the group means against the exact one."""
     from specrec.evaluate.plots import _new_figure, _save_atomic
@@ -205,6 +210,7 @@ def mixture(out: Path, work: Path, data: str | None) -> None:
 
 STEPS: dict[str, Callable[[Path, Path, str | None], None]] = {
     "quickstart": quickstart,
+    "watch_minutes": watch_minutes,
     "mixture": mixture,
     "group_means": group_means,
     "movielens": movielens,

@@ -136,7 +136,8 @@ def event_prior_spec(dist: Distribution) -> str:
     used: dict[str, int] = {}
     for a in dist.args:
         if a.event_dims == 1:
-            params.append(f"  v_{a.name}:\n    prior: Normal(0, 1)\n    dims: [k]\n")
+            prior = "Gamma(3, 2)" if a.constraint.kind == "positive" else "Normal(0, 1)"
+            params.append(f"  v_{a.name}:\n    prior: {prior}\n    dims: [k]\n")
             args.append(f"v_{a.name}")
         elif a.event_dims == 2:
             params.append(f"  m_{a.name}:\n    prior: LKJCholesky(2)\n    dims: [k, k2]\n")
@@ -146,8 +147,8 @@ def event_prior_spec(dist: Distribution) -> str:
             i = used.get(a.constraint.kind, 0)
             used[a.constraint.kind] = i + 1
             args.append(f"{lit[i % len(lit)]:g}")
-    if dist.event_dims == 1:
-        dims, total = "[g, k]", "sum(x[g], k)"
+    if dist.event_dims == 1:  # squares: a simplex's plain sum is always 1
+        dims, total = "[g, k]", "sum(x[g] * x[g], k)"
     else:
         dims, total = "[k, k2]", "b[g] + sum(sum(x, k2), k)"
         params.append("  b:\n    prior: Normal(0, 1)\n    dims: [g]\n")
@@ -155,7 +156,7 @@ def event_prior_spec(dist: Distribution) -> str:
     return _HEADER.format(
         name=f"prior-{dist.name}",
         true="",
-        dims="  g: {column: g}\n  k: 3\n  k2: 3\n",
+        dims="  g: {column: g}\n  k: 3\n" + ("  k2: 3\n" if "k2" in "".join(params) else ""),
         params="".join(params),
         likelihood=f"Normal({total}, 1)",
     )
