@@ -19,7 +19,7 @@ from pymc.distributions import transforms
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
-from specrec_pymc.multivariate import lkj_cholesky
+from specrec_pymc.multivariate import lkj_cholesky, mvnormal_precision, wishart_cholesky
 
 
 class PytensorOps:
@@ -91,6 +91,8 @@ DISTRIBUTIONS |= {
     ),
     "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
     "LKJCholesky": lkj_cholesky,
+    "MvNormalPrecision": mvnormal_precision,
+    "WishartCholesky": wishart_cholesky,
 }
 
 
@@ -110,6 +112,7 @@ TRANSFORMS: dict[str, Any] = {
     # --- multivariate, mixtures, ordinal (issue 5) ---
     "ordered": transforms.ordered,
     "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
+    "lower_cholesky": None,  # sized per variable: ``wishart_cholesky`` sets its own
 }
 
 

@@ -645,6 +645,8 @@ class _Lowering:
             target = target[: len(target) - dist.event_dims]  # one value per batch element
         extra = [d for d in x.dims if d not in target]
         if spec_arg.event_dims:
+            x = self.constant_over_event(dist, spec_arg.event_dims, x, target)
+            extra = [d for d in x.dims if d not in target]
             target, extra = self.event_target(dist, arg_name, x, target, extra, whole, ctx)
         if extra:
             if ctx.row:
@@ -681,6 +683,17 @@ class _Lowering:
                     found=found,
                 )
         return x
+
+    def constant_over_event(
+        self, dist: Distribution, arg_event_dims: int, x: Expr, target: tuple[str, ...]
+    ) -> Expr:
+        """A constant number where a vector over the variable's own event dims is expected (a
+        multivariate normal's mean 0): the same value in every coordinate, as a Const over them."""
+        own = target[len(target) - dist.event_dims :] if dist.event_dims else ()
+        if x.dims or not own or arg_event_dims != len(own) or _depends_on_parameters(x):
+            return x
+        value = np.asarray(evaluate(x, {}, None, NUMPY_OPS), dtype=float)
+        return Const(np.full(tuple(self.dims[d].size for d in own), value), own)
 
     def event_target(
         self,
