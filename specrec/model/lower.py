@@ -682,6 +682,17 @@ class _Lowering:
                     expected=spec_arg.constraint.description,
                     found=found,
                 )
+            if spec_arg.constraint.kind == "dof" and not placeholder and len(ctx.target) >= 2:
+                size = self.dims[ctx.target[-1]].size  # the d of a d x d matrix
+                if not np.all(value > size - 1):
+                    raise self.fail(
+                        ctx.path,
+                        f"{dist.name}'s {arg_name} must exceed {size - 1} for a "
+                        f"{size} x {size} matrix",
+                        whole,
+                        expected=f"a number > {size - 1}",
+                        found=E.to_text(node),
+                    )
         return x
 
     def constant_over_event(

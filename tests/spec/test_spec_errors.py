@@ -778,7 +778,7 @@ CASES = [
         "mvnormal-mean-not-over-event-dim",
         (
             "prior: Normal(mu_u, 0.5)\n",
-            "prior: MvNormal(0, L)\n",
+            "prior: MvNormal(sigma, L)\n",
             "  sigma: HalfNormal(1)\n",
             "  sigma: HalfNormal(1)\n  L:\n    prior: LKJCholesky(2)\n    dims: [factor, factor2]\n",
             "  factor: 3\n",
@@ -787,6 +787,19 @@ CASES = [
         "spec.yaml:20:21: params.U.prior: MvNormal's mu must be a vector over 'factor'",
         "    expected: a vector over 'factor'",
         "    found:    no dims",
+    ),
+    C(
+        "wishart-dof-below-matrix-size",
+        (
+            "  sigma: HalfNormal(1)\n",
+            "  sigma: HalfNormal(1)\n  L:\n    prior: WishartCholesky(2)\n"
+            "    dims: [factor, factor2]\n",
+            "  factor: 3\n",
+            "  factor: 3\n  factor2: 3\n",
+        ),
+        "spec.yaml:27:28: params.L.prior: WishartCholesky's nu must exceed 2 for a 3 x 3 matrix",
+        "    expected: a number > 2",
+        "    found:    2",
     ),
     C(
         "ordered-constraint-on-positive-prior",
