@@ -138,7 +138,9 @@ def corr_cholesky_to_unconstrained(y: np.ndarray) -> np.ndarray:
 # ---- multivariate normal with the Cholesky factor of a precision matrix -------------------------
 
 
-def mvnormal_precision_logpdf(x: np.ndarray, mu: np.ndarray, precision_chol: np.ndarray) -> np.ndarray:
+def mvnormal_precision_logpdf(
+    x: np.ndarray, mu: np.ndarray, precision_chol: np.ndarray
+) -> np.ndarray:
     """log N(x | mu, (chol chol^T)^-1) over the last axis: chol is the precision's factor."""
     diff = np.asarray(x, dtype=float) - mu
     chol = np.asarray(precision_chol, dtype=float)

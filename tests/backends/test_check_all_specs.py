@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.backend(n) for n in ("numpyro", "pymc", "pyro")]
 SPEC_FILES = sorted(p for p in SPECS.rglob("*.yaml") if "studies" not in p.parts)
 #: specs whose full size makes the check slow (matrix-valued priors): smaller dims, same model
 SMALLER = {
-    f"movielens/{name}.yaml": ["dims.factor=3", "dims.factor2=3"] for name in ("bpmf_lkj", "bpmf_nw")
+    f"movielens/{name}.yaml": ["dims.factor=3", "dims.factor2=3"]
+    for name in ("bpmf_lkj", "bpmf_nw")
 }
 
 

@@ -92,7 +92,9 @@ def test_wishart_cholesky_is_the_wishart_of_l_lt_times_its_jacobian() -> None:
 def test_wishart_cholesky_draws_have_mean_nu_identity() -> None:
     draws = mv.wishart_cholesky_sample(np.random.default_rng(5), np.full(40000, 5.0), 3)
     assert np.allclose(np.triu(draws, 1), 0) and np.all(np.diagonal(draws, 0, -2, -1) > 0)
-    np.testing.assert_allclose((draws @ np.swapaxes(draws, -1, -2)).mean(0), 5 * np.eye(3), atol=0.1)
+    np.testing.assert_allclose(
+        (draws @ np.swapaxes(draws, -1, -2)).mean(0), 5 * np.eye(3), atol=0.1
+    )
 
 
 def test_mvnormal_precision_matches_scipy_with_the_inverse_covariance() -> None:
