@@ -377,7 +377,7 @@ def _normal_wishart() -> list[Distribution]:
         ),
         Distribution(
             "WishartCholesky",
-            (Arg("nu", DOF, "degrees of freedom (> d - 1; d: the most vague proper prior)"),),
+            (Arg("nu", DOF, "degrees of freedom (nu = d, the matrix size: BPMF's vague choice)"),),
             LOWER_CHOLESKY,
             "lower Cholesky factor L of a Wishart(nu, I) matrix L L^T over two dims of one size "
             "d (as a precision: BPMF's Lambda); s * L, with s > 0 over the first dim, is the "
