@@ -123,6 +123,12 @@ class Distribution:
         return f"{self.name}({', '.join(self.arg_names)})"
 
 
+#: The mean of a multivariate normal; a constant number is broadcast over the event dim.
+MEAN_VECTOR = Arg(
+    "mu", REAL, "mean vector over the event dim (a constant number: the same in each)", event_dims=1
+)
+
+
 def _shape(*xs: np.ndarray) -> tuple[int, ...]:
     return np.broadcast_shapes(*(np.shape(x) for x in xs))
 
@@ -306,7 +312,7 @@ def _table() -> dict[str, Distribution]:
         Distribution(
             "MvNormal",
             (
-                Arg("mu", REAL, "mean vector over the event dim", event_dims=1),
+                MEAN_VECTOR,
                 Arg(
                     "chol",
                     REAL,
@@ -350,12 +356,7 @@ def _normal_wishart() -> list[Distribution]:
         Distribution(
             "MvNormalPrecision",
             (
-                Arg(
-                    "mu",
-                    REAL,
-                    "mean vector over the event dim (a constant number: the same in each)",
-                    event_dims=1,
-                ),
+                MEAN_VECTOR,
                 Arg(
                     "precision_chol",
                     REAL,
