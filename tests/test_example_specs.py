@@ -18,7 +18,10 @@ ALL = sorted(
 TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
 TINY += ["inference.restarts=1"]
 #: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
-SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}
+SMALLER = {
+    f"movielens/{name}.yaml": ["dims.factor=3", "dims.factor2=3"]
+    for name in ("bpmf_lkj", "bpmf_nw")
+}
 
 
 @pytest.mark.backend("numpyro")

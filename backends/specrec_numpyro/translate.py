@@ -76,6 +76,12 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
     "Dirichlet": lambda a, event_shape: dist.Dirichlet(a),
+    "MvNormalPrecision": lambda mu, precision_chol, event_shape: dist.MultivariateNormal(
+        mu, precision_matrix=precision_chol @ jnp.swapaxes(precision_chol, -1, -2)
+    ),
+    "WishartCholesky": lambda nu, event_shape: dist.WishartCholesky(
+        nu, scale_tril=jnp.eye(event_shape[-1], dtype=jnp.result_type(float))
+    ),
     # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
     # specrec's psi is the probability of the base component; NumPyro's gate is its complement.
     "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(gate=1 - psi, rate=mu),

@@ -1,8 +1,10 @@
 """What PyMC lacks for the core's vector- and matrix-valued latents: LKJ on a correlation
-Cholesky factor, and the stick-breaking map of a simplex.
+Cholesky factor, a Wishart on a Cholesky factor, and the stick-breaking map of a simplex.
 
 PyMC has ``LKJCholeskyCov`` (a covariance with its own scales) but no prior on a correlation
-factor alone, and no transform for one.  Both are written here in pytensor, following the
+factor alone, and no transform for one; its ``Wishart`` is over the matrix itself, with no
+unconstrained map NUTS could use.  Both priors and their transforms are written here in pytensor,
+following the
 core's numpy reference (``specrec.model.multivariate``, NumPyro's definitions) term by term, so
 the unconstrained space and the density agree with the other backends.
 """
@@ -108,3 +110,79 @@ class StickBreakingTransform(Transform):
         x = self._shifted(value)
         y = self.backward(value)
         return pt.sum(pt.log(y[..., :-1]) + pt.log(pt.sigmoid(x)) - x, axis=-1)
+
+
+class LowerCholeskyTransform(Transform):
+    """d(d+1)/2 reals -> a d x d lower-triangular matrix: the strictly lower elements (row-major),
+    then exp of the diagonal (NumPyro's LowerCholeskyTransform)."""
+
+    name = "lower_cholesky"
+
+    def __init__(self, d: int):
+        self.d = d
+        self.rows, self.cols = np.tril_indices(d, -1)
+        self.n_off = len(self.rows)
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        y = pt.zeros((*value.shape[:-1], self.d, self.d))
+        y = pt.set_subtensor(y[..., self.rows, self.cols], value[..., : self.n_off])
+        i = np.arange(self.d)
+        return pt.set_subtensor(y[..., i, i], pt.exp(value[..., self.n_off :]))
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        diag = pt.log(pt.diagonal(value, axis1=-2, axis2=-1))
+        return pt.concatenate([value[..., self.rows, self.cols], diag], axis=-1)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        return pt.sum(value[..., self.n_off :], axis=-1)
+
+
+def _wishart_cholesky_logp(value: Any, nu: Any, _size: Any) -> Any:
+    d = int(value.type.shape[-1])  # static: the spec's dim size
+    i = np.arange(1, d + 1)
+    diag = pt.diagonal(value, axis1=-2, axis2=-1)
+    multigammaln = d * (d - 1) / 4 * np.log(np.pi) + sum(
+        pt.gammaln(nu / 2 + (1 - j) / 2) for j in range(1, d + 1)
+    )
+    logp = (
+        pt.sum((pt.shape_padright(nu) - i) * pt.log(diag), axis=-1)
+        - 0.5 * pt.sum(pt.tril(value) ** 2, axis=(-2, -1))
+        - (nu / 2 - 1) * d * np.log(2.0)
+        - multigammaln
+    )
+    return pt.switch(pt.gt(nu, d - 1), logp, -np.inf)
+
+
+def wishart_cholesky(name: str, nu: Any, *, shape: tuple[int, ...], **kw: Any) -> Any:
+    """Cholesky factor of a Wishart(nu, I) matrix over the last two dims of ``shape``."""
+    kw.pop("default_transform", None)  # the core's lower_cholesky map, with the size it needs
+    d = shape[-1]
+    return pm.CustomDist(
+        name,
+        nu,
+        np.zeros(d),  # carries the matrix size, as for lkj_cholesky
+        logp=_wishart_cholesky_logp,
+        signature="(),(n)->(n,n)",
+        shape=shape,
+        default_transform=LowerCholeskyTransform(d),
+        **kw,
+    )
+
+
+def _mvnormal_precision_logp(value: Any, mu: Any, precision_chol: Any) -> Any:
+    diff = value - mu
+    z = pt.sum(precision_chol * pt.shape_padright(diff), axis=-2)  # precision_chol^T diff
+    logdet = pt.sum(pt.log(pt.diagonal(precision_chol, axis1=-2, axis2=-1)), axis=-1)
+    k = int(value.type.shape[-1])
+    return -0.5 * pt.sum(z**2, axis=-1) + logdet - 0.5 * k * np.log(2 * np.pi)
+
+
+def mvnormal_precision(name: str, mu: Any, precision_chol: Any, **kw: Any) -> Any:
+    """Multivariate normal with precision ``precision_chol precision_chol^T``.
+
+    ``pm.MvNormal(tau=...)`` inverts the precision with an unbatched op, which fails on the
+    core's aligned (1, d, d) factors; the density is written out instead, as in the reference.
+    """
+    return pm.CustomDist(
+        name, mu, precision_chol, logp=_mvnormal_precision_logp, signature="(n),(n,n)->(n)", **kw
+    )

@@ -19,7 +19,12 @@ from pymc.distributions import transforms
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
-from specrec_pymc.multivariate import StickBreakingTransform, lkj_cholesky
+from specrec_pymc.multivariate import (
+    StickBreakingTransform,
+    lkj_cholesky,
+    mvnormal_precision,
+    wishart_cholesky,
+)
 
 
 class PytensorOps:
@@ -96,6 +101,8 @@ DISTRIBUTIONS |= {
     "MvNormal": lambda name, mu, chol, **kw: pm.MvNormal(name, mu=mu, chol=chol, **kw),
     "LKJCholesky": lkj_cholesky,
     "Dirichlet": lambda name, a, **kw: pm.Dirichlet(name, a=a, **kw),
+    "MvNormalPrecision": mvnormal_precision,
+    "WishartCholesky": wishart_cholesky,
 }
 
 
@@ -116,6 +123,7 @@ TRANSFORMS: dict[str, Any] = {
     "ordered": transforms.ordered,
     "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
     "stick_breaking": StickBreakingTransform(),
+    "lower_cholesky": None,  # sized per variable: ``wishart_cholesky`` sets its own
 }
 
 

@@ -18,6 +18,7 @@ from pyro.distributions import constraints
 
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
+from specrec_pyro.multivariate import WishartCholesky, mvnormal_precision
 
 
 class TorchOps:
@@ -86,6 +87,10 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
     "Dirichlet": lambda a, event_shape: dist.Dirichlet(a),
+    "MvNormalPrecision": lambda mu, precision_chol, event_shape: mvnormal_precision(
+        mu, precision_chol
+    ),
+    "WishartCholesky": lambda nu, event_shape: WishartCholesky(nu, event_shape[-1]),
     # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
     # specrec's psi is the probability of the base component; Pyro's gate is its complement.
     "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(mu, gate=1 - psi),

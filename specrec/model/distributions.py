@@ -46,7 +46,9 @@ class Constraint:
                 ok &= (v == 0) | (v == 1)
             elif self.kind == "simplex":
                 ok &= v >= 0
-            elif self.kind in ("ordered", "corr_cholesky"):
+            elif self.kind == "dof":
+                ok &= v > 0  # the bound d - 1 depends on the matrix size: the density checks it
+            elif self.kind in ("ordered", "corr_cholesky", "lower_cholesky"):
                 pass  # a property of a whole vector/matrix, checked by the density itself
             elif self.kind != "real":
                 raise ValueError(self.kind)
@@ -69,6 +71,10 @@ CORR_CHOLESKY = Constraint(
     "corr_cholesky", "the lower Cholesky factor of a correlation matrix (rows of unit length)"
 )
 NONNEGATIVE = Constraint("nonnegative", "a number >= 0")
+LOWER_CHOLESKY = Constraint(
+    "lower_cholesky", "a lower-triangular matrix with a positive diagonal (a Cholesky factor)"
+)
+DOF = Constraint("dof", "degrees of freedom: a number > d - 1 for a d x d matrix")
 
 #: How a latent variable with this support is mapped to the unconstrained space.  Every backend
 #: must use the same map, so that log densities (Jacobians included) agree at the same point.
@@ -81,6 +87,7 @@ TRANSFORMS = {
     "ordered": "ordered",
     "corr_cholesky": "corr_cholesky",
     "simplex": "stick_breaking",
+    "lower_cholesky": "lower_cholesky",
 }
 
 
@@ -115,6 +122,12 @@ class Distribution:
 
     def signature(self) -> str:
         return f"{self.name}({', '.join(self.arg_names)})"
+
+
+#: The mean of a multivariate normal; a constant number is broadcast over the event dim.
+MEAN_VECTOR = Arg(
+    "mu", REAL, "mean vector over the event dim (a constant number: the same in each)", event_dims=1
+)
 
 
 def _shape(*xs: np.ndarray) -> tuple[int, ...]:
@@ -300,7 +313,7 @@ def _table() -> dict[str, Distribution]:
         Distribution(
             "MvNormal",
             (
-                Arg("mu", REAL, "mean vector over the event dim", event_dims=1),
+                MEAN_VECTOR,
                 Arg(
                     "chol",
                     REAL,
@@ -339,10 +352,57 @@ def _table() -> dict[str, Distribution]:
             lambda a: np.asarray(a, float) / np.sum(a, -1, keepdims=True),
             event_dims=1,
         ),
+        *_normal_wishart(),
         # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
         *_zero_inflated_and_hurdle(),
     ]
     return {x.name: x for x in d}
+
+
+def _normal_wishart() -> list[Distribution]:
+    """A Wishart prior on a precision matrix and a normal given that precision (Normal-Wishart BPMF).
+
+    Both work on Cholesky factors, as the LKJ pair does: ``L ~ WishartCholesky(nu)`` is the
+    factor of a Wishart(nu, I) precision, ``s * L`` (``diag(s) L``) that of a Wishart(nu,
+    diag(s)^2) one, and ``MvNormalPrecision(mu, sqrt(b) * L)`` has precision ``b L L^T``.
+    """
+    return [
+        Distribution(
+            "MvNormalPrecision",
+            (
+                MEAN_VECTOR,
+                Arg(
+                    "precision_chol",
+                    REAL,
+                    "lower Cholesky factor of the precision (inverse covariance), over (event "
+                    "dim, a dim of the same size)",
+                    event_dims=2,
+                ),
+            ),
+            REAL,
+            "multivariate normal over the parameter's last dim with precision matrix "
+            "precision_chol precision_chol^T, i.e. covariance (precision_chol "
+            "precision_chol^T)^-1; with WishartCholesky, the Normal-Wishart prior of BPMF",
+            mv.mvnormal_precision_logpdf,
+            lambda rng, mu, precision_chol, event_shape: mv.mvnormal_precision_sample(
+                rng, mu, precision_chol
+            ),
+            lambda mu, precision_chol: np.asarray(mu, float),
+            event_dims=1,
+        ),
+        Distribution(
+            "WishartCholesky",
+            (Arg("nu", DOF, "degrees of freedom (nu = d, the matrix size: BPMF's vague choice)"),),
+            LOWER_CHOLESKY,
+            "lower Cholesky factor L of a Wishart(nu, I) matrix L L^T over two dims of one size "
+            "d (as a precision: BPMF's Lambda); s * L, with s > 0 over the first dim, is the "
+            "factor of a Wishart(nu, diag(s)^2) matrix",
+            mv.wishart_cholesky_logpdf,
+            lambda rng, nu, event_shape: mv.wishart_cholesky_sample(rng, nu, event_shape[-1]),
+            None,
+            event_dims=2,
+        ),
+    ]
 
 
 def _zero_inflated(psi, base_logpdf, x, *base):
@@ -464,6 +524,8 @@ def to_constrained(kind: str, z: np.ndarray, low=None, high=None) -> tuple[np.nd
         return mv.corr_cholesky_to_constrained(z)
     if kind == "stick_breaking":
         return mv.stick_breaking_to_constrained(z)
+    if kind == "lower_cholesky":
+        return mv.lower_cholesky_to_constrained(z)
     raise ValueError(f"unknown transform {kind}")
 
 
@@ -483,14 +545,20 @@ def to_unconstrained(kind: str, x: np.ndarray, low=None, high=None) -> np.ndarra
         return mv.corr_cholesky_to_unconstrained(x)
     if kind == "stick_breaking":
         return mv.stick_breaking_to_unconstrained(x)
+    if kind == "lower_cholesky":
+        return mv.lower_cholesky_to_unconstrained(x)
     raise ValueError(f"unknown transform {kind}")
 
 
 def unconstrained_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape of the unconstrained value: a d x d correlation factor has d(d-1)/2 free numbers."""
+    """Shape of the unconstrained value: a d x d correlation factor has d(d-1)/2 free numbers,
+    a d x d Cholesky factor d(d+1)/2."""
     if kind == "corr_cholesky":
         d = shape[-1]
         return (*shape[:-2], d * (d - 1) // 2)
     if kind == "stick_breaking":
         return (*shape[:-1], shape[-1] - 1)
+    if kind == "lower_cholesky":
+        d = shape[-1]
+        return (*shape[:-2], d * (d + 1) // 2)
     return shape

@@ -648,6 +648,8 @@ class _Lowering:
             target = target[: len(target) - dist.event_dims]  # one value per batch element
         extra = [d for d in x.dims if d not in target]
         if spec_arg.event_dims:
+            x = self.constant_over_event(dist, spec_arg.event_dims, x, target)
+            extra = [d for d in x.dims if d not in target]
             target, extra = self.event_target(dist, arg_name, x, target, extra, whole, ctx)
         if extra:
             if ctx.row:
@@ -683,11 +685,29 @@ class _Lowering:
                     expected=spec_arg.constraint.description,
                     found=found,
                 )
-            if spec_arg.event_dims and not x.dims:  # Dirichlet(1): one concentration for all
-                own = ctx.target[len(ctx.target) - dist.event_dims :]
-                sizes = tuple(self.dims[d].size for d in own)
-                x = Const(np.full(sizes, float(x.value)), own, x.label)
+            if spec_arg.constraint.kind == "dof" and not placeholder and len(ctx.target) >= 2:
+                size = self.dims[ctx.target[-1]].size  # the d of a d x d matrix
+                if not np.all(value > size - 1):
+                    raise self.fail(
+                        ctx.path,
+                        f"{dist.name}'s {arg_name} must exceed {size - 1} for a "
+                        f"{size} x {size} matrix",
+                        whole,
+                        expected=f"a number > {size - 1}",
+                        found=E.to_text(node),
+                    )
         return x
+
+    def constant_over_event(
+        self, dist: Distribution, arg_event_dims: int, x: Expr, target: tuple[str, ...]
+    ) -> Expr:
+        """A constant number where a vector over the variable's own event dims is expected (a
+        multivariate normal's mean 0): the same value in every coordinate, as a Const over them."""
+        own = target[len(target) - dist.event_dims :] if dist.event_dims else ()
+        if x.dims or not own or arg_event_dims != len(own) or _depends_on_parameters(x):
+            return x
+        value = np.asarray(evaluate(x, {}, None, NUMPY_OPS), dtype=float)
+        return Const(np.full(tuple(self.dims[d].size for d in own), value), own)
 
     def event_target(
         self,
@@ -709,8 +729,6 @@ class _Lowering:
         own = target[len(target) - dist.event_dims :] if dist.event_dims else ()
         n_new = spec_arg.event_dims - len(own)
         missing = [d for d in own if d not in x.dims]
-        if not x.dims and not n_new and own and not _depends_on_parameters(x):
-            return (), []  # a number, the same for every element: expanded once folded
         bad = len(extra) != n_new or any(self.is_data_dim(d) for d in extra) or missing
         if not bad and n_new and own and self.dims[extra[0]].size != self.dims[own[-1]].size:
             bad = True

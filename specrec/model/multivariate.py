@@ -135,6 +135,88 @@ def corr_cholesky_to_unconstrained(y: np.ndarray) -> np.ndarray:
     return np.arctanh(y[..., rows, cols] / np.sqrt(shifted[..., rows, cols]))
 
 
+# ---- multivariate normal with the Cholesky factor of a precision matrix -------------------------
+
+
+def mvnormal_precision_logpdf(
+    x: np.ndarray, mu: np.ndarray, precision_chol: np.ndarray
+) -> np.ndarray:
+    """log N(x | mu, (chol chol^T)^-1) over the last axis: chol is the precision's factor."""
+    diff = np.asarray(x, dtype=float) - mu
+    chol = np.asarray(precision_chol, dtype=float)
+    k = diff.shape[-1]
+    z = np.einsum("...ji,...j->...i", chol, diff)  # chol^T diff
+    logdet = np.log(np.abs(np.diagonal(chol, axis1=-2, axis2=-1))).sum(-1)
+    return -0.5 * (z * z).sum(-1) + logdet - 0.5 * k * np.log(2 * np.pi)
+
+
+def mvnormal_precision_sample(
+    rng: np.random.Generator, mu: np.ndarray, precision_chol: np.ndarray
+) -> np.ndarray:
+    """mu + chol^-T eps: its covariance is (chol chol^T)^-1."""
+    mu, chol = np.asarray(mu, dtype=float), np.asarray(precision_chol, dtype=float)
+    shape = np.broadcast_shapes(mu.shape, chol.shape[:-1])
+    k = shape[-1]
+    eps = rng.standard_normal(shape)
+    upper = np.broadcast_to(np.swapaxes(chol, -1, -2), (*shape[:-1], k, k))
+    return mu + np.linalg.solve(upper, eps[..., None])[..., 0]
+
+
+# ---- Wishart prior on the Cholesky factor of a (precision) matrix -------------------------------
+
+
+def wishart_cholesky_logpdf(x: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """log density of L where L L^T ~ Wishart(nu, I), d x d (NumPyro's WishartCholesky, I scale).
+
+    The Wishart density of L L^T times the Jacobian 2^d prod_i L_ii^(d - i + 1) of L -> L L^T:
+    sum_i (nu - i) log L_ii - |L|^2 / 2 - (nu/2 - 1) d log 2 - log Gamma_d(nu / 2), i = 1..d
+    (Bartlett: L_ii^2 ~ chi2(nu - i + 1), L_ij ~ N(0, 1) below the diagonal).  -inf unless
+    nu > d - 1, where the Wishart is defined.
+    """
+    x = np.asarray(x, dtype=float)
+    nu = np.asarray(nu, dtype=float)
+    d = x.shape[-1]
+    i = np.arange(1, d + 1)
+    diag = np.diagonal(x, axis1=-2, axis2=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (
+            ((nu[..., None] - i) * np.log(diag)).sum(-1)
+            - 0.5 * (np.tril(x) ** 2).sum((-2, -1))
+            - (nu / 2 - 1) * d * np.log(2.0)
+            - special.multigammaln(np.maximum(nu, d) / 2, d)
+        )
+    return np.where(nu > d - 1, out, -np.inf)
+
+
+def wishart_cholesky_sample(rng: np.random.Generator, nu: np.ndarray, d: int) -> np.ndarray:
+    """Bartlett decomposition: sqrt(chi2(nu - i)) on the diagonal (i = 0..d-1), N(0, 1) below."""
+    nu = np.asarray(nu, dtype=float)
+    out = np.tril(rng.standard_normal((*nu.shape, d, d)), -1)
+    i = np.arange(d)
+    out[..., i, i] = np.sqrt(rng.chisquare(nu[..., None] - i))
+    return out
+
+
+def lower_cholesky_to_constrained(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPyro's LowerCholeskyTransform: d(d+1)/2 reals, the strictly lower elements (row-major)
+    then the log of the diagonal -> a lower-triangular matrix with a positive diagonal."""
+    z = np.asarray(z, dtype=float)
+    d = _tril_size(z.shape[-1]) - 1  # d(d+1)/2 = (d+1)d/2 free numbers
+    y = np.zeros((*z.shape[:-1], d, d))
+    rows, cols = np.tril_indices(d, -1)
+    y[..., rows, cols] = z[..., : len(rows)]
+    i = np.arange(d)
+    y[..., i, i] = np.exp(z[..., len(rows) :])
+    return y, z[..., len(rows) :].sum(-1)
+
+
+def lower_cholesky_to_unconstrained(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    rows, cols = np.tril_indices(y.shape[-1], -1)
+    diag = np.diagonal(y, axis1=-2, axis2=-1)
+    return np.concatenate([y[..., rows, cols], np.log(diag)], -1)
+
+
 # ---- ordered vectors ------------------------------------------------------------------------------
 
 

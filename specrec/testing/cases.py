@@ -43,7 +43,12 @@ data:
 
 #: Literal argument values that satisfy each constraint kind, used in order within a call
 #: (so Uniform's lower < upper, and two positive arguments differ).
-_LITERALS = {"real": (-1.0, 2.0, 0.5), "positive": (2.0, 3.0, 1.5), "unit_interval": (0.3, 0.6)}
+_LITERALS = {
+    "real": (-1.0, 2.0, 0.5),
+    "positive": (2.0, 3.0, 1.5),
+    "unit_interval": (0.3, 0.6),
+    "dof": (4.5,),  # > d - 1 for the 3 x 3 matrices of ``event_prior_spec``
+}
 
 
 def _literal_args(dist: Distribution) -> str:

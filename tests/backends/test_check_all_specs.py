@@ -23,7 +23,10 @@ pytestmark = [pytest.mark.backend(n) for n in ("numpyro", "pymc", "pyro")]
 
 SPEC_FILES = sorted(p for p in SPECS.rglob("*.yaml") if "studies" not in p.parts)
 #: specs whose full size makes the check slow (matrix-valued priors): smaller dims, same model
-SMALLER = {"movielens/bpmf_lkj.yaml": ["dims.factor=3", "dims.factor2=3"]}
+SMALLER = {
+    f"movielens/{name}.yaml": ["dims.factor=3", "dims.factor2=3"]
+    for name in ("bpmf_lkj", "bpmf_nw")
+}
 
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=lambda p: str(p.relative_to(SPECS)))

@@ -174,6 +174,16 @@ def test_constant_folding():
     assert float(sigma.value) == pytest.approx(1 / np.sqrt(2))
 
 
+def test_a_constant_mean_vector_is_the_number_in_every_coordinate():
+    """BPMF's mu0 = 0: ``MvNormalPrecision(0, ...)`` over ``factor`` gets a vector of zeros."""
+    m = lower(load_spec(SPECS / "movielens" / "bpmf_nw.yaml"))
+    mu = m.latent("mu_u").args["mu"]
+    assert isinstance(mu, Const) and mu.dims == ("factor",)
+    np.testing.assert_array_equal(mu.value, np.zeros(10))
+    chol = m.latent("L_u")  # a 10 x 10 Cholesky factor has 55 free numbers
+    assert chol.transform == "lower_cholesky" and chol.unconstrained_shape == (55,)
+
+
 def test_constant_folding_of_nested_arithmetic():
     text = ORDER.replace("m: Normal(0, 1)", "m: Normal(2 ^ 3 - -1, exp(0) * 3)")
     m = lower(parse_spec_text(text)).latent("m")

@@ -22,15 +22,19 @@ def _log_abs_det(f, z: np.ndarray) -> float:
     return float(np.linalg.slogdet(np.stack(cols, 1))[1])
 
 
-@pytest.mark.parametrize("kind", ["ordered", "corr_cholesky"])
+@pytest.mark.parametrize("kind", ["ordered", "corr_cholesky", "lower_cholesky"])
 def test_transform_round_trip_and_jacobian(kind: str) -> None:
     rng = np.random.default_rng(0)
-    z = rng.normal(0, 0.8, 6)  # 6 free numbers: an ordered 6-vector, or a 4 x 4 factor
+    z = rng.normal(0, 0.8, 6)  # 6 free numbers: an ordered 6-vector, a 4 x 4 or a 3 x 3 factor
     x, logdet = to_constrained(kind, z)
     np.testing.assert_allclose(to_unconstrained(kind, x), z, atol=1e-10)
     if kind == "ordered":
         assert np.all(np.diff(x) > 0)
         free = lambda v: to_constrained(kind, v)[0]  # noqa: E731
+    elif kind == "lower_cholesky":
+        assert x.shape == (3, 3) and np.allclose(np.triu(x, 1), 0) and np.all(np.diag(x) > 0)
+        rows, cols = np.tril_indices(3)
+        free = lambda v: to_constrained(kind, v)[0][rows, cols]  # noqa: E731
     else:
         np.testing.assert_allclose(np.linalg.norm(x, axis=-1), 1.0)  # unit rows
         assert np.allclose(np.triu(x, 1), 0) and np.all(np.diag(x) > 0)
@@ -70,6 +74,43 @@ def test_lkj_draws_are_correlation_factors() -> None:
     # eta = 2 in d = 4: the marginal of an off-diagonal is Beta(eta - 1 + d/2, same) on (-1, 1)
     off = corr[:, 1, 0]
     assert abs(off.mean()) < 0.1 and 0.15 < off.std() < 0.5
+
+
+def test_wishart_cholesky_is_the_wishart_of_l_lt_times_its_jacobian() -> None:
+    """p(L) = Wishart(L L^T | nu, I) * |d(L L^T)/dL| = ... * 2^d prod_i L_ii^(d - i + 1)."""
+    rng = np.random.default_rng(4)
+    d = 3
+    for nu in (3.0, 4.5, 10.0):
+        chol = to_constrained("lower_cholesky", rng.normal(0, 0.5, 6))[0]
+        wishart = stats.wishart(df=nu, scale=np.eye(d)).logpdf(chol @ chol.T)
+        jac = d * np.log(2) + np.sum((d - np.arange(d)) * np.log(np.diag(chol)))
+        got = DISTRIBUTIONS["WishartCholesky"].logpdf(chol, nu)
+        assert got == pytest.approx(wishart + jac, abs=1e-10)
+    assert mv.wishart_cholesky_logpdf(chol, 2.0) == -np.inf  # not a Wishart for nu <= d - 1
+
+
+def test_wishart_cholesky_draws_have_mean_nu_identity() -> None:
+    draws = mv.wishart_cholesky_sample(np.random.default_rng(5), np.full(40000, 5.0), 3)
+    assert np.allclose(np.triu(draws, 1), 0) and np.all(np.diagonal(draws, 0, -2, -1) > 0)
+    np.testing.assert_allclose(
+        (draws @ np.swapaxes(draws, -1, -2)).mean(0), 5 * np.eye(3), atol=0.1
+    )
+
+
+def test_mvnormal_precision_matches_scipy_with_the_inverse_covariance() -> None:
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(3, 3))
+    prec_chol = np.linalg.cholesky(a @ a.T + np.eye(3))
+    cov = np.linalg.inv(prec_chol @ prec_chol.T)
+    mu = rng.normal(size=3)
+    x = rng.normal(size=(5, 3))
+    want = stats.multivariate_normal(mu, cov).logpdf(x)
+    np.testing.assert_allclose(
+        DISTRIBUTIONS["MvNormalPrecision"].logpdf(x, mu, prec_chol), want, rtol=1e-10
+    )
+    draws = mv.mvnormal_precision_sample(rng, np.broadcast_to(mu, (40000, 3)), prec_chol)
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.02)
+    np.testing.assert_allclose(draws.mean(0), mu, atol=0.02)
 
 
 def test_ordered_logistic_probabilities_and_mean() -> None:

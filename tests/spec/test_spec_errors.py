@@ -793,6 +793,19 @@ CASES = [
         "    found:    no dims",
     ),
     C(
+        "wishart-dof-below-matrix-size",
+        (
+            "  sigma: HalfNormal(1)\n",
+            "  sigma: HalfNormal(1)\n  L:\n    prior: WishartCholesky(2)\n"
+            "    dims: [factor, factor2]\n",
+            "  factor: 3\n",
+            "  factor: 3\n  factor2: 3\n",
+        ),
+        "spec.yaml:27:28: params.L.prior: WishartCholesky's nu must exceed 2 for a 3 x 3 matrix",
+        "    expected: a number > 2",
+        "    found:    2",
+    ),
+    C(
         "ordered-constraint-on-positive-prior",
         (
             "    prior: Normal(0, 1)\n    dims: [factor]\n",
