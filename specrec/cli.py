@@ -6,10 +6,12 @@ Every command catches ``SpecrecError`` and exits with its code (``specrec.errors
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,34 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_FAILED)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send whatever the libraries print while a command works to stderr, so that stdout holds
+    only what the command itself prints after (``--json``: one parseable JSON document).
+
+    Both Python's ``sys.stdout`` and file descriptor 1 are redirected: a PPL may print from
+    Python or from compiled code.  Under click's CliRunner stdout has no descriptor; then
+    only the Python level is redirected.
+    """
+    sys.stdout.flush()
+    try:
+        fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = err_fd = None
+    saved = None
+    if fd is not None and err_fd is not None:
+        saved = os.dup(fd)
+        os.dup2(err_fd, fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 @click.group()
@@ -81,18 +111,19 @@ def fit(
     from specrec.summary import fit_summary
 
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    run = run_fit(
-        spec,
-        backend=backend,
-        method=method,
-        data=data,
-        seed=seed,
-        overrides=list(sets),
-        out=out,
-        progress=not quiet,
-        log=log,
-        report=report,
-    )
+    with _stdout_to_stderr():
+        run = run_fit(
+            spec,
+            backend=backend,
+            method=method,
+            data=data,
+            seed=seed,
+            overrides=list(sets),
+            out=out,
+            progress=not quiet,
+            log=log,
+            report=report,
+        )
     if as_json:
         click.echo(json.dumps(run.metrics, indent=2, default=str))
     elif not quiet:
@@ -225,17 +256,18 @@ def compare_cmd(
 
     names = _backend_list(backend_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    result = compare(
-        spec,
-        names,
-        method=method,
-        data=data,
-        seed=seed,
-        overrides=list(sets),
-        out=out,
-        progress=not quiet,
-        log=log,
-    )
+    with _stdout_to_stderr():
+        result = compare(
+            spec,
+            names,
+            method=method,
+            data=data,
+            seed=seed,
+            overrides=list(sets),
+            out=out,
+            progress=not quiet,
+            log=log,
+        )
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     elif not quiet:
@@ -474,19 +506,20 @@ def sbc_cmd(
     """
     from specrec.sbc import run_sbc
 
-    result = run_sbc(
-        spec,
-        backend,
-        sims,
-        method=method,
-        seed=seed,
-        overrides=list(sets),
-        params=[p.strip() for p in params.split(",")] if params else None,
-        bins=bins,
-        alpha=alpha,
-        out=out,
-        log=None if quiet else (lambda m: click.echo(m, err=True)),
-    )
+    with _stdout_to_stderr():
+        result = run_sbc(
+            spec,
+            backend,
+            sims,
+            method=method,
+            seed=seed,
+            overrides=list(sets),
+            params=[p.strip() for p in params.split(",")] if params else None,
+            bins=bins,
+            alpha=alpha,
+            out=out,
+            log=None if quiet else (lambda m: click.echo(m, err=True)),
+        )
     r = result.report
     if as_json:
         click.echo(json.dumps(r, indent=2, default=str))

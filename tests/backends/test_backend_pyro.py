@@ -209,3 +209,28 @@ def test_unsupported_settings_are_reported_before_fitting():
     assert any("batch_size" in r for r in reasons)
     ok = loaded.spec.inference.model_copy(update={"sampler": "pyro", "batch_size": None})
     assert b.unsupported(model, ok) == []
+
+
+def test_fit_json_stdout_is_only_the_json_document(tmp_path, monkeypatch):
+    """``specrec fit --json`` on Pyro: whatever the backend or its libraries print while
+    fitting goes to stderr, and stdout parses as one JSON document."""
+    import json
+
+    from click.testing import CliRunner
+    from specrec_pyro.backend import PyroBackend
+
+    from specrec.cli import main
+
+    real_fit = PyroBackend.fit
+
+    def chatty_fit(self, *args, **kwargs):
+        print("chatter from inside the fit")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(PyroBackend, "fit", chatty_fit)
+    args = ["fit", str(SPECS / "group_means.yaml"), "-b", "pyro", "-m", "map", "--json"]
+    args += ["--set", "inference.steps=20", "--out", str(tmp_path)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["backend"]["name"] == "pyro"
+    assert "chatter from inside the fit" in r.stderr
