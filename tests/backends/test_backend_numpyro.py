@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_texts import priors_spec
 
 from specrec import backends
 from specrec.data.simulate import simulate
 from specrec.data.splits import random_split
 from specrec.model import reference as R
 from specrec.model.lower import lower, row_data
-from specrec.spec.load import load_spec, parse_spec_text
+from specrec.spec.load import load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -20,32 +21,6 @@ pytestmark = pytest.mark.backend("numpyro")
 
 SMALL = ["data.sizes.user=40", "data.sizes.item=30", "data.density=0.4"]
 MEDIUM = ["data.sizes.user=80", "data.sizes.item=60", "data.density=0.3", "inference.lr=0.03"]
-
-PRIORS_SPEC = """
-specrec: 1
-name: priors
-data:
-  source: simulate
-  sizes: {g: 4}
-  rows: 40
-  seed: 3
-dims:
-  g: {column: g}
-params:
-  a: Gamma(2, 3)
-  b: Beta(2, 5)
-  c: Uniform(-1, 2)
-  t: StudentT(4, 0, 1)
-  e: Exponential(2)
-  m:
-    prior: Normal(t, a)
-    dims: [g]
-  s: InverseGamma(3, 2)
-  l: LogNormal(0, 0.5)
-  h: HalfCauchy(1)
-likelihood:
-  y: Normal(m[g] + c * b + e - l + h, s)
-"""
 
 
 def _model(loaded):
@@ -56,11 +31,7 @@ def _model(loaded):
 
 @pytest.mark.parametrize("which", ["quickstart", "priors"])
 def test_log_density_and_gradient_match_reference(which):
-    loaded = (
-        load_spec(SPECS / "quickstart.yaml", SMALL)
-        if which == "quickstart"
-        else parse_spec_text(PRIORS_SPEC)
-    )
+    loaded = load_spec(SPECS / "quickstart.yaml", SMALL) if which == "quickstart" else priors_spec()
     model, _, _ = _model(loaded)
     logp = backends.get("numpyro").log_density(model)
     rng = np.random.default_rng(7)
