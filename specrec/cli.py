@@ -52,25 +52,23 @@ def _stdout_to_stderr() -> Iterator[None]:
     only what the command itself prints after (``--json``: one parseable JSON document).
 
     Both Python's ``sys.stdout`` and file descriptor 1 are redirected: a PPL may print from
-    Python or from compiled code.  Under click's CliRunner stdout has no descriptor; then
-    only the Python level is redirected.
+    Python or from compiled code, which writes to descriptor 1 whatever ``sys.stdout`` is.
     """
-    sys.stdout.flush()
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
     try:
-        fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = err_fd = None
-    saved = None
-    if fd is not None and err_fd is not None:
-        saved = os.dup(fd)
-        os.dup2(err_fd, fd)
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a detached process): Python's level only
+        saved = None
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
         sys.stderr.flush()
         if saved is not None:
-            os.dup2(saved, fd)
+            os.dup2(saved, 1)
             os.close(saved)
 
 
