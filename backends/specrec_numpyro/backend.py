@@ -147,7 +147,7 @@ class NumPyroBackend:
             with _jax_compile_time() as compile_s:
                 result = self._nuts(fn, settings, init_values, key, progress)
             result.compile_s = compile_s()
-            result.fit_s = time.perf_counter() - t0 - result.compile_s
+            result.fit_s = max(0.0, time.perf_counter() - t0 - result.compile_s)
             return result
         t0 = time.perf_counter()
         result = self._svi(fn, model, settings, init_values, key, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,12 @@ def test_nuts_recovers_group_means():
     model, ds, _ = _model(loaded)
     s = loaded.spec.inference
     init = R.initial_values(model, np.random.default_rng(0), s.init_radius)
+    t0 = time.perf_counter()
     result = backends.get("numpyro").fit(model, s, init, progress=False)
+    wall = time.perf_counter() - t0
+    # the compile inside MCMC.run is measured there (not by compiling again) and kept apart
+    assert result.compile_s > 0 and result.fit_s > 0
+    assert result.compile_s + result.fit_s <= wall
     draws = result.posterior["group_means"].reshape(-1, 3)
     lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
     truth = ds.truth["group_means"]
@@ -124,3 +130,22 @@ def test_unsupported_settings_are_reported_before_fitting():
     reasons = backends.get("numpyro").unsupported(model, loaded.spec.inference)
     assert any("nutpie" in r for r in reasons)
     assert any("batch_size" in r for r in reasons)
+
+
+def test_compile_time_counts_nested_compile_spans_once():
+    """Tracing an outer function traces the inner ones inside it: nested spans count once,
+    other events not at all, and nothing is recorded once the block is left."""
+    import jax
+    from specrec_numpyro.backend import _jax_compile_time
+
+    trace, compile_ = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+    with _jax_compile_time() as total:
+        jax.monitoring.record_event_time_span(trace, 10.0, 14.0)
+        jax.monitoring.record_event_time_span(trace, 11.0, 12.0)  # inside the first
+        jax.monitoring.record_event_time_span(compile_, 13.0, 16.0)  # overlaps its end
+        jax.monitoring.record_event_time_span("/jax/other", 20.0, 30.0)
+    jax.monitoring.record_event_time_span(compile_, 40.0, 50.0)
+    assert total() == pytest.approx(6.0)
