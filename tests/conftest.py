@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-
-#: JAX's persistent compilation cache for one test session, shared by the xdist workers and
-#: every subprocess they start (set in the environment before any of them imports JAX).  The
-#: suite compiles the same small models again and again (each fit builds a fresh closure, so
-#: JAX's in-memory cache never hits; the on-disk cache is keyed by the compiled program
-#: itself): a second process fitting an already-compiled model spent half the CPU time.
-#: Every compile is cached (threshold 0 s): the small ones add up.  Fresh per session, so a
-#: result never depends on an earlier run.
-JAX_CACHE_ENV = {
-    "JAX_COMPILATION_CACHE_DIR": None,  # set in pytest_configure
-    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
-}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
-        return  # an xdist worker inherits the controller's; a user's own cache is kept
-    folder = tempfile.mkdtemp(prefix="specrec-tests-jax-cache-")
-    config._specrec_jax_cache = folder  # type: ignore[attr-defined]
-    os.environ.update({**JAX_CACHE_ENV, "JAX_COMPILATION_CACHE_DIR": folder})
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    folder = getattr(config, "_specrec_jax_cache", None)
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        for key in JAX_CACHE_ENV:
-            os.environ.pop(key, None)
 
 
 def write_fake_movielens(
