@@ -40,8 +40,10 @@ class FitResult:
 
     ``posterior[name]`` is (chain, draw, *shape) in the constrained space; ``sample_stats``
     arrays are (chain, draw); ``loss`` is the per-step objective of map/vi (negative ELBO or
-    negative log density).  ``compile_s`` is the time to build and compile the log density
-    and its gradient; ``fit_s`` is the wall time of inference itself.
+    negative log density).  ``compile_s`` is the time to build and compile the model, as far
+    as the backend can tell it apart (a sampler that compiles inside its own run, as PyMC's
+    ``pm.sample`` does, leaves that part in ``fit_s``); ``fit_s`` is the wall time of
+    inference itself.  Never compile anything twice just to time it.
     """
 
     method: str

@@ -6,10 +6,12 @@ Every command catches ``SpecrecError`` and exits with its code (``specrec.errors
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,32 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_FAILED)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send whatever the libraries print while a command works to stderr, so that stdout holds
+    only what the command itself prints after (``--json``: one parseable JSON document).
+
+    Both Python's ``sys.stdout`` and file descriptor 1 are redirected: a PPL may print from
+    Python or from compiled code, which writes to descriptor 1 whatever ``sys.stdout`` is.
+    """
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a detached process): Python's level only
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @click.group()
@@ -81,18 +109,19 @@ def fit(
     from specrec.summary import fit_summary
 
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    run = run_fit(
-        spec,
-        backend=backend,
-        method=method,
-        data=data,
-        seed=seed,
-        overrides=list(sets),
-        out=out,
-        progress=not quiet,
-        log=log,
-        report=report,
-    )
+    with _stdout_to_stderr():
+        run = run_fit(
+            spec,
+            backend=backend,
+            method=method,
+            data=data,
+            seed=seed,
+            overrides=list(sets),
+            out=out,
+            progress=not quiet,
+            log=log,
+            report=report,
+        )
     if as_json:
         click.echo(json.dumps(run.metrics, indent=2, default=str))
     elif not quiet:
@@ -225,17 +254,18 @@ def compare_cmd(
 
     names = _backend_list(backend_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    result = compare(
-        spec,
-        names,
-        method=method,
-        data=data,
-        seed=seed,
-        overrides=list(sets),
-        out=out,
-        progress=not quiet,
-        log=log,
-    )
+    with _stdout_to_stderr():
+        result = compare(
+            spec,
+            names,
+            method=method,
+            data=data,
+            seed=seed,
+            overrides=list(sets),
+            out=out,
+            progress=not quiet,
+            log=log,
+        )
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     elif not quiet:
@@ -474,19 +504,20 @@ def sbc_cmd(
     """
     from specrec.sbc import run_sbc
 
-    result = run_sbc(
-        spec,
-        backend,
-        sims,
-        method=method,
-        seed=seed,
-        overrides=list(sets),
-        params=[p.strip() for p in params.split(",")] if params else None,
-        bins=bins,
-        alpha=alpha,
-        out=out,
-        log=None if quiet else (lambda m: click.echo(m, err=True)),
-    )
+    with _stdout_to_stderr():
+        result = run_sbc(
+            spec,
+            backend,
+            sims,
+            method=method,
+            seed=seed,
+            overrides=list(sets),
+            params=[p.strip() for p in params.split(",")] if params else None,
+            bins=bins,
+            alpha=alpha,
+            out=out,
+            log=None if quiet else (lambda m: click.echo(m, err=True)),
+        )
     r = result.report
     if as_json:
         click.echo(json.dumps(r, indent=2, default=str))

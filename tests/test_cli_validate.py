@@ -170,3 +170,19 @@ def test_fit_bad_spec(tmp_path: Path):
     assert r.stdout == ""
     assert "'m' has data dim 'group'; index it in the likelihood" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_output_of_compiled_code_goes_to_stderr_too(capfd):
+    """While a command works, stdout's file descriptor is redirected as well as sys.stdout: a
+    library printing from compiled code reaches stderr, not the JSON document on stdout."""
+    import os
+
+    from specrec.cli import _stdout_to_stderr
+
+    with _stdout_to_stderr():
+        os.write(1, b"from fd 1\n")
+        print("from python")
+    print("after")
+    out, err = capfd.readouterr()
+    assert out == "after\n"
+    assert "from fd 1" in err and "from python" in err

@@ -15,8 +15,14 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 ALL = sorted(
     p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml") if "studies" not in p.parts
 )
-TINY = ["inference.steps=100", "inference.warmup=30", "inference.draws=30", "inference.chains=1"]
-TINY += ["inference.restarts=1"]
+TINY = [
+    "inference.steps=100",
+    "inference.warmup=30",
+    "inference.draws=30",
+    "inference.chains=1",
+    "inference.max_tree_depth=5",
+    "inference.restarts=1",  # map, vi: one start (a mixture spec asks for several)  # nuts: a tiny budget bounds the tree too (maps, vi: unused)
+]
 #: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
 SMALLER = {
     f"movielens/{name}.yaml": ["dims.factor=3", "dims.factor2=3"]

@@ -11,7 +11,7 @@ import click
 
 from specrec.errors import EXIT_FAILED, EXIT_OK
 from specrec.study.cells import Cell
-from specrec.study.runner import Plan, run_study, study_status
+from specrec.study.runner import Plan, default_store, run_study, study_status
 
 
 def run_command(study_file, executor, workers, scheduler, out, data, store, quiet) -> int:
@@ -48,12 +48,28 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
             out=out,
             on_event=on_event,
         )
+    except KeyboardInterrupt:
+        # Not the CLI's generic "nothing was written": every finished cell is in the store
+        # already, and the next run picks up (or adopts) the rest.
+        result = None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if result is None:
+        click.echo(interrupted_message(study_file, store), err=True)
+        return EXIT_FAILED
     counts = result.counts()
     click.echo(_counts_line(counts))
     return EXIT_FAILED if counts["failed"] or counts["pending"] else EXIT_OK
+
+
+def interrupted_message(study_file, store) -> str:
+    """What Ctrl-C during ``study run`` says: what is kept and how to go on."""
+    where = store or default_store(study_file)
+    return (
+        f"\ninterrupted; finished cells are kept in {where}. "
+        f"Run `specrec study run {study_file}` again to resume: finished cells are not refitted."
+    )
 
 
 def _counts_line(counts: dict[str, int]) -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_texts import priors_spec
 
 from specrec import backends
 from specrec.data.simulate import simulate
 from specrec.data.splits import random_split
 from specrec.model import reference as R
 from specrec.model.lower import lower, row_data
-from specrec.spec.load import load_spec, parse_spec_text
+from specrec.spec.load import load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -20,32 +22,6 @@ pytestmark = pytest.mark.backend("numpyro")
 
 SMALL = ["data.sizes.user=40", "data.sizes.item=30", "data.density=0.4"]
 MEDIUM = ["data.sizes.user=80", "data.sizes.item=60", "data.density=0.3", "inference.lr=0.03"]
-
-PRIORS_SPEC = """
-specrec: 1
-name: priors
-data:
-  source: simulate
-  sizes: {g: 4}
-  rows: 40
-  seed: 3
-dims:
-  g: {column: g}
-params:
-  a: Gamma(2, 3)
-  b: Beta(2, 5)
-  c: Uniform(-1, 2)
-  t: StudentT(4, 0, 1)
-  e: Exponential(2)
-  m:
-    prior: Normal(t, a)
-    dims: [g]
-  s: InverseGamma(3, 2)
-  l: LogNormal(0, 0.5)
-  h: HalfCauchy(1)
-likelihood:
-  y: Normal(m[g] + c * b + e - l + h, s)
-"""
 
 
 def _model(loaded):
@@ -56,11 +32,7 @@ def _model(loaded):
 
 @pytest.mark.parametrize("which", ["quickstart", "priors"])
 def test_log_density_and_gradient_match_reference(which):
-    loaded = (
-        load_spec(SPECS / "quickstart.yaml", SMALL)
-        if which == "quickstart"
-        else parse_spec_text(PRIORS_SPEC)
-    )
+    loaded = load_spec(SPECS / "quickstart.yaml", SMALL) if which == "quickstart" else priors_spec()
     model, _, _ = _model(loaded)
     logp = backends.get("numpyro").log_density(model)
     rng = np.random.default_rng(7)
@@ -87,7 +59,12 @@ def test_nuts_recovers_group_means():
     model, ds, _ = _model(loaded)
     s = loaded.spec.inference
     init = R.initial_values(model, np.random.default_rng(0), s.init_radius)
+    t0 = time.perf_counter()
     result = backends.get("numpyro").fit(model, s, init, progress=False)
+    wall = time.perf_counter() - t0
+    # the compile inside MCMC.run is measured there (not by compiling again) and kept apart
+    assert result.compile_s > 0 and result.fit_s > 0
+    assert result.compile_s + result.fit_s <= wall
     draws = result.posterior["group_means"].reshape(-1, 3)
     lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
     truth = ds.truth["group_means"]
@@ -153,3 +130,22 @@ def test_unsupported_settings_are_reported_before_fitting():
     reasons = backends.get("numpyro").unsupported(model, loaded.spec.inference)
     assert any("nutpie" in r for r in reasons)
     assert any("batch_size" in r for r in reasons)
+
+
+def test_compile_time_counts_nested_compile_spans_once():
+    """Tracing an outer function traces the inner ones inside it: nested spans count once,
+    other events not at all, and nothing is recorded once the block is left."""
+    import jax
+    from specrec_numpyro.backend import _jax_compile_time
+
+    trace, compile_ = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+    with _jax_compile_time() as total:
+        jax.monitoring.record_event_time_span(trace, 10.0, 14.0)
+        jax.monitoring.record_event_time_span(trace, 11.0, 12.0)  # inside the first
+        jax.monitoring.record_event_time_span(compile_, 13.0, 16.0)  # overlaps its end
+        jax.monitoring.record_event_time_span("/jax/other", 20.0, 30.0)
+    jax.monitoring.record_event_time_span(compile_, 40.0, 50.0)
+    assert total() == pytest.approx(6.0)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_texts import PRIORS_LIKELIHOODS, priors_spec
 
 from specrec import backends
 from specrec.data.simulate import simulate
@@ -13,7 +14,7 @@ from specrec.data.splits import random_split
 from specrec.errors import FitError
 from specrec.model import reference as R
 from specrec.model.lower import lower, row_data
-from specrec.spec.load import load_spec, parse_spec_text
+from specrec.spec.load import load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -23,54 +24,11 @@ SMALL = ["data.sizes.user=40", "data.sizes.item=30", "data.density=0.4"]
 #: Dense enough that even a MAP of the hierarchical model does not overfit the noise away.
 FIT = ["data.sizes.user=40", "data.sizes.item=30", "data.density=0.8"]
 
-#: Every constrained support the core maps (positive, unit interval, interval) among the priors,
-#: so the log density test also proves Pyro's ``biject_to`` equals the core's TRANSFORMS.
-PRIORS_SPEC = """
-specrec: 1
-name: priors
-data:
-  source: simulate
-  sizes: {g: 4}
-  rows: 40
-  seed: 3
-dims:
-  g: {column: g}
-params:
-  a: Gamma(2, 3)
-  b: Beta(2, 5)
-  c: Uniform(-1, 2)
-  t: StudentT(4, 0, 1)
-  e: Exponential(2)
-  m:
-    prior: Normal(t, a)
-    dims: [g]
-  s: InverseGamma(3, 2)
-  l: LogNormal(0, 0.5)
-  h: HalfCauchy(1)
-likelihood:
-  y: LIKELIHOOD
-"""
-
-#: Each likelihood uses every parameter (the spec checker rejects unused ones).
-LIKELIHOODS = {
-    "normal": "Normal(m[g] + c * b + e - l + h, s)",
-    "studentt": "StudentT(3 + e, m[g] + c * b - l + h, s)",
-    "poisson": "Poisson(exp(0.3 * (m[g] + c * b + e - l + h)) * s)",
-    "negbin": "NegativeBinomial(exp(0.3 * (m[g] + c * b - l + h)), s + e)",
-    "bernoulli": "Bernoulli(sigmoid(m[g] + c * b + e - l + h - s))",
-}
-
 
 def _model(loaded):
     ds = simulate(loaded)
     split = random_split(len(ds), 0.2, 0)
     return lower(loaded, ds.take(split.train)), ds, split
-
-
-def _priors(likelihood: str = "normal", overrides: list[str] | None = None):
-    return parse_spec_text(
-        PRIORS_SPEC.replace("LIKELIHOOD", LIKELIHOODS[likelihood]), "<priors>", overrides
-    )
 
 
 def _fit(model, settings, seed: int = 0):
@@ -87,10 +45,10 @@ def test_registered_through_the_entry_point():
     assert b.version == pyro.__version__
 
 
-@pytest.mark.parametrize("which", ["quickstart", *LIKELIHOODS])
+@pytest.mark.parametrize("which", ["quickstart", *PRIORS_LIKELIHOODS])
 def test_log_density_and_gradient_match_reference(which):
     loaded = (
-        load_spec(SPECS / "quickstart.yaml", SMALL) if which == "quickstart" else _priors(which)
+        load_spec(SPECS / "quickstart.yaml", SMALL) if which == "quickstart" else priors_spec(which)
     )
     model, _, _ = _model(loaded)
     logp = backends.get("pyro").log_density(model)
@@ -127,6 +85,9 @@ def test_fit_recovers_noise_and_predicts(method):
             "inference.warmup=100",
             "inference.draws=100",
             "inference.chains=1",
+            # the factors' rotations make depth-10 trees (1023 leapfrog steps, ~5 ms each on
+            # Pyro) for nothing these checks need; the conformance suite fits this at 5
+            "inference.max_tree_depth=6",
         ],
     )
     model, ds, split = _model(loaded)
@@ -156,7 +117,9 @@ def test_fit_recovers_noise_and_predicts(method):
 
 
 def test_same_seed_same_numbers_vi():
-    loaded = _priors(overrides=["inference.method=vi", "inference.steps=50", "inference.draws=20"])
+    loaded = priors_spec(
+        overrides=["inference.method=vi", "inference.steps=50", "inference.draws=20"]
+    )
     model, _, _ = _model(loaded)
     s = loaded.spec.inference
     a1, a2 = _fit(model, s), _fit(model, s)
@@ -167,7 +130,7 @@ def test_same_seed_same_numbers_vi():
 
 
 def test_same_seed_same_numbers_nuts_and_chains_stack():
-    loaded = _priors(
+    loaded = priors_spec(
         overrides=[
             "inference.method=nuts",
             "inference.warmup=10",
@@ -191,7 +154,7 @@ def test_same_seed_same_numbers_nuts_and_chains_stack():
 def test_non_finite_loss_is_a_fit_error(monkeypatch):
     import pyro.infer
 
-    loaded = _priors(overrides=["inference.method=map", "inference.steps=5"])
+    loaded = priors_spec(overrides=["inference.method=map", "inference.steps=5"])
     model, _, _ = _model(loaded)
     monkeypatch.setattr(pyro.infer.SVI, "step", lambda self, *a, **k: float("nan"))
     with pytest.raises(FitError, match="diverged"):
@@ -209,3 +172,28 @@ def test_unsupported_settings_are_reported_before_fitting():
     assert any("batch_size" in r for r in reasons)
     ok = loaded.spec.inference.model_copy(update={"sampler": "pyro", "batch_size": None})
     assert b.unsupported(model, ok) == []
+
+
+def test_fit_json_stdout_is_only_the_json_document(tmp_path, monkeypatch):
+    """``specrec fit --json`` on Pyro: whatever the backend or its libraries print while
+    fitting goes to stderr, and stdout parses as one JSON document."""
+    import json
+
+    from click.testing import CliRunner
+    from specrec_pyro.backend import PyroBackend
+
+    from specrec.cli import main
+
+    real_fit = PyroBackend.fit
+
+    def chatty_fit(self, *args, **kwargs):
+        print("chatter from inside the fit")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(PyroBackend, "fit", chatty_fit)
+    args = ["fit", str(SPECS / "group_means.yaml"), "-b", "pyro", "-m", "map", "--json"]
+    args += ["--set", "inference.steps=20", "--out", str(tmp_path)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["backend"]["name"] == "pyro"
+    assert "chatter from inside the fit" in r.stderr
