@@ -20,8 +20,8 @@ TINY = [
     "inference.warmup=30",
     "inference.draws=30",
     "inference.chains=1",
-    "inference.max_tree_depth=5",
-    "inference.restarts=1",  # map, vi: one start (a mixture spec asks for several)  # nuts: a tiny budget bounds the tree too (maps, vi: unused)
+    "inference.max_tree_depth=5",  # nuts: a tiny budget bounds the tree too (maps, vi: unused)
+    "inference.restarts=1",  # map, vi: one start (a mixture spec asks for several)
 ]
 #: specs whose full size is slow even for a tiny budget (matrix-valued priors): smaller dims
 SMALLER = {
