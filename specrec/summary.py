@@ -85,14 +85,15 @@ def _honesty_lines(test: dict, loo: dict | None) -> list[str]:
     if loo and "skipped" in loo:
         lines.append(f"  PSIS-LOO skipped: {loo['skipped']}")
     elif loo:
+        unit = {"row": "rating", None: "rating"}.get(loo.get("unit"), loo.get("unit"))
         warn = (
-            f"; WARNING {loo['n_pareto_k_above_good']} ratings with Pareto k > {loo['good_k']:.2f}"
+            f"; WARNING {loo['n_pareto_k_above_good']} {unit}s with Pareto k > {loo['good_k']:.2f}"
             if loo["warning"]
             else ""
         )
         lines.append(
             f"  PSIS-LOO elpd {loo['elpd_loo']:.1f} (se {loo['se']:.1f}, "
-            f"{loo['elpd_loo_per_rating']:.3f} per rating), p_loo {loo['p_loo']:.1f}{warn}"
+            f"{loo['elpd_loo_per_rating']:.3f} per {unit}), p_loo {loo['p_loo']:.1f}{warn}"
         )
     return lines
 
