@@ -190,6 +190,22 @@ def unconstrain(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.nda
     return out
 
 
+def constrain(model: Model, unconstrained: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An unconstrained point -> the latents' values (the map ``log_density`` applies).
+
+    Backends use it to turn draws of a mean-field guide into values without running their
+    model, whose likelihood would be evaluated on every row for every draw.
+    """
+
+    def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
+        low, high = _bounds(rv, args)
+        z = np.asarray(unconstrained[rv.name], dtype=float).reshape(rv.unconstrained_shape)
+        return to_constrained(rv.transform, z, low, high)[0]
+
+    values = walk_model(model, NUMPY_OPS, sample, None)
+    return {rv.name: np.asarray(values[rv.name]) for rv in model.latents}
+
+
 def likelihood_args(
     model: Model, values: dict[str, np.ndarray], rows: RowData
 ) -> dict[str, np.ndarray]:
