@@ -107,6 +107,21 @@ def supported_distributions(backend: Backend) -> frozenset[str] | None:
     return None if declared is None else frozenset(declared)
 
 
+#: Model features a backend must declare (``features = frozenset({...})``) to be given them;
+#: a plugin written before a feature existed is then refused with a clear message, not a crash.
+FEATURES = {"mixture": "mixture likelihoods (likelihood.mixture)"}
+
+
+def feature_reasons(backend: Backend, model: Model) -> list[str]:
+    """Why ``backend`` cannot fit ``model``'s features (empty when it can)."""
+    declared = frozenset(getattr(backend, "features", ()))
+    name = getattr(backend, "name", "this backend")
+    needed = ["mixture"] if model.mixture is not None else []
+    return [
+        f"{name} does not declare support for {FEATURES[f]}" for f in needed if f not in declared
+    ]
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str

@@ -95,7 +95,7 @@ def fit(
     ds, split = load_data(loaded, data)
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
-    reasons = b.unsupported(model, s.inference)
+    reasons = b.unsupported(model, s.inference) + backends.feature_reasons(b, model)
     if reasons:
         raise BackendError(f"backend {name!r} cannot fit {s.name!r}: " + "; ".join(reasons))
     say(

@@ -104,6 +104,7 @@ class NumPyroBackend:
     name = "numpyro"
     methods = ("map", "vi", "nuts")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
+    features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
 
     @property
     def version(self) -> str:

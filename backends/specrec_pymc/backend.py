@@ -147,6 +147,7 @@ class PyMCBackend:
     name = "pymc"
     methods = ("map", "vi", "nuts")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
+    features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
 
     @property
     def version(self) -> str:

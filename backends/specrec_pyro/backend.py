@@ -107,6 +107,7 @@ class PyroBackend:
     name = "pyro"
     methods = ("map", "vi", "nuts")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
+    features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
 
     @property
     def version(self) -> str:

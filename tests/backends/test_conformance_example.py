@@ -58,3 +58,16 @@ def test_example_is_discovered_like_an_installed_plugin(backend_name: str) -> No
     assert info["example"].error is None
     assert info["example"].methods == ("map",)
     assert info["example"].version == "0.1.0"
+
+
+def test_a_mixture_spec_is_refused_with_the_reason(backend_name: str, tmp_path: Path) -> None:
+    """The example predates mixture likelihoods and does not declare them: ``fit`` refuses the
+    Netflix mixture spec before fitting, naming the feature, instead of crashing inside it."""
+    from specrec.errors import BackendError
+    from specrec.fitting import fit
+
+    spec = Path(__file__).resolve().parents[2] / "specs" / "netflix_mixture.yaml"
+    sets = ["inference.restarts=1", "inference.steps=5", "data.sizes.user=20"]
+    with pytest.raises(BackendError, match="does not declare support for mixture likelihoods"):
+        fit(spec, backend=backend_name, overrides=sets, out=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # nothing half-written
