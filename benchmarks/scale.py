@@ -129,7 +129,19 @@ def child(cfg: dict) -> dict:
         "sigma_true": float(truth["sigma"]),
         "peak_rss_mb": _peak_rss_mb(),
         "versions": m["versions"],
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The code a row was measured with (rows of one results file may come from several runs)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
 
 
 def stages(cfg: dict) -> dict:
@@ -178,8 +190,8 @@ def _markdown(report: dict) -> str:
         "were running; see the load average), one run each.",
         "",
         "| backend | ratings | batch | steps | converge s | fit s | total s | peak RSS MB "
-        "| test RMSE | RMSE vs truth | oracle RMSE |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| test RMSE | RMSE vs truth | oracle RMSE | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         if "error" in r:
@@ -189,7 +201,8 @@ def _markdown(report: dict) -> str:
         lines.append(
             f"| {r['backend']} | {r['label']} | {batch} | {r['steps']} | {r['converge_s']:.0f} "
             f"| {r['fit_s']:.0f} | {r['total_s']:.0f} | {r['peak_rss_mb']:.0f} "
-            f"| {r['test_rmse']:.4f} | {r['rmse_vs_truth']:.4f} | {r['oracle_rmse']:.4f} |"
+            f"| {r['test_rmse']:.4f} | {r['rmse_vs_truth']:.4f} | {r['oracle_rmse']:.4f} "
+            f"| {r.get('commit', '15409fa')} |"
         )
     lines += ["", "Data generation (`specrec data simulate`, chunked Parquet writer):", ""]
     for label, d in report["data"].items():
