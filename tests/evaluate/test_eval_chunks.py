@@ -37,3 +37,19 @@ def test_chunked_predictions_equal_one_shot(monkeypatch):
     assert np.all(parts[1] < parts[2])
     assert abs(np.mean(parts[2] - parts[1]) - width) < 0.1 * width
     assert abs(np.mean(parts[1]) - np.mean(whole[1])) < 0.05 * width
+
+
+def test_replicated_draws_are_np_repeat_without_the_copy() -> None:
+    from specrec.evaluate.evaluator import replicate_draws
+
+    rng = np.random.default_rng(0)
+    post = {"U": rng.normal(size=(2, 3, 4, 5)), "s": rng.normal(size=(2, 3))}
+    rep = replicate_draws(post, 20)  # 6 draws -> 4 repeats each
+    for name, v in post.items():
+        want = np.repeat(v, 4, axis=1)
+        assert rep[name].shape == want.shape
+        for c in range(2):
+            for d in range(12):
+                np.testing.assert_array_equal(rep[name][c, d], want[c, d])
+        assert rep[name].values is v  # a view of the draws, not a copy
+    assert replicate_draws(post, 6) is post
