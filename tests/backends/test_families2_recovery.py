@@ -52,7 +52,7 @@ let:
   U: Y + segment_mean(W[item], user)
 likelihood:
   rating: Normal(mu + dot(U[user], V[item]), sigma)
-inference: {method: nuts, warmup: 300, draws: 300, chains: 1, max_tree_depth: 6}
+inference: {method: nuts, warmup: 300, draws: 300, chains: 1}
 """
 
 COUNTS = """
