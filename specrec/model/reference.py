@@ -97,17 +97,14 @@ def sample_prior(
     values = walk_model(model, NUMPY_OPS, sample, None)
     data = rows if rows is not None else model.data
     args = likelihood_args(model, values, data)
-    log_w = np.broadcast_to(
-        mixture.log_weights(model, values), (len(data), model.dims[model.mixture.dim].size)
-    )
-    if model.mixture.per is not None:  # one component per level, shared by its rows
-        size = model.dims[model.mixture.per].size
-        level_w = mixture.log_weights(model, values)
-        level_w = np.broadcast_to(level_w, (size, level_w.shape[-1]))
-        log_w = level_w[data.index[model.mixture.per]]
-        chosen = _choose(rng, level_w)[data.index[model.mixture.per]]
+    mix = model.mixture
+    log_w = mixture.log_weights(model, values)
+    k = model.dims[mix.dim].size
+    if mix.per is not None:  # one component per level, shared by its rows
+        level_w = np.broadcast_to(log_w, (model.dims[mix.per].size, k))
+        chosen = _choose(rng, level_w)[data.index[mix.per]]
     else:
-        chosen = _choose(rng, log_w)
+        chosen = _choose(rng, np.broadcast_to(log_w, (len(data), k)))
     values[model.likelihood.name] = _sample_component(model, rng, args, chosen)
     return values
 
