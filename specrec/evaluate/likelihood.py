@@ -12,7 +12,6 @@ from scipy.special import logsumexp
 
 from specrec.model import mixture
 from specrec.model.ir import Model, RowData
-from specrec.model.mixture import component_log_prob
 from specrec.model.reference import likelihood_args, row_log_weights
 
 
@@ -40,7 +39,7 @@ def pointwise_log_likelihood(
                 log_p = dist.logpdf(y, **args)
             else:  # a mixture weighted as the row's level: its responsibilities, from training
                 log_w = row_log_weights(model, values, rows)
-                log_p = logsumexp(log_w + component_log_prob(model, args, rows), axis=1)
+                log_p = logsumexp(log_w + mixture.component_log_prob(model, args, rows), axis=1)
             out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
     return out
 

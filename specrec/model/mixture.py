@@ -67,7 +67,7 @@ def responsibilities(
     return np.exp(joint - special.logsumexp(joint, axis=1, keepdims=True))
 
 
-def component_order(model: Model, mean_by_component: np.ndarray) -> np.ndarray:
+def component_order(mean_by_component: np.ndarray) -> np.ndarray:
     """Components sorted by their mean prediction over the training rows, lowest first
     (``mean_by_component``: ``(rows, K)``): the label order of the pivot draw."""
     return np.argsort(np.mean(mean_by_component, axis=0), kind="stable")

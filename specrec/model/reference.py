@@ -334,7 +334,7 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
         return np.broadcast_to(model.likelihood.dist.mean(**args), (len(rows), k))
 
     first = component_means(0, 0)
-    pivot = first[:, mixture.component_order(model, first)]
+    pivot = first[:, mixture.component_order(first)]
     resp_name = model.responsibility_name
     resp = np.empty((chains, draws, model.dims[mix.per].size, k)) if mix.per else None
     for c in range(chains):
