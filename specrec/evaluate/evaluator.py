@@ -16,7 +16,7 @@ from specrec.evaluate import diagnostics as D
 from specrec.evaluate.activity import rmse_by_activity, training_counts
 from specrec.evaluate.baselines import baselines
 from specrec.evaluate.likelihood import level_log_likelihood, pointwise_log_likelihood
-from specrec.evaluate.loo import loo_budget_reason, psis_loo
+from specrec.evaluate.loo import loo_budget_reason, psis_loo, psis_loo_chunks
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
     COVERAGE_LEVELS,
@@ -89,6 +89,14 @@ def replicate_draws(post: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray
     return {k: RepeatedDraws(v, reps) for k, v in post.items()}  # type: ignore[misc]
 
 
+def row_chunks(n_rows: int, width: int) -> list[slice]:
+    """Consecutive slices of ``n_rows`` rows, each small enough that ``width`` values per row
+    (draws) stay under ``CHUNK_ELEMENTS``: every draws x rows array of the evaluation is built
+    one such chunk at a time."""
+    step = max(1, CHUNK_ELEMENTS // max(1, width))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
 def _predict_rows(
     model: Model,
     post: dict[str, np.ndarray],
@@ -109,13 +117,12 @@ def _predict_rows(
     width = chains * draws
     if predictive is not None:
         width = max(width, int(np.prod(next(iter(predictive.values())).shape[:2])))
-    step = max(1, CHUNK_ELEMENTS // width)
     point = np.empty(n)
     lower = np.empty(n) if interval is not None else None
     upper = np.empty(n) if interval is not None else None
     kept = []
-    for start in range(0, n, step):
-        part = rows.take(slice(start, min(start + step, n)))
+    for chunk in row_chunks(n, width):
+        part, start = rows.take(chunk), chunk.start
         mean_draws, _ = predict_draws(model, post, part)
         point[start : start + len(part)] = mean_draws.mean(axis=(0, 1))
         if keep_draws:
@@ -315,8 +322,12 @@ def _loo(model: Model, post: dict[str, np.ndarray], method: str, max_mb: float, 
             "unit": per,
             **psis_loo(level_log_likelihood(model, post), _relative_efficiency(idata, model)),
         }
-    log_lik = pointwise_log_likelihood(model, post, model.data)
-    return {"unit": "row", **psis_loo(log_lik, _relative_efficiency(idata, model))}
+    rows = model.data
+    chunks = (
+        pointwise_log_likelihood(model, post, rows.take(chunk))
+        for chunk in row_chunks(len(rows), chains * draws)
+    )
+    return {"unit": "row", **psis_loo_chunks(chunks, _relative_efficiency(idata, model))}
 
 
 def _relative_efficiency(idata, model: Model) -> float:

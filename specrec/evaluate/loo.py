@@ -13,6 +13,7 @@ has no posterior to re-weight), the result is ``{"skipped": reason}`` rather tha
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -41,30 +42,53 @@ def psis_loo(log_lik: np.ndarray, reff: float = 1.0) -> dict[str, float | int | 
     Returns ``elpd_loo`` (sum over ratings), ``elpd_loo_per_rating``, ``se``, ``p_loo``, the
     largest Pareto k, ``good_k`` and how many ratings exceed it, and ``warning`` (any do).
     """
+    return psis_loo_chunks([log_lik], reff)
+
+
+def psis_loo_chunks(
+    chunks: Iterable[np.ndarray], reff: float = 1.0
+) -> dict[str, float | int | bool]:
+    """``psis_loo`` of the ratings of all ``chunks`` (each ``(chain, draw, n_chunk)``) together.
+
+    Pareto smoothing is done rating by rating, so LOO over chunks of ratings is LOO over all of
+    them: the totals are sums of the per-rating values, and ``se`` and ``p_loo`` are formed from
+    them as ArviZ forms them.  Only one chunk's log-likelihoods are in memory at a time, which is
+    what keeps PSIS-LOO bounded at millions of training ratings.
+    """
     import arviz as az
     import xarray as xr
+    from scipy.special import logsumexp
 
-    ll = np.asarray(log_lik, dtype=np.float64)
-    if ll.ndim != 3:
-        raise ValueError(f"expected (chain, draw, n) log-likelihoods, got shape {ll.shape}")
-    ds = xr.Dataset({"y": (("chain", "draw", "row"), ll)})
-    idata = az.InferenceData(log_likelihood=ds)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the Pareto-k warning is recorded, not printed
-        res = az.loo(idata, pointwise=True, reff=float(reff))
-    k = np.asarray(res.pareto_k.values, dtype=np.float64)
-    good_k = float(res["good_k"])
-    n = ll.shape[-1]
+    elpd_i, lppd_i, k = [], [], []
+    good_k, n_draws = float("nan"), 0
+    for chunk in chunks:
+        ll = np.asarray(chunk, dtype=np.float64)
+        if ll.ndim != 3:
+            raise ValueError(f"expected (chain, draw, n) log-likelihoods, got shape {ll.shape}")
+        n_draws = ll.shape[0] * ll.shape[1]
+        idata = az.InferenceData(log_likelihood=xr.Dataset({"y": (("chain", "draw", "row"), ll)}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the Pareto-k warning is recorded, not printed
+            res = az.loo(idata, pointwise=True, reff=float(reff))
+        elpd_i.append(np.asarray(res.loo_i.values, dtype=np.float64))
+        lppd_i.append(logsumexp(ll.reshape(n_draws, -1), axis=0) - np.log(n_draws))
+        k.append(np.asarray(res.pareto_k.values, dtype=np.float64))
+        good_k = float(res["good_k"])
+    if not elpd_i:
+        raise ValueError("PSIS-LOO of no ratings")
+    loo_i, lppd, pareto_k = np.concatenate(elpd_i), np.concatenate(lppd_i), np.concatenate(k)
+    n = loo_i.size
+    elpd = float(loo_i.sum())
     return {
-        "elpd_loo": float(res["elpd_loo"]),
-        "elpd_loo_per_rating": float(res["elpd_loo"]) / n,
-        "se": float(res["se"]),
-        "p_loo": float(res["p_loo"]),
-        "n_draws": int(ll.shape[0] * ll.shape[1]),
+        "elpd_loo": elpd,
+        "elpd_loo_per_rating": elpd / n,
+        "se": float(np.sqrt(n * np.var(loo_i))),
+        "p_loo": float(lppd.sum() - elpd),
+        "n_draws": int(n_draws),
         "n_rows": int(n),
-        "pareto_k_max": float(np.nanmax(k)),
+        "pareto_k_max": float(np.nanmax(pareto_k)),
         "good_k": good_k,
-        "n_pareto_k_above_good": int(np.sum(k > good_k)),
-        "n_pareto_k_above_1": int(np.sum(k > 1.0)),
-        "warning": bool(np.any(k > good_k)),
+        "n_pareto_k_above_good": int(np.sum(pareto_k > good_k)),
+        "n_pareto_k_above_1": int(np.sum(pareto_k > 1.0)),
+        "warning": bool(np.any(pareto_k > good_k)),
     }

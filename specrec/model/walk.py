@@ -100,7 +100,13 @@ def evaluate(
         cache[k] = out
         return out
 
-    return go(expr)
+    # ``go`` refers to itself through its closure, a reference cycle that only the cyclic
+    # collector frees; clearing the cache here releases the intermediates (row-sized gathers,
+    # one per draw in the evaluator) at once instead of whenever the collector runs.
+    try:
+        return go(expr)
+    finally:
+        cache.clear()
 
 
 def _segment(e: Segment, params: Mapping[str, Any], ops: ArrayOps) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from specrec.data.simulate import simulate
 from specrec.evaluate import evaluator
@@ -37,6 +38,40 @@ def test_chunked_predictions_equal_one_shot(monkeypatch):
     assert np.all(parts[1] < parts[2])
     assert abs(np.mean(parts[2] - parts[1]) - width) < 0.1 * width
     assert abs(np.mean(parts[1]) - np.mean(whole[1])) < 0.05 * width
+
+
+def test_loo_by_chunks_of_rows_equals_one_array(monkeypatch):
+    import arviz as az
+    import xarray as xr
+
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(
+        SPECS / "scale.yaml",
+        ["data.sizes.user=10", "data.sizes.item=8", "dims.factor=2", "data.rows=300"],
+    )
+    model = lower(loaded, simulate(loaded))
+    rng = np.random.default_rng(1)
+    draws = [sample_prior(model, rng) for _ in range(40)]
+    post = {
+        rv.name: np.stack([d[rv.name] for d in draws]).reshape(2, 20, *d0.shape)
+        for rv, d0 in ((rv, draws[0][rv.name]) for rv in model.latents)
+    }
+    idata = az.InferenceData(
+        posterior=xr.Dataset(
+            {
+                k: (("chain", "draw", *[f"{k}_{i}" for i in range(v.ndim - 2)]), v)
+                for k, v in post.items()
+            }
+        )
+    )
+    whole = evaluator._loo(model, post, "nuts", 1e6, idata)
+    monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 40 * 70)  # 70 rows per chunk, 5 chunks
+    assert len(evaluator.row_chunks(300, 40)) == 5
+    parts = evaluator._loo(model, post, "nuts", 1e6, idata)
+    assert parts["unit"] == "row" and parts["n_rows"] == 300
+    for key in ("elpd_loo", "se", "p_loo", "pareto_k_max"):
+        assert parts[key] == pytest.approx(whole[key], rel=1e-9), key
 
 
 def test_replicated_draws_are_np_repeat_without_the_copy() -> None:

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from specrec.evaluate.activity import rmse_by_activity, training_counts
-from specrec.evaluate.loo import loo_budget_reason, psis_loo
+from specrec.evaluate.loo import loo_budget_reason, psis_loo, psis_loo_chunks
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
     interval_coverage,
@@ -148,6 +148,29 @@ def test_psis_loo_flags_an_influential_rating():
     ll = stats.norm.logpdf(y[None, None, :], theta[..., None], 0.3)
     out = psis_loo(ll)
     assert out["warning"] is True and out["n_pareto_k_above_good"] >= 1
+
+
+def test_psis_loo_over_chunks_of_ratings_is_that_of_all_ratings():
+    import arviz as az
+    import xarray as xr
+
+    rng = np.random.default_rng(6)
+    n, s = 40, 800
+    y = np.r_[rng.normal(0, 1, n - 1), 6.0]
+    theta = rng.normal(y.mean(), 0.2, (2, s // 2))
+    ll = stats.norm.logpdf(y[None, None, :], theta[..., None], 1.0)
+    whole = az.loo(
+        az.InferenceData(log_likelihood=xr.Dataset({"y": (("chain", "draw", "row"), ll)})),
+        pointwise=True,
+        reff=0.7,
+    )
+    parts = psis_loo_chunks([ll[..., :7], ll[..., 7:30], ll[..., 30:]], reff=0.7)
+    assert parts["elpd_loo"] == pytest.approx(float(whole["elpd_loo"]), rel=1e-10)
+    assert parts["se"] == pytest.approx(float(whole["se"]), rel=1e-10)
+    assert parts["p_loo"] == pytest.approx(float(whole["p_loo"]), rel=1e-8)
+    assert parts["pareto_k_max"] == pytest.approx(float(whole.pareto_k.max()), rel=1e-10)
+    assert parts["n_rows"] == n and parts["n_draws"] == s
+    assert parts == pytest.approx(psis_loo(ll, reff=0.7))
 
 
 def test_loo_is_skipped_with_a_reason():
