@@ -95,7 +95,7 @@ def _derived_spec(cfg: dict) -> Path:
 
 def child(cfg: dict) -> dict:
     """One fit, in this (child) process: figures as a dict."""
-    from specrec.evaluate.evaluator import _predict_rows, thin_draws
+    from specrec.evaluate.evaluator import predict_rows, thin_draws
     from specrec.fitting import fit
     from specrec.model.reference import predict_draws
 
@@ -108,7 +108,7 @@ def child(cfg: dict) -> dict:
     k = converged_step(loss)
     timing = m["timing"]
     post = {rv.name: np.asarray(run.idata.posterior[rv.name].values) for rv in model.latents}
-    point = _predict_rows(model, thin_draws(post, 2000), rows, None, None, False)[0]
+    point = predict_rows(model, thin_draws(post, 2000), rows, None, None, False)[0]
     truth = np.load(Path(cfg["file"]).with_name(Path(cfg["file"]).stem + ".truth.npz"))
     true_mean, _ = predict_draws(model, {k: truth[k][None, None] for k in truth.files}, rows)
     true_mean = true_mean[0, 0]

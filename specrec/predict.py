@@ -17,7 +17,7 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.errors import DataError, UsageError
-from specrec.evaluate.evaluator import MAX_DRAWS, MIN_PREDICTIVE, replicate_draws, thin_draws
+from specrec.evaluate.evaluator import MAX_DRAWS, predict_rows, thin_draws
 from specrec.evaluate.metrics import clip
 from specrec.model.ir import Dim, Expr, Gather, Model, RowData
 from specrec.model.levels import with_new_levels
@@ -124,15 +124,10 @@ class Predictor:
         model, post, codes = self._codes(dims, ids)
         n = len(pairs)
         rows = RowData(np.full(n, np.nan), codes, columns)
-        mean_draws, _ = predict_draws(model, post, rows)
         rng = np.random.default_rng(self.seed)
-        _, y_draws = predict_draws(model, replicate_draws(post, MIN_PREDICTIVE), rows, rng)
-        assert y_draws is not None
+        # chunks of pairs, as in the evaluator: millions of pairs x draws stay bounded in memory
+        point, lower, upper, _ = predict_rows(model, post, rows, level, rng, keep_draws=False)
         vr = self.model.value_range
-        lower, upper = np.quantile(
-            y_draws.reshape(-1, n), [(1 - level) / 2, (1 + level) / 2], axis=0
-        )
-        point = mean_draws.mean(axis=(0, 1))
         out = pairs.copy()
         for name, v in {"mean": point, "lower": lower, "upper": upper}.items():
             out[name] = clip(v, vr) if settings.clip else v

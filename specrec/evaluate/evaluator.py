@@ -97,7 +97,7 @@ def row_chunks(n_rows: int, width: int) -> list[slice]:
     return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
 
 
-def _predict_rows(
+def predict_rows(
     model: Model,
     post: dict[str, np.ndarray],
     rows: RowData,
@@ -153,12 +153,12 @@ def evaluate_fit(
     vr = model.value_range
     post = thin_draws(_posterior_arrays(idata, model), MAX_DRAWS)
     # NUTS diagnostics need every draw's prediction; map/vi only the summaries (bounded memory)
-    predicted = _predict_rows(model, post, test_rows, settings.interval, rng, method == "nuts")
+    predicted = predict_rows(model, post, test_rows, settings.interval, rng, method == "nuts")
     point, lower, upper, mean_draws = predicted
     test_metrics = predictive_summary(
         test_rows.y, point, None, vr, settings.interval, settings.clip, bounds=(lower, upper)
     )
-    train_point = _predict_rows(model, thin_draws(post, 100), model.data, None, None, False)[0]
+    train_point = predict_rows(model, thin_draws(post, 100), model.data, None, None, False)[0]
     train_metrics = predictive_summary(
         model.data.y, train_point, None, vr, settings.interval, settings.clip
     )

@@ -27,9 +27,9 @@ def test_chunked_predictions_equal_one_shot(monkeypatch):
     draws = [sample_prior(model, rng) for _ in range(30)]
     post = {rv.name: np.stack([d[rv.name] for d in draws])[None] for rv in model.latents}
     rows = model.data
-    whole = evaluator._predict_rows(model, post, rows, 0.9, np.random.default_rng(5), True)
+    whole = evaluator.predict_rows(model, post, rows, 0.9, np.random.default_rng(5), True)
     monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 30 * 7 * 4)  # 28 rows per chunk
-    parts = evaluator._predict_rows(model, post, rows, 0.9, np.random.default_rng(5), True)
+    parts = evaluator.predict_rows(model, post, rows, 0.9, np.random.default_rng(5), True)
     np.testing.assert_allclose(parts[0], whole[0], rtol=1e-12)  # the point prediction
     expected, _ = predict_draws(model, post, rows)
     np.testing.assert_allclose(parts[3], expected, rtol=1e-12)  # every draw kept, in order
