@@ -94,9 +94,7 @@ def _compile_logp_dlogp(pm_model: pm.Model, jacobian: bool) -> Grad:
         # JAX keeps its own copy of a minibatch's random generator and advances it per call
         # (the minibatch conformance tests see fresh rows each call): nothing to act on.
         warnings.filterwarnings("ignore", message="The RandomType SharedVariables")
-        fn = pm_model.compile_fn(
-            [logp, *grads], inputs=inputs, point_fn=False, mode=_compile_mode()
-        )
+        fn = _compile_runnable(pm_model, [logp, *grads], inputs)
 
     def call(values: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
         out = fn(*values)
@@ -105,17 +103,39 @@ def _compile_logp_dlogp(pm_model: pm.Model, jacobian: bool) -> Grad:
     return call
 
 
+def _compile_runnable(
+    pm_model: pm.Model, outputs: list, inputs: list, **kwargs: Any
+) -> Callable[..., Any]:
+    """``compile_fn`` with the fastest linker that runs this graph at the model's initial point.
+
+    pytensor's JAX linker cannot trace every graph: an ``Alloc`` whose shape is computed at run
+    time fails inside ``jax.jit`` (seen with a two-component Dirichlet-weighted mixture).  The
+    next linker computes the same function, only slower, so a graph JAX refuses falls back to
+    it instead of failing the fit; pytensor's default C linker is the last resort and raises.
+    """
+    modes = [_compile_mode()]
+    if modes[0] == "JAX" and importlib.util.find_spec("numba") is not None:
+        modes.append("NUMBA")
+    modes.append(None)
+    start = pm_model.initial_point()
+    point = [start[v.name] for v in inputs]
+    for mode in dict.fromkeys(modes):
+        fn = pm_model.compile_fn(outputs, inputs=inputs, point_fn=False, mode=mode, **kwargs)
+        if mode is None:
+            return fn
+        try:
+            fn(*point)
+        except Exception:  # the next linker decides; the last one raises
+            continue
+        return fn
+    raise AssertionError("unreachable: the default linker is always tried last")
+
+
 def _constrained_fn(pm_model: pm.Model, model: Model) -> Callable[..., list[np.ndarray]]:
     """Unconstrained values -> each latent's constrained value, through PyMC's own transforms."""
     by_name = {v.name: v for v in pm_model.unobserved_value_vars}
     outs = [by_name[rv.name] for rv in model.latents]
-    fn = pm_model.compile_fn(
-        outs,
-        inputs=pm_model.value_vars,
-        point_fn=False,
-        on_unused_input="ignore",
-        mode=_compile_mode(),
-    )
+    fn = _compile_runnable(pm_model, outs, pm_model.value_vars, on_unused_input="ignore")
     return lambda *values: [np.asarray(v, dtype=np.float64) for v in fn(*values)]
 
 

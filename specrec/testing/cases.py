@@ -227,6 +227,35 @@ params:
 likelihood:
   y: Normal(group_means[group], 1)
 """,
+    "mixture": """\
+specrec: 1
+name: mixture
+data:
+  source: simulate
+  sizes: {user: 60, item: 15}
+  density: 0.6
+  seed: 1
+  true: {w: [0.6, 0.4], mu: [[1.5, 2.0, 1.0, 1.5, 2.0, 1.0, 1.5, 2.0, 1.0, 1.5, 2.0, 1.0, 1.5, 2.0, 1.0], [4.5, 4.0, 5.0, 4.5, 4.0, 5.0, 4.5, 4.0, 5.0, 4.5, 4.0, 5.0, 4.5, 4.0, 5.0]], sigma: [0.5, 0.6]}
+  split: {kind: random, test_fraction: 0.1, seed: 0}
+dims:
+  user: {column: user_id}
+  item: {column: item_id}
+  type: 2
+params:
+  w:
+    prior: Dirichlet(1)
+    dims: [type]
+  mu:
+    prior: Normal(3, 1.5)
+    dims: [type, item]
+  sigma:
+    prior: InverseGamma(4, 2)
+    dims: [type]
+likelihood:
+  rating:
+    distribution: Normal(mu[item], sigma)
+    mixture: {over: type, weights: w, per: user}
+""",
 }
 
 
@@ -264,6 +293,7 @@ def parity_cases() -> list[Case]:
         )
     cases.append(Case("quickstart", lambda: example_spec("quickstart", QUICKSTART_SMALL)))
     cases.append(Case("group_means", lambda: example_spec("group_means")))
+    cases.append(Case("mixture", lambda: example_spec("mixture")))
     return cases
 
 

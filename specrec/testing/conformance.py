@@ -32,6 +32,8 @@ What is checked, on small models so one backend runs in a minute or two:
   the mean baseline), ``FitResult`` shapes, the InferenceData specrec builds (names, dims,
   coords), NUTS sampler statistics (``lp`` equal to the reference at a draw) or the map/vi
   loss trace;
+* ``test_mixture_map_reaches_em``: a mixture of two user types, its type summed out, fitted by
+  ``map`` to EM's log-likelihood (xfail unless the backend declares the ``mixture`` feature);
 * ``test_seeding``: the same seed gives identical draws, another seed other draws.
 
 Fit sizes are in ``FIT_SETTINGS`` and ``SEED_SETTINGS``; the models in
@@ -58,6 +60,7 @@ from specrec.model.distributions import DISTRIBUTIONS
 from specrec.model.ir import Model
 from specrec.parity import check_backend
 from specrec.spec.models import Inference
+from specrec.testing import em
 from specrec.testing.cases import (
     QUICKSTART_SMALL,
     Case,
@@ -76,6 +79,7 @@ __all__ = [
     "test_log_density_matches_reference",
     "test_minibatch_log_density_is_unbiased",
     "test_minibatch_vi",
+    "test_mixture_map_reaches_em",
     "test_seeding",
     "test_simplest_model_is_supported",
     "test_unsupported_settings_are_reported",
@@ -93,6 +97,7 @@ FIT_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     ("quickstart", "map"): {"steps": 1000, "lr": 0.02},
     ("quickstart", "vi"): {"steps": 1000, "lr": 0.03, "draws": 100},
     ("quickstart", "nuts"): {"warmup": 100, "draws": 100, "chains": 1, "max_tree_depth": 5},
+    ("mixture", "map"): {"steps": 600, "lr": 0.05, "init": "prior"},
 }
 
 #: Tiny fits for the seeding tests: only determinism is checked, not quality.
@@ -102,7 +107,7 @@ SEED_SETTINGS: dict[str, dict[str, Any]] = {
     "nuts": {"warmup": 30, "draws": 20, "chains": 1, "max_tree_depth": 4},
 }
 
-_EXAMPLE_OVERRIDES = {"quickstart": QUICKSTART_SMALL, "group_means": ()}
+_EXAMPLE_OVERRIDES = {"quickstart": QUICKSTART_SMALL, "group_means": (), "mixture": ()}
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -119,7 +124,7 @@ def _xfail_unless_supported(backend: Backend, model: Model, settings: Inference)
             f"backend {backend.name!r} does not offer {settings.method!r} "
             f"(methods: {', '.join(backend.methods) or 'none'})"
         )
-    reasons = backend.unsupported(model, settings)
+    reasons = backend.unsupported(model, settings) + backends.feature_reasons(backend, model)
     if reasons:
         pytest.xfail(f"backend {backend.name!r} declares: " + "; ".join(reasons))
 
@@ -411,6 +416,23 @@ def test_fit(backend_name: str, case: str, method: str) -> None:
     run_checks(
         [check_fit_result, check_inference_data, diagnostics, RECOVERY[case]], p, settings, result
     )
+
+
+def test_mixture_map_reaches_em(backend_name: str) -> None:
+    """A likelihood mixture with its type summed out per user (``likelihood.mixture``): ``map``
+    must reach the log-likelihood of EM (``specrec.testing.em``, plain numpy) on two well
+    separated user types.  xfails for a backend that does not declare the ``mixture`` feature."""
+    p, _, result = fit(backend_name, "mixture", "map")
+    rows, model = p.model.data, p.model
+    users, items, y = rows.index["user"], rows.index["item"], rows.y
+    n_users, n_items = model.dims["user"].size, model.dims["item"].size
+    ref = em.best_of(users, items, y, n_users, n_items, model.dims["type"].size)
+    w, mu, sigma = (np.asarray(result.posterior[k])[0, 0] for k in ("w", "mu", "sigma"))
+    ll = em.mixture_log_likelihood(users, items, y, n_users, w, mu, sigma)
+    # the weak priors move the mode a little away from the maximum likelihood
+    assert abs(ll - ref.log_likelihood) <= 3e-3 * abs(ref.log_likelihood), (ll, ref)
+    np.testing.assert_allclose(np.sort(w), np.sort(ref.weights), atol=0.03)
+    np.testing.assert_allclose(np.sort(sigma), np.sort(ref.sds), atol=0.05)
 
 
 # ---- seeding -----------------------------------------------------------------------------------
