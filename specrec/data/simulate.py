@@ -132,6 +132,30 @@ def _check_sizes(loaded: LoadedSpec, data_dims: dict[str, str]) -> None:
         raise SpecError(problems)
 
 
+def _true_values(loaded: LoadedSpec, model) -> dict[str, np.ndarray]:
+    """``data.true`` as arrays, each checked against its parameter's shape (a scalar fills it)."""
+    cfg = loaded.spec.data
+    assert isinstance(cfg, SimulateData)
+    fixed, problems = {}, []
+    for name, value in cfg.true.items():
+        rv = model.latent(name)
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim and arr.shape != rv.shape:
+            dims = ", ".join(f"{d}={model.dims[d].size}" for d in rv.dims if d in model.dims)
+            problems.append(
+                loaded.positions.problem(
+                    ("data", "true", name),
+                    f"the true value of {name!r} does not fit its shape",
+                    expected=f"a number or an array of shape {rv.shape} ({dims})",
+                    found=f"an array of shape {arr.shape}",
+                )
+            )
+        fixed[name] = arr
+    if problems:
+        raise SpecError(problems)
+    return fixed
+
+
 def simulate_chunks(
     loaded: LoadedSpec, rows: int | None = None, chunk_rows: int = CHUNK_ROWS
 ) -> Simulation:
@@ -161,7 +185,7 @@ def simulate_chunks(
         spec.response, np.full(n, np.nan), codes, levels, source="simulated", attributes=attributes
     )
     model = lower(loaded, shell, simulating=True)
-    fixed = {k: np.asarray(v, dtype=float) for k, v in cfg.true.items()}
+    fixed = _true_values(loaded, model)
     step = max(1, chunk_rows)
     first = sample_prior(model, rng, fixed=fixed, rows=model.data.take(slice(0, min(step, n))))
     latents = {rv.name: first[rv.name] for rv in model.latents}

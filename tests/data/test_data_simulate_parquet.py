@@ -88,3 +88,16 @@ def test_read_columns_reads_only_what_is_asked(tmp_path: Path):
     # a missing column reads them all, so the loader's error can list the file's columns
     with pytest.raises(DataError, match="the file has columns: user_id, item_id, rating"):
         load_ratings(path, categorical=["user_id", "movie_id"])
+
+
+def test_a_true_value_of_the_wrong_shape_is_a_positioned_error():
+    """Three true weights for two types: an error at data.true.w in the file, not a numpy
+    broadcasting message from inside the simulation."""
+    from specrec.errors import SpecError
+
+    loaded = load_spec(SPECS / "netflix_mixture.yaml", ["dims.type=2"])
+    with pytest.raises(SpecError) as info:
+        simulate(loaded)
+    text = "\n".join(p.format() for p in info.value.problems)
+    assert "netflix_mixture.yaml:16:" in text and "data.true.w:" in text
+    assert "shape (2,) (type=2)" in text and "found:    an array of shape (3,)" in text
