@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/movielens.py --data ../shared/data/ml-100k [--backends numpyro]
         [--runs hpmf:vi,hpmf:map,pmf:map,biased_mf:vi,hpmf:nuts] [--split random|u1]
+        [--set inference.max_tree_depth=8 ...]
 
 Each run is a real ``specrec.fit`` (same code path as the CLI) on the random 90/10 split
 (``default_rng(42).permutation`` over u.data rows, first 10,000 = test) or on u1.base/u1.test.
@@ -73,6 +74,13 @@ def main() -> int:
     ap.add_argument("--runs", default="hpmf:vi,hpmf:map,pmf:map,biased_mf:vi")
     ap.add_argument("--split", default="random", choices=["random", "u1"])
     ap.add_argument("--out", default=str(RESULTS / "movielens.json"))
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a spec override applied to every run, after the benchmark's own (repeatable)",
+    )
     args = ap.parse_args()
 
     from specrec.fitting import fit, versions
@@ -86,6 +94,7 @@ def main() -> int:
                 sets += NUTS_BUDGET
             if args.split == "u1":
                 sets += ["data.split={kind: files, train: u1.base, test: u1.test}"]
+            sets += args.set
             print(f"== {spec} {method} on {backend}", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             try:
@@ -116,6 +125,7 @@ def main() -> int:
                     "method": method,
                     "backend": backend,
                     "split": m["split"]["kind"],
+                    "overrides": sets,
                     "test_rmse": m["metrics"]["test"]["rmse"],
                     "test_mae": m["metrics"]["test"]["mae"],
                     "coverage_90": m["metrics"]["test"].get("coverage_90"),
