@@ -172,7 +172,9 @@ def machine() -> dict:
     try:
         mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
         info["memory_gb"] = round(int(mem) / 1024**2, 1)
-        cpu = [x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")]
+        cpu = [
+            x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")
+        ]
         info["cpu"] = cpu[0].split(":", 1)[1].strip() if cpu else None
         info["load_average_at_start"] = os.getloadavg()
     except OSError:
