@@ -1,4 +1,5 @@
-"""Several optimiser starts, keeping the best: ``inference.restarts`` for map and vi.
+"""Where a fit starts: several optimiser starts keeping the best (``inference.restarts`` for map
+and vi), and a start at a map fit (``inference.init: map``).
 
 A mixture's optimiser can stop where a component is empty (no user's data pulls on its means,
 so no gradient revives it), and EM users answer that with several random starts and the best
@@ -51,3 +52,24 @@ def fit_best_of(
     kept.fit_s = float(sum(r.fit_s for r in results))
     kept.compile_s = float(sum(r.compile_s for r in results))
     return kept, {"losses": losses, "chosen": best, "seeds": [settings.seed + i for i in range(n)]}
+
+
+def map_start(
+    backend: Backend,
+    model: Model,
+    settings: Inference,
+    values: dict[str, np.ndarray],
+    progress: bool,
+) -> tuple[dict[str, np.ndarray], FitResult]:
+    """``inference.init: map``: fit map from ``values`` (same backend, steps, lr and seed) and
+    return its point, the start of the nuts or vi fit that follows, with the map fit itself.
+
+    The PMF notebook starts NUTS at the MAP estimate: warm-up then spends its iterations
+    adapting the step size near the posterior's bulk instead of travelling there through deep
+    trees, which on a factor model is most of the cost of a cold start.
+    """
+    pre = backend.fit(
+        model, settings.model_copy(update={"method": "map", "init": "uniform"}), values, progress
+    )
+    point = {rv.name: np.asarray(pre.posterior[rv.name])[0, 0] for rv in model.latents}
+    return point, pre

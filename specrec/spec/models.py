@@ -273,11 +273,12 @@ class Inference(Strict):
     init_radius: float = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
-    init: Literal["uniform", "prior"] = Field(
+    init: Literal["uniform", "prior", "map"] = Field(
         "uniform",
         description="uniform: start within +-init_radius of 0 in the unconstrained space; prior: "
         "start at a draw from the prior (gives mixture components distinct starts, as EM's "
-        "random start does)",
+        "random start does); map (nuts, vi): first fit map (steps, lr) from a uniform start and "
+        "start there, as the PMF notebook starts NUTS at the MAP estimate",
     )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
     restarts: int = Field(
@@ -291,6 +292,8 @@ class Inference(Strict):
     def _restarts_optimise(self) -> Inference:
         if self.restarts > 1 and self.method == "nuts":
             raise ValueError("restarts is for map and vi; for nuts run several chains")
+        if self.init == "map" and self.method == "map":
+            raise ValueError("init: map starts nuts or vi at a map fit; map itself starts uniform")
         return self
 
     batch_size: int | None = Field(
