@@ -15,17 +15,26 @@ from specrec.model.reference import predict_draws, sample_prior
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 
-def test_chunked_predictions_equal_one_shot(monkeypatch):
+def _model_and_prior_draws(rows: int, chains: int, draws: int, seed: int):
+    """A small PMF on simulated rows and ``(chains, draws)`` prior draws as a posterior."""
     from specrec.spec.load import load_spec
 
     loaded = load_spec(
         SPECS / "scale.yaml",
-        ["data.sizes.user=10", "data.sizes.item=8", "dims.factor=2", "data.rows=500"],
+        ["data.sizes.user=10", "data.sizes.item=8", "dims.factor=2", f"data.rows={rows}"],
     )
     model = lower(loaded, simulate(loaded))
-    rng = np.random.default_rng(0)
-    draws = [sample_prior(model, rng) for _ in range(30)]
-    post = {rv.name: np.stack([d[rv.name] for d in draws])[None] for rv in model.latents}
+    rng = np.random.default_rng(seed)
+    sampled = [sample_prior(model, rng) for _ in range(chains * draws)]
+    post = {
+        rv.name: np.stack([d[rv.name] for d in sampled]).reshape(chains, draws, *rv.shape)
+        for rv in model.latents
+    }
+    return model, post
+
+
+def test_chunked_predictions_equal_one_shot(monkeypatch):
+    model, post = _model_and_prior_draws(500, 1, 30, seed=0)
     rows = model.data
     whole = evaluator.predict_rows(model, post, rows, 0.9, np.random.default_rng(5), True)
     monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 30 * 7 * 4)  # 28 rows per chunk
@@ -44,19 +53,7 @@ def test_loo_by_chunks_of_rows_equals_one_array(monkeypatch):
     import arviz as az
     import xarray as xr
 
-    from specrec.spec.load import load_spec
-
-    loaded = load_spec(
-        SPECS / "scale.yaml",
-        ["data.sizes.user=10", "data.sizes.item=8", "dims.factor=2", "data.rows=300"],
-    )
-    model = lower(loaded, simulate(loaded))
-    rng = np.random.default_rng(1)
-    draws = [sample_prior(model, rng) for _ in range(40)]
-    post = {
-        rv.name: np.stack([d[rv.name] for d in draws]).reshape(2, 20, *d0.shape)
-        for rv, d0 in ((rv, draws[0][rv.name]) for rv in model.latents)
-    }
+    model, post = _model_and_prior_draws(300, 2, 20, seed=1)
     idata = az.InferenceData(
         posterior=xr.Dataset(
             {
