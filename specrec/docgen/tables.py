@@ -33,7 +33,7 @@ def _roles(d: Distribution) -> str:
     roles = []
     if not d.discrete and d.support.kind in TRANSFORMS:
         roles.append("prior")
-    if d.mean is not None:
+    if d.mean is not None and not d.event_dims:  # a likelihood has one value per row
         roles.append("likelihood")
     return ", ".join(roles) or "-"
 
@@ -67,7 +67,8 @@ PyMC. A literal argument outside its constraint, or a likelihood whose support c
 the data, is reported by `specrec validate` before anything is fitted.
 
 *usable as*: a **prior** needs a continuous support that specrec can map to the real line;
-a **likelihood** needs a finite mean (predictions are posterior means). The backend columns
+a **likelihood** needs a finite mean (predictions are posterior means) and one value per row
+(not a multivariate distribution). The backend columns
 say whether each installed backend translates the distribution ("?": that backend was not
 installed when this page was generated).
 """,
