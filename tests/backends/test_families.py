@@ -148,8 +148,9 @@ CASES = {
 #: Known gaps, reported as expected failures (never as passes).
 KNOWN_GAPS = {
     "bpmf_lkj": "mean-field VI: sigma's 90 % interval sits just above the truth on all three "
-    "backends since the branches were merged (0.30 vs [0.303, 0.347] on numpyro); NUTS, which "
-    "the other families use, is too slow at this size for the suite budget",
+    "backends (0.30 vs [0.329, 0.375] on numpyro): the factorised guide cannot hold the "
+    "correlated uncertainty of U and V and pushes it into the noise sd. NUTS on the same data "
+    "covers the truth (test_bpmf_lkj_nuts_recovers_sigma)",
 }
 
 
@@ -220,3 +221,20 @@ def test_bpmf_normal_wishart_recovers_identified_hyperparameters(backend: str) -
         assert lo <= true <= hi, (name, lo, true, hi)
     rmse = run.metrics["metrics"]["test"]["rmse"]
     assert rmse <= oracle + 0.08 * spread + 0.02, (rmse, oracle)
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(n, marks=pytest.mark.backend(n)) for n in ("numpyro", "pymc")]
+)
+def test_bpmf_lkj_nuts_recovers_sigma(backend: str) -> None:
+    """The bpmf_lkj case whose VI fit is a known gap above: by NUTS the noise sd's 90 % interval
+    holds the truth, so the gap is the mean-field guide's, not the model's.  (Pyro's NUTS on the
+    LKJ model is too slow for the suite; PyMC samples through its default, NumPyro's NUTS.)"""
+    sets = ["inference.method=nuts", "inference.warmup=300", "inference.draws=300"]
+    run = fit(
+        parse_spec_text(BPMF_LKJ, "spec.yaml", sets), backend=backend, out=None, progress=False
+    )
+    sigma = np.asarray(run.idata.posterior["sigma"].values).ravel()
+    lo, hi = np.quantile(sigma, [0.05, 0.95])
+    assert lo <= run.metrics["truth"]["sigma"] <= hi, (lo, hi)
+    assert run.metrics["diagnostics"]["divergences"] == 0
