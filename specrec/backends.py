@@ -122,6 +122,12 @@ def feature_reasons(backend: Backend, model: Model) -> list[str]:
     ]
 
 
+def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list[str]:
+    """Everything that stops ``backend`` fitting ``model`` with ``settings``: what the backend
+    declares it cannot do, and the model features it does not declare (empty when it can)."""
+    return backend.unsupported(model, settings) + feature_reasons(backend, model)
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str

@@ -95,7 +95,7 @@ def fit(
     ds, split = load_data(loaded, data)
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
-    reasons = b.unsupported(model, s.inference) + backends.feature_reasons(b, model)
+    reasons = backends.refusal_reasons(b, model, s.inference)
     if reasons:
         raise BackendError(f"backend {name!r} cannot fit {s.name!r}: " + "; ".join(reasons))
     say(
@@ -120,11 +120,12 @@ def fit(
     result, restarts = fit_best_of(b, model, s.inference, start, progress)
     init_map = None
     if map_fits:  # what the user waited for includes the map fits that gave the starts
-        result.fit_s += sum(p.fit_s for p in map_fits)
+        map_s = float(sum(p.fit_s for p in map_fits))
+        result.fit_s += map_s
         result.compile_s += sum(p.compile_s for p in map_fits)
         init_map = {
             "method": "map",
-            "fit_s": float(sum(p.fit_s for p in map_fits)),
+            "fit_s": map_s,
             "final_loss": [final_loss(p) for p in map_fits],
         }
     idata = to_inference_data(model, result)

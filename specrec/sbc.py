@@ -177,7 +177,7 @@ def run_sbc(
         ds = simulate(loaded_i)
         model = lower(loaded_i, ds)
         if i == 0:
-            reasons = b.unsupported(model, loaded_i.spec.inference)
+            reasons = backends.refusal_reasons(b, model, loaded_i.spec.inference)
             if reasons:
                 raise BackendError(
                     f"backend {backend!r} cannot fit {s.name!r}: " + "; ".join(reasons)

@@ -115,22 +115,19 @@ def _compile_runnable(
     next linker computes the same function, only slower, so a graph JAX refuses falls back to
     it instead of failing the fit; pytensor's default C linker is the last resort and raises.
     """
-    modes = [_compile_mode()]
-    if modes[0] == "JAX" and importlib.util.find_spec("numba") is not None:
-        modes.append("NUMBA")
-    modes.append(None)
+    fast = [_compile_mode()]
+    if fast[0] == "JAX" and importlib.util.find_spec("numba") is not None:
+        fast.append("NUMBA")
     start = pm_model.initial_point()
     point = [start[v.name] for v in inputs]
-    for mode in dict.fromkeys(modes):
+    for mode in (m for m in fast if m is not None):
         fn = pm_model.compile_fn(outputs, inputs=inputs, point_fn=False, mode=mode, **kwargs)
-        if mode is None:
-            return fn
         try:
             fn(*point)
-        except Exception:  # the next linker decides; the last one raises
+        except Exception:  # this linker cannot run the graph: try the next one
             continue
         return fn
-    raise AssertionError("unreachable: the default linker is always tried last")
+    return pm_model.compile_fn(outputs, inputs=inputs, point_fn=False, mode=None, **kwargs)
 
 
 def _constrained_fn(pm_model: pm.Model, model: Model) -> Callable[..., list[np.ndarray]]:

@@ -124,7 +124,7 @@ def _xfail_unless_supported(backend: Backend, model: Model, settings: Inference)
             f"backend {backend.name!r} does not offer {settings.method!r} "
             f"(methods: {', '.join(backend.methods) or 'none'})"
         )
-    reasons = backend.unsupported(model, settings) + backends.feature_reasons(backend, model)
+    reasons = backends.refusal_reasons(backend, model, settings)
     if reasons:
         pytest.xfail(f"backend {backend.name!r} declares: " + "; ".join(reasons))
 
