@@ -13,16 +13,11 @@ Writes ``benchmarks/results/movielens.json`` (figures, machine, versions) and
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from record import RESULTS, ROOT, describe, library_versions, machine, now, write
 
 # ../shared/reference-figures.md: hand-written fits on this kind of machine (test RMSE, seconds)
 REFERENCE = {
@@ -45,26 +40,6 @@ TARGETS = {
 NUTS_BUDGET = ["inference.chains=1", "inference.warmup=300", "inference.draws=300"]
 
 
-def machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
-    try:
-        mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
-        info["memory_gb"] = round(int(mem) / 1024**2, 1)
-        cpu = [
-            ln
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        info["cpu"] = cpu[0].split(":", 1)[1].strip() if cpu else None
-    except OSError:
-        pass
-    return info
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,9 +56,10 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="a spec override applied to every run, after the benchmark's own (repeatable)",
     )
+    ap.add_argument("--note", default="", help="what else ran on the machine, say")
     args = ap.parse_args()
 
-    from specrec.fitting import fit, versions
+    from specrec.fitting import fit
 
     rows = []
     for backend in args.backends.split(","):
@@ -154,19 +130,13 @@ def main() -> int:
             )
     result = {
         "benchmark": "movielens-100k",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-        "machine": machine(),
-        "versions": versions()
-        | {b: versions(b).get(b) for b in ("numpyro", "jax", "pymc", "pyro-ppl", "torch")},
+        "date": now(),
+        "command": " ".join(["benchmarks/movielens.py", *sys.argv[1:]]),
+        "machine": machine(args.note),
+        "versions": library_versions(),
         "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
-    out.with_suffix(".md").write_text(markdown(result))
+    write(Path(args.out), result, markdown(result))
     print(markdown(result))
     return 0
 
@@ -175,11 +145,7 @@ def markdown(result: dict) -> str:
     lines = [
         f"# MovieLens 100k ({result['date']})",
         "",
-        f"`{result['command']}` on {result['machine'].get('cpu')} ({result['machine'].get('cpus')} cores); "
-        f"versions: "
-        + ", ".join(
-            f"{k} {v}" for k, v in result["versions"].items() if v and k not in ("platform",)
-        ),
+        describe(result),
         "",
         "| spec | method | backend | test RMSE | fit s | compile s | reference RMSE / s | target | met |",
         "|---|---|---|---|---|---|---|---|---|",

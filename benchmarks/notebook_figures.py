@@ -19,9 +19,9 @@ import json
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 
-from movielens import NUTS_BUDGET, RESULTS, ROOT, machine
+from movielens import NUTS_BUDGET
+from record import RESULTS, ROOT, machine, now, write
 
 FIGURES = {
     "running_rmse.png": "notebook_running_rmse.png",
@@ -77,8 +77,10 @@ def _markdown(out: dict) -> str:
         f"{out['timing']['compile_s']:.0f} / {out['timing']['total_s']:.0f} |",
         "",
         f"Machine: {out['machine'].get('cpu')}, {out['machine'].get('cpus')} CPUs, "
-        f"{out['machine'].get('memory_gb')} GB; shared with other work while it ran, so times "
-        "are indicative only.",
+        f"{out['machine'].get('memory_gb')} GB, load average "
+        f"{(out['machine'].get('load_average_at_start') or ['?'])[0]} at start"
+        + (f"; {out['machine']['note']}" if out["machine"].get("note") else "")
+        + ".",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items()),
         "",
@@ -92,6 +94,7 @@ def main() -> int:
     )
     ap.add_argument("--data", required=True, help="ml-100k folder")
     ap.add_argument("--backend", default="numpyro")
+    ap.add_argument("--note", default="", help="what else ran on the machine, say")
     args = ap.parse_args()
 
     from specrec.fitting import fit
@@ -115,7 +118,7 @@ def main() -> int:
     m = run.metrics
     out = {
         "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now(),
         "budget": ", ".join(NUTS_BUDGET),
         "backend": m["backend"],
         "metrics": m["metrics"],
@@ -125,12 +128,10 @@ def main() -> int:
         "running_rmse_first": curves["running_rmse"][0],
         "running_rmse_last": curves["running_rmse"][-1],
         "figures": FIGURES,
-        "machine": machine(),
+        "machine": machine(args.note),
         "versions": m["versions"],
-        "shared_machine": True,
     }
-    (RESULTS / "notebook_figures.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "notebook_figures.md").write_text(_markdown(out))
+    write(RESULTS / "notebook_figures.json", out, _markdown(out))
     print(_markdown(out))
     return 0
 

@@ -12,19 +12,12 @@ Writes benchmarks/results/overhead.json and .md with machine and versions.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from movielens import machine  # noqa: E402
+from record import RESULTS, ROOT, describe, library_versions, machine, now, write
 
 REFERENCE_US = {  # ../shared/reference-figures.md, hand-written, this kind of machine
     ("numpyro", "float32"): 4971,
@@ -189,9 +182,9 @@ def main() -> int:
     )
     ap.add_argument("--data", required=True)
     ap.add_argument("--backends", default="numpyro,pyro,pymc")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "overhead.json"))
+    ap.add_argument("--out", default=str(RESULTS / "overhead.json"))
+    ap.add_argument("--note", default="", help="what else ran on the machine, say")
     args = ap.parse_args()
-    from specrec.fitting import versions
 
     model = load_model(args.data)
     z = point(model)
@@ -240,24 +233,16 @@ def main() -> int:
             )
     result = {
         "benchmark": "log density + gradient, HPMF D=10, 90,000 ratings",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-        "machine": machine(),
-        "versions": versions()
-        | {
-            k: versions(k).get(k)
-            for k in ("numpyro", "jax", "pymc", "pytensor", "pyro-ppl", "torch")
-        },
+        "date": now(),
+        "command": " ".join(["benchmarks/overhead.py", *sys.argv[1:]]),
+        "machine": machine(args.note),
+        "versions": library_versions(),
         "rows": rows,
     }
-    out = Path(args.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
     lines = [
         f"# Log density + gradient overhead ({result['date']})",
         "",
-        f"`{result['command']}`",
+        describe(result),
         "",
         "| backend | dtype | mode | spec-generated us | hand-written us | ratio | log density (spec / hand) |",
         "|---|---|---|---|---|---|---|",
@@ -272,7 +257,7 @@ def main() -> int:
                 f"| {r['backend']} | {r['dtype']} | {r['mode']} | {r['spec_us']:,.0f} | {r['hand_us']:,.0f} | "
                 f"{r['ratio']:.2f} | {r['spec_logp']:.2f} / {r['hand_logp']:.2f} |"
             )
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write(Path(args.out), result, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -14,16 +14,12 @@ first.  Writes ``benchmarks/results/pymc-samplers.json`` and ``.md`` with machin
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+
 BUDGET = [
     "inference.method=nuts",
     "inference.chains=2",
@@ -40,9 +36,10 @@ def main() -> int:
     ap.add_argument("--samplers", default="pymc,numpyro,nutpie,blackjax")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=str(RESULTS / "pymc-samplers.json"))
+    ap.add_argument("--note", default="", help="what else ran on the machine, say")
     args = ap.parse_args()
 
-    from specrec.fitting import fit, versions
+    from specrec.fitting import fit
 
     rows = []
     for sampler in args.samplers.split(","):
@@ -71,17 +68,15 @@ def main() -> int:
         )
         print(f"   {fit_s:.1f} s, RMSE {rows[-1]['test_rmse']:.4f}", file=sys.stderr, flush=True)
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
         "command": " ".join(["benchmarks/pymc_samplers.py", *sys.argv[1:]]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": versions("pymc"),
+        "machine": machine(args.note),
+        "versions": library_versions("pymc", "pytensor", "numpyro", "jax", "nutpie", "blackjax"),
         "spec": args.spec,
         "overrides": [*BUDGET, *args.set],
         "rows": rows,
     }
-    out = Path(args.out)
-    out.write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text(markdown(result))
+    write(Path(args.out), result, markdown(result))
     print(markdown(result))
     return 0
 
@@ -90,9 +85,9 @@ def markdown(result: dict) -> str:
     lines = [
         f"# PyMC backend: NUTS samplers ({result['date']})",
         "",
-        f"`{result['command']}` on {result['machine']['cpus']} cores; spec "
-        f"`{Path(result['spec']).name}`, {', '.join(result['overrides'])}; versions: "
-        + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
+        describe(result),
+        "",
+        f"Spec `{Path(result['spec']).name}`, {', '.join(result['overrides'])}.",
         "",
         "| sampler | fit s | compile s | min ESS/s (params) | min ESS/s (predictions) "
         "| divergences | max R-hat | test RMSE |",

@@ -11,18 +11,14 @@ same check with 8 simulations; this is the check with power.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
+
+from record import RESULTS, ROOT, machine, write
 
 from specrec.fitting import BACKEND_DISTS, versions
 from specrec.sbc import run_sbc
 
-HERE = Path(__file__).resolve().parent
-SPEC = HERE / "sbc_groups.yaml"
-RESULTS = HERE / "results"
+SPEC = ROOT / "benchmarks" / "sbc_groups.yaml"
 
 
 def main() -> None:
@@ -54,14 +50,12 @@ def main() -> None:
                 "versions": versions(BACKEND_DISTS.get(name)),
             }
         )
-    machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "note": args.note}
-    RESULTS.mkdir(exist_ok=True)
-    out = {"spec": str(SPEC.relative_to(HERE.parent)), "machine": machine, "runs": rows}
-    (RESULTS / "sbc.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    host = machine(args.note)
+    out = {"spec": str(SPEC.relative_to(ROOT)), "machine": host, "runs": rows}
     lines = [
         f"# SBC of `{out['spec']}`",
         "",
-        f"Machine: {machine['platform']}, {machine['cpus']} CPUs. {args.note}",
+        f"Machine: {host.get('cpu') or host['platform']}, {host['cpus']} CPUs. {args.note}",
         "",
         "| backend | sims | parameter | chi2 (df) | p | mean rank | flagged | divergences | s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -74,7 +68,7 @@ def main() -> None:
                 f"{'yes' if p['flagged'] else 'no'} | {row['divergences']} | {row['seconds']:.0f} |"
             )
     lines += ["", f"Flagged when p < {rows[0]['threshold']:.3g} (0.01 / parameters, Bonferroni)."]
-    (RESULTS / "sbc.md").write_text("\n".join(lines) + "\n")
+    write(RESULTS / "sbc.json", out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

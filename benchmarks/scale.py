@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import yaml
+from record import RESULTS, ROOT, machine, now, write
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 SPEC = ROOT / "specs" / "scale.yaml"
 SIZES = {"user": 100_000, "item": 20_000}
 SUFFIX = {"M": 1_000_000, "k": 1_000}
@@ -167,29 +164,14 @@ def stages(cfg: dict) -> dict:
     return out
 
 
-def machine() -> dict:
-    info: dict = {"cpus": os.cpu_count()}
-    try:
-        mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
-        info["memory_gb"] = round(int(mem) / 1024**2, 1)
-        cpu = [
-            x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")
-        ]
-        info["cpu"] = cpu[0].split(":", 1)[1].strip() if cpu else None
-        info["load_average_at_start"] = os.getloadavg()
-    except OSError:
-        pass
-    return info
-
-
 def _markdown(report: dict) -> str:
     lines = [
         "# Minibatch vi at scale",
         "",
         f"{report['date']}; {report['machine']}. PMF, D = 16, "
         f"{SIZES['user']:,} users x {SIZES['item']:,} items, simulated (known truth), "
-        "random 90/10 split. Timings on a shared 2-core machine (other engineers' jobs "
-        "were running; see the load average), one run each.",
+        "random 90/10 split; one run each (the machine block gives the load average when the "
+        "last run started; rows carry the commit they were measured at).",
         "",
         "| backend | ratings | batch | steps | converge s | fit s | total s | peak RSS MB "
         "| test RMSE | RMSE vs truth | oracle RMSE | code |",
@@ -225,6 +207,7 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--out", default=str(RESULTS / "scale.json"))
     ap.add_argument("--stages", metavar="BACKEND:SIZE", help="pilot: RSS per stage, no eval")
+    ap.add_argument("--note", default="", help="what else ran on the machine, say")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -241,8 +224,7 @@ def main() -> int:
         return 0
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {"runs": [], "data": {}}
-    report |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    report["machine"] = machine()
+    report |= {"date": now(), "machine": machine(args.note)}
     for item in args.runs.split(","):
         backend, label, *mode = item.split(":")
         data = _simulate(work, label)
@@ -272,8 +254,7 @@ def main() -> int:
         report["runs"] = [
             r for r in report["runs"] if (r["backend"], r["label"], r.get("batch_size")) != key
         ] + [row]
-        out.write_text(json.dumps(report, indent=2))
-        out.with_suffix(".md").write_text(_markdown(report))
+        write(out, report, _markdown(report))
     return 0
 
 

@@ -75,7 +75,9 @@ class Backend(Protocol):
     def version(self) -> str: ...
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
-        """Reasons this backend cannot fit this model with these settings (empty: it can)."""
+        """Reasons of this backend's own that it cannot fit this model with these settings
+        (empty: it can).  The checks common to every backend (declared distributions,
+        minibatches, features) are ``refusal_reasons``'s, which adds these to them."""
         ...
 
     def fit(
@@ -122,10 +124,35 @@ def feature_reasons(backend: Backend, model: Model) -> list[str]:
     ]
 
 
+def distribution_reasons(backend: Backend, model: Model) -> list[str]:
+    """The model's distributions ``backend`` declares it does not translate (empty when it
+    translates them all, or declares nothing: then its own ``unsupported`` must say)."""
+    declared = supported_distributions(backend)
+    if declared is None:
+        return []
+    name = getattr(backend, "name", "this backend")
+    return [
+        f"distribution {rv.distribution} is not supported by {name}"
+        for rv in (*model.latents, model.likelihood)
+        if rv.distribution not in declared
+    ]
+
+
 def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list[str]:
-    """Everything that stops ``backend`` fitting ``model`` with ``settings``: what the backend
-    declares it cannot do, and the model features it does not declare (empty when it can)."""
-    return backend.unsupported(model, settings) + feature_reasons(backend, model)
+    """Everything that stops ``backend`` fitting ``model`` with ``settings`` (empty when it can).
+
+    The checks that mean the same on every backend live here, once: the distributions it
+    declares, minibatches outside vi, the model features it declares.  ``backend.unsupported``
+    adds only what is its own (its samplers, say).  A reason given twice (a plugin that also
+    checks minibatches itself) is reported once.
+    """
+    reasons = (
+        distribution_reasons(backend, model)
+        + minibatch_reasons(settings)
+        + backend.unsupported(model, settings)
+        + feature_reasons(backend, model)
+    )
+    return list(dict.fromkeys(reasons))
 
 
 @dataclass(frozen=True)

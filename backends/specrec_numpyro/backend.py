@@ -18,7 +18,7 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoDelta, AutoNormal
 from numpyro.infer.util import potential_energy
 
-from specrec.backends import FitResult, LogDensity, minibatch_reasons
+from specrec.backends import FitResult, LogDensity
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.model.reference import constrain
@@ -112,10 +112,6 @@ class NumPyroBackend:
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
-        for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in self.distributions:
-                reasons.append(f"distribution {rv.distribution} is not supported by numpyro")
-        reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "numpyro"):
             reasons.append(
                 f"sampler {settings.sampler!r}: the numpyro backend has only its own NUTS"

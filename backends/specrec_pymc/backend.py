@@ -20,7 +20,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.initial_point import make_initial_point_fn
 
-from specrec.backends import SAMPLE_STATS, FitResult, LogDensity, minibatch_reasons
+from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -174,10 +174,6 @@ class PyMCBackend:
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
-        for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in self.distributions:
-                reasons.append(f"distribution {rv.distribution} is not supported by pymc")
-        reasons += minibatch_reasons(settings)
         sampler = settings.sampler
         if sampler is not None:
             if sampler not in SAMPLERS:

@@ -25,7 +25,7 @@ from pyro.ops.integrator import potential_grad
 from pyro.optim import Adam
 from tqdm.auto import tqdm
 
-from specrec.backends import FitResult, LogDensity, minibatch_reasons
+from specrec.backends import FitResult, LogDensity
 from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.model.reference import initial_values
@@ -115,10 +115,6 @@ class PyroBackend:
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
-        for rv in (*model.latents, model.likelihood):
-            if rv.distribution not in self.distributions:
-                reasons.append(f"distribution {rv.distribution} is not supported by pyro")
-        reasons += minibatch_reasons(settings)
         if settings.sampler not in (None, "pyro"):
             reasons.append(f"sampler {settings.sampler!r}: the pyro backend has only its own NUTS")
         return reasons

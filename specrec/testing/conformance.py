@@ -20,8 +20,8 @@ finds it, so the package must be installed (``pip install -e .``).  Parametrise 
 What is checked, on small models so one backend runs in a minute or two:
 
 * ``test_backend_protocol``, ``test_simplest_model_is_supported``,
-  ``test_unsupported_settings_are_reported``: name, methods, version; ``unsupported`` accepts
-  the simplest model for every method offered and refuses settings no backend can honour;
+  ``test_unsupported_settings_are_reported``: name, methods, version; ``specrec.backends.refusal_reasons``
+  (the common checks plus the backend's ``unsupported``) accepts the simplest model for every method offered and refuses settings no backend can honour;
 * ``test_log_density_matches_reference``: log density and gradient against the numpy
   reference (``specrec.parity.check_backend``) for every distribution of the table as a prior
   and as the likelihood (generated from the table, so a new distribution is covered without
@@ -40,7 +40,7 @@ Fit sizes are in ``FIT_SETTINGS`` and ``SEED_SETTINGS``; the models in
 ``specrec.testing.cases``.
 
 A model, setting or method the backend declares it cannot handle (a method missing from
-``backend.methods``, a non-empty ``backend.unsupported(model, settings)``) makes the case
+``backend.methods``, a non-empty ``refusal_reasons(backend, model, settings)``) makes the case
 ``xfail`` with the backend's reason: visible in the report, never a silent pass or a skip.
 """
 
@@ -185,7 +185,7 @@ def test_simplest_model_is_supported(backend_name: str, method: str) -> None:
         pytest.xfail(f"backend {backend_name!r} does not offer {method!r}")
     p = prepare_example("group_means")
     settings = p.loaded.spec.inference.model_copy(update={"method": method})
-    assert backend.unsupported(p.model, settings) == []
+    assert backends.refusal_reasons(backend, p.model, settings) == []
 
 
 @pytest.mark.parametrize(
@@ -195,13 +195,13 @@ def test_simplest_model_is_supported(backend_name: str, method: str) -> None:
 )
 def test_unsupported_settings_are_reported(backend_name: str, setting: dict[str, Any]) -> None:
     """Settings no backend can honour (minibatches with NUTS, which needs the exact density;
-    a sampler nobody provides) are reasons from ``unsupported``, before any work, not a crash
-    in fit."""
+    a sampler nobody provides) are refusal reasons before any work, not a crash in fit: the
+    first from the core's common checks, the second from the backend's own ``unsupported``."""
     backend = _backend(backend_name)
     p = prepare_example("group_means")
     method = "vi" if "vi" in backend.methods else backend.methods[0]
     settings = p.loaded.spec.inference.model_copy(update={"method": method, **setting})
-    reasons = backend.unsupported(p.model, settings)
+    reasons = backends.refusal_reasons(backend, p.model, settings)
     assert isinstance(reasons, list) and reasons, f"{setting} was accepted"
     key, value = next(iter(setting.items()))
     assert any(key in r or str(value) in r for r in reasons), reasons

@@ -127,7 +127,7 @@ def test_unsupported_settings_are_reported_before_fitting():
         SPECS / "quickstart.yaml", [*SMALL, "inference.sampler=nutpie", "inference.batch_size=10"]
     )
     model, _, _ = _model(loaded)
-    reasons = backends.get("numpyro").unsupported(model, loaded.spec.inference)
+    reasons = backends.refusal_reasons(backends.get("numpyro"), model, loaded.spec.inference)
     assert any("nutpie" in r for r in reasons)
     assert any("batch_size" in r for r in reasons)
 

@@ -322,7 +322,7 @@ def test_unsupported(backend: Any, quick: Problem) -> None:
         [reason] = backend.unsupported(quick.model, ok.model_copy(update={"sampler": "nutpie"}))
         assert "not installed" in reason
     both = ok.model_copy(update={"sampler": "nope", "batch_size": 10})
-    assert len(backend.unsupported(quick.model, both)) == 2
+    assert len(backends.refusal_reasons(backend, quick.model, both)) == 2
 
 
 def test_registry(backend: Any) -> None:

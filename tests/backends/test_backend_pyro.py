@@ -167,11 +167,11 @@ def test_unsupported_settings_are_reported_before_fitting():
     )
     model, _, _ = _model(loaded)
     b = backends.get("pyro")
-    reasons = b.unsupported(model, loaded.spec.inference)
+    reasons = backends.refusal_reasons(b, model, loaded.spec.inference)
     assert any("nutpie" in r for r in reasons)
     assert any("batch_size" in r for r in reasons)
     ok = loaded.spec.inference.model_copy(update={"sampler": "pyro", "batch_size": None})
-    assert b.unsupported(model, ok) == []
+    assert backends.refusal_reasons(b, model, ok) == []
 
 
 def test_fit_json_stdout_is_only_the_json_document(tmp_path, monkeypatch):

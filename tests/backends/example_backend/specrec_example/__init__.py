@@ -4,7 +4,8 @@ It implements the whole ``specrec.backends.Backend`` protocol in one small class
 what a new backend owes specrec:
 
 * ``name`` (its entry-point name), ``methods`` (a subset of map, vi, nuts), ``version``;
-* ``unsupported(model, settings)``: reasons it cannot fit, reported before any work;
+* ``unsupported(model, settings)``: reasons of its own it cannot fit, reported before any work
+  (the core adds the common ones: undeclared distributions, minibatches outside vi);
 * ``log_density(model)``: the float64 log joint density, Jacobians included, and its
   gradient at a point of the unconstrained space (``specrec check`` compares it with the
   reference, so this is what makes a backend trustworthy);
