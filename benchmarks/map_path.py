@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+from record import RESULTS, ROOT, describe, publish
 
 DEFAULT_STEPS = "10,20,35,50,70,100,200,400,800,1500,3000"
 
@@ -60,17 +59,7 @@ def main() -> int:
                 }
             )
             print(f"   test {m['test']['rmse']:.4f}  train {m['train']['rmse']:.4f}")
-    result = {
-        "benchmark": "map path",
-        "date": now(),
-        "command": " ".join(["benchmarks/map_path.py", *sys.argv[1:]]),
-        "machine": machine(args.note),
-        "versions": library_versions(),
-        "spec": args.spec,
-        "rows": rows,
-    }
-    write(Path(args.out), result, markdown(result))
-    print(markdown(result))
+    publish(args.out, "map path", rows, markdown, note=args.note, spec=args.spec)
     return 0
 
 

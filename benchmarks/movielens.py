@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+from record import RESULTS, ROOT, describe, publish
 
 # ../shared/reference-figures.md: hand-written fits on this kind of machine (test RMSE, seconds)
 REFERENCE = {
@@ -128,16 +127,7 @@ def main() -> int:
                 f"   test RMSE {rows[-1]['test_rmse']:.4f}  fit {rows[-1]['fit_s']:.1f} s",
                 file=sys.stderr,
             )
-    result = {
-        "benchmark": "movielens-100k",
-        "date": now(),
-        "command": " ".join(["benchmarks/movielens.py", *sys.argv[1:]]),
-        "machine": machine(args.note),
-        "versions": library_versions(),
-        "rows": rows,
-    }
-    write(Path(args.out), result, markdown(result))
-    print(markdown(result))
+    publish(args.out, "movielens-100k", rows, markdown, note=args.note)
     return 0
 
 

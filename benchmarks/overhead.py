@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+from record import RESULTS, ROOT, describe, publish
 
 REFERENCE_US = {  # ../shared/reference-figures.md, hand-written, this kind of machine
     ("numpyro", "float32"): 4971,
@@ -231,14 +230,18 @@ def main() -> int:
                 f"   spec {res['spec']['us']:,.0f} us  hand {res['hand']['us']:,.0f} us",
                 file=sys.stderr,
             )
-    result = {
-        "benchmark": "log density + gradient, HPMF D=10, 90,000 ratings",
-        "date": now(),
-        "command": " ".join(["benchmarks/overhead.py", *sys.argv[1:]]),
-        "machine": machine(args.note),
-        "versions": library_versions(),
-        "rows": rows,
-    }
+    publish(
+        args.out,
+        "log density + gradient, HPMF D=10, 90,000 ratings",
+        rows,
+        markdown,
+        note=args.note,
+    )
+    return 0
+
+
+def markdown(result: dict) -> str:
+    rows = result["rows"]
     lines = [
         f"# Log density + gradient overhead ({result['date']})",
         "",
@@ -257,9 +260,7 @@ def main() -> int:
                 f"| {r['backend']} | {r['dtype']} | {r['mode']} | {r['spec_us']:,.0f} | {r['hand_us']:,.0f} | "
                 f"{r['ratio']:.2f} | {r['spec_logp']:.2f} / {r['hand_logp']:.2f} |"
             )
-    write(Path(args.out), result, "\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

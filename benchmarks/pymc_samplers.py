@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+from record import RESULTS, ROOT, describe, library_versions, publish
 
 BUDGET = [
     "inference.method=nuts",
@@ -67,17 +67,16 @@ def main() -> int:
             }
         )
         print(f"   {fit_s:.1f} s, RMSE {rows[-1]['test_rmse']:.4f}", file=sys.stderr, flush=True)
-    result = {
-        "date": now(),
-        "command": " ".join(["benchmarks/pymc_samplers.py", *sys.argv[1:]]),
-        "machine": machine(args.note),
-        "versions": library_versions("pymc", "pytensor", "numpyro", "jax", "nutpie", "blackjax"),
-        "spec": args.spec,
-        "overrides": [*BUDGET, *args.set],
-        "rows": rows,
-    }
-    write(Path(args.out), result, markdown(result))
-    print(markdown(result))
+    publish(
+        args.out,
+        "pymc nuts samplers",
+        rows,
+        markdown,
+        note=args.note,
+        versions=library_versions("pymc", "pytensor", "numpyro", "jax", "nutpie", "blackjax"),
+        spec=args.spec,
+        overrides=[*BUDGET, *args.set],
+    )
     return 0
 
 

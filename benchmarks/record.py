@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,3 +78,30 @@ def write(out: Path, result: dict, markdown: str) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+
+
+def publish(
+    out: str | Path,
+    benchmark: str,
+    rows: list,
+    markdown: Callable[[dict], str],
+    *,
+    note: str = "",
+    versions: dict | None = None,
+    **fields: object,
+) -> dict:
+    """Write a benchmark's rows with the date, command, machine and versions, as ``out`` (JSON)
+    and its ``.md`` page, print the page, and return the result."""
+    result = {
+        "benchmark": benchmark,
+        "date": now(),
+        "command": " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "machine": machine(note),
+        "versions": versions or library_versions(),
+        **fields,
+        "rows": rows,
+    }
+    text = markdown(result)
+    write(Path(out), result, text)
+    print(text)
+    return result

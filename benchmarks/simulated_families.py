@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from record import RESULTS, ROOT, describe, library_versions, machine, now, write
+from record import RESULTS, ROOT, describe, publish
 
 SPECS = "quickstart,group_means,netflix_mixture,watch_minutes,constrained_pmf"
 
@@ -58,16 +57,7 @@ def main() -> int:
                         "baseline_rmse": c.report["baselines"].get("global_mean", {}).get("rmse"),
                     }
                 )
-    result = {
-        "benchmark": "simulated families",
-        "date": now(),
-        "command": " ".join(["benchmarks/simulated_families.py", *sys.argv[1:]]),
-        "machine": machine(args.note),
-        "versions": library_versions(),
-        "rows": rows,
-    }
-    write(Path(args.out), result, markdown(result))
-    print(markdown(result))
+    publish(args.out, "simulated families", rows, markdown, note=args.note)
     return 0
 
 
