@@ -2,14 +2,13 @@
 
     .venv/bin/python benchmarks/simulated_families.py
         [--specs quickstart,group_means,netflix_mixture,watch_minutes,constrained_pmf]
-        [--methods map,vi,nuts] [--backends numpyro,pymc,pyro]
+        [--methods vi,nuts] [--backends numpyro,pymc,pyro]
 
 The families whose data MovieLens 100k cannot give (watch minutes are counts; the Netflix
 mixture and the group means have a known truth only when simulated) get their per-backend row
 here: test RMSE, fit and compile time, and for NUTS divergences, R-hat and the posterior
-agreement across backends that ``specrec compare`` checks.  A spec's own method budget is used
-(``map`` ignores ``draws``; a spec whose method is ``map`` is fitted by ``map`` only unless
-asked).  Writes ``benchmarks/results/simulated-families.json`` and ``.md``.
+agreement across backends that ``specrec compare`` checks.  Every spec is fitted by every
+method asked for, with the spec's own budget (steps, warm-up, draws).  Writes ``benchmarks/results/simulated-families.json`` and ``.md``.
 """
 
 from __future__ import annotations
