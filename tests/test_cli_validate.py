@@ -186,3 +186,32 @@ def test_output_of_compiled_code_goes_to_stderr_too(capfd):
     out, err = capfd.readouterr()
     assert out == "after\n"
     assert "from fd 1" in err and "from python" in err
+
+
+def _header_commands(spec: Path) -> list[list[str]]:
+    """The ``specrec fit`` commands a spec's header comment shows (continuation lines joined)."""
+    import shlex
+
+    commands, pending = [], ""
+    for line in spec.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").split("  # ")[0].strip()
+        if pending or text.startswith("specrec fit "):
+            pending += " " + text.rstrip("\\")
+            if not text.endswith("\\"):
+                commands.append(shlex.split(pending))
+                pending = ""
+    return commands
+
+
+@pytest.mark.parametrize(
+    "spec", ALL_SPECS, ids=[p.relative_to(SPECS).as_posix() for p in ALL_SPECS]
+)
+def test_commands_a_spec_header_shows_are_valid(spec: Path):
+    """A user copies the command in a spec's header: its ``--set`` overrides must give a valid
+    spec (the mixture's ``--set inference.method=nuts`` once failed on its map restarts)."""
+    for command in _header_commands(spec):
+        sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
+        r = invoke("validate", str(spec), *[a for s in sets for a in ("--set", s)])
+        assert r.exit_code == 0, (" ".join(command), r.stderr)

@@ -291,7 +291,10 @@ class Inference(Strict):
     @model_validator(mode="after")
     def _restarts_optimise(self) -> Inference:
         if self.restarts > 1 and self.method == "nuts":
-            raise ValueError("restarts is for map and vi; for nuts run several chains")
+            raise ValueError(
+                "restarts is for map and vi; for nuts run several chains "
+                "(inference.chains) and set inference.restarts to 1"
+            )
         if self.init == "map" and self.method == "map":
             raise ValueError("init: map starts nuts or vi at a map fit; map itself starts uniform")
         return self
