@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -95,7 +96,7 @@ def publish(
     result = {
         "benchmark": benchmark,
         "date": now(),
-        "command": " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "command": shlex.join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "machine": machine(note),
         "versions": versions or library_versions(),
         **fields,

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from specrec import docgen
 from specrec.cli import main
+from specrec.docgen.benchmarks import SOURCES
 from specrec.docgen.errors import GOLDEN, read_golden
 from specrec.docgen.spec_keys import missing_descriptions, spec_keys_page
 from specrec.evaluate.fields import METRICS_FIELDS, undocumented
@@ -55,7 +56,7 @@ def test_staleness_is_detected(tmp_path: Path) -> None:
     (tmp_path / GOLDEN).parent.mkdir(parents=True)
     (tmp_path / GOLDEN).write_text((ROOT / GOLDEN).read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "benchmarks/results").mkdir(parents=True)
-    for f in (ROOT / "benchmarks/results").glob("movielens*.json"):
+    for f in [p for g in SOURCES for p in (ROOT / "benchmarks/results").glob(g)]:
         (tmp_path / "benchmarks/results" / f.name).write_text(f.read_text(encoding="utf-8"))
     assert docgen.stale(tmp_path, WITHOUT_BACKENDS) == []
     page = tmp_path / "docs/reference/spec.md"
