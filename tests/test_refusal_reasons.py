@@ -1,0 +1,59 @@
+"""``specrec.backends.refusal_reasons``: the checks every backend shares, made once in the core.
+
+A backend declares what it translates (``distributions``) and which model features it has
+(``features``); the core turns what a model needs beyond that, and settings no backend can honour
+(minibatches outside vi), into reasons given before any work.  ``fit``, ``check``, SBC and the
+conformance suite all ask this one function, so these tests need no PPL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specrec import backends
+from specrec.testing.cases import prepare_example
+
+
+class _Declaring:
+    """A backend that translates only Normal and adds one reason of its own."""
+
+    name = "partial"
+    methods = ("map",)
+    distributions = frozenset({"Normal"})
+    version = "0"
+
+    def __init__(self, own: list[str] | None = None) -> None:
+        self.own = own or []
+
+    def unsupported(self, model: Any, settings: Any) -> list[str]:
+        return list(self.own)
+
+
+class _Silent(_Declaring):
+    """A plugin written before ``distributions`` existed: it declares nothing."""
+
+    distributions = None  # type: ignore[assignment]
+
+
+def test_a_distribution_the_backend_does_not_declare_is_refused_by_name() -> None:
+    p = prepare_example("quickstart")  # HalfNormal and Normal priors, Normal likelihood
+    reasons = backends.refusal_reasons(_Declaring(), p.model, p.loaded.spec.inference)
+    assert "distribution HalfNormal is not supported by partial" in reasons
+    assert not any("distribution Normal " in r for r in reasons)
+
+
+def test_a_backend_that_declares_nothing_is_left_to_its_own_checks() -> None:
+    p = prepare_example("quickstart")
+    settings = p.loaded.spec.inference
+    assert backends.refusal_reasons(_Silent(), p.model, settings) == []
+    assert backends.refusal_reasons(_Silent(["mine"]), p.model, settings) == ["mine"]
+
+
+def test_minibatch_outside_vi_is_refused_once_even_if_the_backend_also_says_so() -> None:
+    p = prepare_example("group_means")
+    settings = p.loaded.spec.inference.model_copy(update={"method": "nuts", "batch_size": 10})
+    [core] = backends.minibatch_reasons(settings)
+    reasons = backends.refusal_reasons(_Silent([core, "mine"]), p.model, settings)
+    assert reasons == [core, "mine"]
+    vi = settings.model_copy(update={"method": "vi"})
+    assert backends.refusal_reasons(_Silent(), p.model, vi) == []
