@@ -215,3 +215,12 @@ def test_commands_a_spec_header_shows_are_valid(spec: Path):
         sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
         r = invoke("validate", str(spec), *[a for s in sets for a in ("--set", s)])
         assert r.exit_code == 0, (" ".join(command), r.stderr)
+
+
+def test_header_commands_are_found():
+    """The header test above checks something: the shipped headers' commands are parsed, with
+    a continued line joined and its ``--set`` overrides kept."""
+    [_, nuts] = _header_commands(SPECS / "netflix_mixture.yaml")
+    assert nuts[:3] == ["specrec", "fit", "specs/netflix_mixture.yaml"]
+    assert "inference.method=nuts" in nuts and "inference.restarts=1" in nuts
+    assert sum(len(_header_commands(p)) for p in ALL_SPECS) >= 10
