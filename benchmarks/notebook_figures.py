@@ -73,8 +73,8 @@ def _markdown(out: dict) -> str:
         f"| R-hat max, predictions (1 chain: split R-hat) | {d['pred_rhat_max']:.3f} |",
         f"| ESS bulk min, predictions | {d['pred_ess_bulk_min']:.1f} |",
         f"| divergences | {d['divergences']} |",
-        f"| fit / compile / total s | {out['timing']['fit_s']:.0f} / "
-        f"{out['timing']['compile_s']:.0f} / {out['timing']['total_s']:.0f} |",
+        f"| fit / compile / wall s | {out['timing']['fit_s']:.0f} / "
+        f"{out['timing']['compile_s']:.0f} / {out['timing']['wall_s']:.0f} |",
         "",
         f"Machine: {out['machine'].get('cpu')}, {out['machine'].get('cpus')} CPUs, "
         f"{out['machine'].get('memory_gb')} GB, load average "

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specrec import methods
 from specrec.model.ir import Model, RowData
 from specrec.model.reference import predict_draws
 
@@ -141,7 +142,7 @@ def estimate(
     kinds += ["prediction"] * len(rows)
     mean = np.concatenate([b.mean(axis=(0, 1)) for b in blocks] + [pred.mean(axis=(0, 1))])
     mcse = None
-    if method == "nuts":
+    if methods.is_mcmc(method):
         parts = [_mcse(b) for b in blocks] + [_mcse(pred)]
         mcse = np.concatenate(parts)
     fdims = factor_dims(model)

@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from specrec import methods
 from specrec.errors import BackendError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -31,7 +32,7 @@ GROUP = "specrec.backends"
 BUILTIN_EXTRAS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro"}
 
 #: ArviZ's sampler-statistic vocabulary; every backend reports (a subset of) these names.
-SAMPLE_STATS = ("lp", "diverging", "acceptance_rate", "step_size", "tree_depth", "n_steps")
+SAMPLE_STATS = methods.HMC_STATS
 
 
 @dataclass
@@ -92,14 +93,64 @@ class Backend(Protocol):
         ...
 
 
-def minibatch_reasons(settings: Inference) -> list[str]:
+def offers(backend: Backend, name: str) -> bool:
+    """Whether ``backend`` can run method ``name``: natively (``backend.methods``), or by the
+    method's backend-neutral kernel (``specrec.methods``) over the backend's log density, which
+    must take ``jacobian=`` when the kernel wants none (the MAP)."""
+    if name in tuple(getattr(backend, "methods", ())):
+        return True
+    if name not in methods.names():
+        return False
+    m = methods.get(name)
+    if m.kernel is None or not hasattr(backend, "log_density"):
+        return False
+    from specrec.optimisers import accepts_jacobian
+
+    return m.jacobian or accepts_jacobian(backend)
+
+
+def offered_methods(backend: Backend) -> tuple[str, ...]:
+    """Every method ``backend`` can run, in the table's order (native names the table does not
+    know last, so a plugin ahead of the core still shows what it has)."""
+    known = [n for n in methods.names() if offers(backend, n)]
+    extra = [n for n in getattr(backend, "methods", ()) if n not in known]
+    return tuple(known + extra)
+
+
+def method_reasons(backend: Backend, settings: Inference) -> list[str]:
+    """Why ``backend`` cannot run ``settings.method`` (empty: it can)."""
+    if offers(backend, settings.method):
+        return []
+    name = getattr(backend, "name", "this backend")
+    return [
+        f"{name} does not offer method {settings.method!r} "
+        f"(it offers {', '.join(offered_methods(backend)) or 'none'})"
+    ]
+
+
+def minibatch_reasons(settings: Inference, model: Model | None = None) -> list[str]:
     """Why ``batch_size`` cannot be honoured with these settings (empty: it can).
 
-    Minibatches estimate the ELBO without bias (``Model.likelihood_scale``); NUTS and MAP as
-    specrec runs them need the exact log density, so a batch size there is a spec mistake.
+    Minibatches estimate an objective without bias (``Model.likelihood_scale``) only for the
+    methods whose row says so (vi); NUTS and MAP as specrec runs them need the exact log
+    density, so a batch size there is a spec mistake.  A mixture summed out per level cannot
+    be split: each level's rows share one component and must be in the same likelihood term.
     """
-    if settings.batch_size is not None and settings.method != "vi":
-        return [f"batch_size (minibatch) applies to method vi only, not {settings.method}"]
+    if settings.batch_size is None:
+        return []
+    m = methods.get(settings.method) if settings.method in methods.names() else None
+    if m is not None and not m.minibatch:
+        takes = [x.name for x in methods.all_methods() if x.minibatch]
+        return [
+            f"batch_size (minibatch) applies to method {', '.join(takes)} only, "
+            f"not {settings.method}"
+        ]
+    mix = None if model is None else model.mixture
+    if mix is not None and mix.per is not None:
+        return [
+            f"minibatches cannot split a mixture per {mix.per!r}: each level's rows share one "
+            "component and must be in the same likelihood term"
+        ]
     return []
 
 
@@ -141,14 +192,16 @@ def distribution_reasons(backend: Backend, model: Model) -> list[str]:
 def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list[str]:
     """Everything that stops ``backend`` fitting ``model`` with ``settings`` (empty when it can).
 
-    The checks that mean the same on every backend live here, once: the distributions it
-    declares, minibatches outside vi, the model features it declares.  ``backend.unsupported``
+    The checks that mean the same on every backend live here, once: the method offered, the
+    distributions it declares, minibatches where the method takes none, the model features it
+    declares.  ``backend.unsupported``
     adds only what is its own (its samplers, say).  A reason given twice (a plugin that also
     checks minibatches itself) is reported once.
     """
     reasons = (
-        distribution_reasons(backend, model)
-        + minibatch_reasons(settings)
+        method_reasons(backend, settings)
+        + distribution_reasons(backend, model)
+        + minibatch_reasons(settings, model)
         + backend.unsupported(model, settings)
         + feature_reasons(backend, model)
     )
@@ -202,7 +255,7 @@ def installed() -> list[BackendInfo]:
         if b is None:
             out.append(BackendInfo(name, None, (), _failed[name]))
         else:
-            out.append(BackendInfo(name, b.version, tuple(b.methods)))
+            out.append(BackendInfo(name, b.version, offered_methods(b)))
     return out
 
 

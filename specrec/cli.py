@@ -18,7 +18,12 @@ from typing import Any
 
 import click
 
+from specrec import methods
 from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+
+#: ``--method``'s choices: the methods table's names, read when the command line is parsed.
+METHOD_NAMES = methods.MethodNames()
+METHOD_HELP = "Override inference.method (one of the methods table, specrec.methods)."
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,9 +90,7 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backend", "-b", help="Backend to fit on (default: the spec's, else numpyro).")
-@click.option(
-    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
-)
+@click.option("--method", "-m", type=click.Choice(METHOD_NAMES), help=METHOD_HELP)
 @click.option(
     "--data",
     "data",
@@ -231,9 +234,7 @@ def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
 @click.option(
     "--backends", "backend_names", help="Comma-separated, in order (default: all installed)."
 )
-@click.option(
-    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
-)
+@click.option("--method", "-m", type=click.Choice(METHOD_NAMES), help=METHOD_HELP)
 @click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
 @click.option("--seed", type=int, help="Override inference.seed.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
@@ -483,7 +484,10 @@ def recommend_cmd(run_dir: str, user: str, n: int, dim, as_json: bool) -> None:
 @click.option("--backend", "-b", required=True, help="Backend to calibrate.")
 @click.option("--sims", default=100, show_default=True, type=click.IntRange(min=2))
 @click.option(
-    "--method", "-m", type=click.Choice(["vi", "nuts"]), help="Override inference.method."
+    "--method",
+    "-m",
+    type=click.Choice(methods.MethodNames(lambda m: m.has_draws)),
+    help="Override inference.method (a method with posterior draws).",
 )
 @click.option("--seed", default=0, show_default=True, help="Simulation i uses seed + i.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from specrec import backends, rundir
+from specrec import backends, driver, rundir
 from specrec.data.source import load_data
 from specrec.errors import BackendError
-from specrec.evaluate.evaluator import evaluate_fit
+from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import to_inference_data
 from specrec.model.lower import lower, row_data
-from specrec.model.reference import initial_values
-from specrec.restarts import final_loss, fit_best_of, map_start
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
 from specrec.spec.load import LoadedSpec, load_spec
@@ -86,66 +84,45 @@ def fit(
     s = loaded.spec
     name = backend or s.backend
     b = backends.get(name)
-    if s.inference.method not in b.methods:
-        raise BackendError(
-            f"backend {name!r} cannot do {s.inference.method!r}; it offers {', '.join(b.methods)}"
-        )
+    if not backends.offers(b, s.inference.method):
+        raise BackendError(backends.method_reasons(b, s.inference)[0])
 
     t_total = time.perf_counter()
     ds, split = load_data(loaded, data)
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
-    reasons = backends.refusal_reasons(b, model, s.inference)
-    if reasons:
-        raise BackendError(f"backend {name!r} cannot fit {s.name!r}: " + "; ".join(reasons))
+    driver.check(b, model, s.inference)
     say(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
     )
-
-    map_fits: list = []
-
-    def start(seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        values = initial_values(
-            model, rng, s.inference.init_radius, from_prior=s.inference.init == "prior"
-        )
-        if s.inference.init == "map":
-            say(f"init: map ({s.inference.steps} steps) before {s.inference.method}")
-            settings = s.inference.model_copy(update={"seed": seed})
-            values, pre = map_start(b, model, settings, values, progress)
-            map_fits.append(pre)
-        return values
-
-    result, restarts = fit_best_of(b, model, s.inference, start, progress)
-    init_map = None
-    if map_fits:  # what the user waited for includes the map fits that gave the starts
-        map_s = float(sum(p.fit_s for p in map_fits))
-        result.fit_s += map_s
-        result.compile_s += sum(p.compile_s for p in map_fits)
-        init_map = {
-            "method": "map",
-            "fit_s": map_s,
-            "final_loss": [final_loss(p) for p in map_fits],
-        }
+    inferred = driver.run_inference(b, model, s.inference, progress=progress, say=say, checked=True)
+    result = inferred.result
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
+    t_eval = time.perf_counter()
     ev = evaluate_fit(
-        model,
-        idata,
+        FitToEvaluate(model, idata, s.inference.method, result.fit_s, result.loss),
         train,
         test,
         test_rows,
         s.evaluate,
-        s.inference.method,
-        result.fit_s,
-        result.loss,
         s.inference.seed,
+    )
+    timing = driver.Timing(
+        compile_s=result.compile_s,
+        fit_s=result.fit_s,
+        evaluate_s=time.perf_counter() - t_eval,
     )
     metrics = {
         "specrec_format": rundir.FORMAT,
         "spec": {"name": s.name, "sha256": loaded.sha256, "file": loaded.file},
-        "backend": {"name": name, "version": b.version, **{k: v for k, v in result.info.items()}},
+        "backend": {
+            "name": name,
+            "version": b.version,
+            "kernel": inferred.kernel,
+            **{k: v for k, v in result.info.items()},
+        },
         "inference": s.inference.model_dump(mode="json"),
         "seed": s.inference.seed,
         "data": {"source": ds.source, "fingerprint": ds.fingerprint(), "n_rows": len(ds)},
@@ -156,13 +133,9 @@ def fit(
             "n_test": len(test),
         },
         **ev.metrics,
-        **({"restarts": restarts} if restarts else {}),
-        **({"init_fit": init_map} if init_map else {}),
-        "timing": {
-            "fit_s": result.fit_s,
-            "compile_s": result.compile_s,
-            "total_s": time.perf_counter() - t_total,
-        },
+        **({"restarts": inferred.restarts} if inferred.restarts else {}),
+        **({"init_fit": inferred.init_fit} if inferred.init_fit else {}),
+        "timing": timing.as_dict(),
         "versions": versions(BACKEND_DISTS.get(name)),
         "command": sys.argv,
     }
@@ -185,6 +158,8 @@ def fit(
                 {k: np.asarray(v).tolist() for k, v in ev.curves.items()},
             )
             save_for_loading(tmp, train)
+            timing.wall_s = time.perf_counter() - t_total  # metrics.json is the last file
+            metrics["timing"] = timing.as_dict()
             rundir.write_json(tmp / rundir.FILES["metrics"], metrics)
             if report:
                 from specrec.evaluate.report import write_report
@@ -192,6 +167,9 @@ def fit(
                 write_report(tmp)
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)
+    else:
+        timing.wall_s = time.perf_counter() - t_total
+        metrics["timing"] = timing.as_dict()
     return Run(path, metrics, idata, model, test_rows, loaded, train)
 
 

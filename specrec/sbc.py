@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from specrec import backends, rundir
+from specrec import backends, driver, methods, rundir
 from specrec.agreement import MAX_HYPER_ELEMENTS, element_labels, factor_dims
 from specrec.errors import BackendError, UsageError
 from specrec.model.ir import Model
@@ -146,7 +146,6 @@ def run_sbc(
     from specrec.data.simulate import simulate
     from specrec.fitting import resolve_spec
     from specrec.model.lower import lower
-    from specrec.model.reference import initial_values
 
     say = log or (lambda msg: None)
     loaded = resolve_spec(spec, method=method, overrides=overrides)
@@ -157,15 +156,16 @@ def run_sbc(
             f"`data: {{source: simulate, sizes: ..., density or rows: ...}}`; found source "
             f"{s.data.source!r}"
         )
-    if s.inference.method == "map":
-        raise UsageError("sbc needs posterior draws: use --method nuts (or vi), not map")
+    if not methods.has_draws(s.inference.method):
+        with_draws = ", ".join(m.name for m in methods.all_methods() if m.has_draws)
+        raise UsageError(
+            f"sbc needs posterior draws: use --method {with_draws}, not {s.inference.method}"
+        )
     if sims < 2:
         raise UsageError(f"sbc needs at least 2 simulations, found {sims}")
     b = backends.get(backend)
-    if s.inference.method not in b.methods:
-        raise BackendError(
-            f"backend {backend!r} cannot do {s.inference.method!r}; it offers {', '.join(b.methods)}"
-        )
+    if not backends.offers(b, s.inference.method):
+        raise BackendError(backends.method_reasons(b, s.inference)[0])
     n_bins = bins or default_bins(sims)
     jitter = np.random.default_rng([seed, 7])
     rows: list[dict] = []
@@ -177,22 +177,12 @@ def run_sbc(
         ds = simulate(loaded_i)
         model = lower(loaded_i, ds)
         if i == 0:
-            reasons = backends.refusal_reasons(b, model, loaded_i.spec.inference)
-            if reasons:
-                raise BackendError(
-                    f"backend {backend!r} cannot fit {s.name!r}: " + "; ".join(reasons)
-                )
+            driver.check(b, model, loaded_i.spec.inference)
             names = _chosen(model, params)
             labels = {n: element_labels(model, n) for n in names}
-        settings = loaded_i.spec.inference
-        init = initial_values(
-            model,
-            np.random.default_rng(settings.seed),
-            settings.init_radius,
-            from_prior=settings.init == "prior",
-        )
         t0 = time.perf_counter()
-        result = b.fit(model, settings, init, False)
+        # the fit driver, as `specrec fit` runs it: init modes and restarts included
+        result = driver.run_inference(b, model, loaded_i.spec.inference, checked=True).result
         fit_s = time.perf_counter() - t0
         post = {n: np.asarray(result.posterior[n]) for n in labels}
         chains, draws = next(iter(post.values())).shape[:2]

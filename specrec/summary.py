@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def _is_mcmc(method: object) -> bool:
+    """Whether a saved run's method gives chains (a method this specrec does not know: no)."""
+    from specrec import methods
+
+    return method in methods.names() and methods.is_mcmc(str(method))
+
+
 def _fmt(x: object, digits: int = 4) -> str:
     if x is None:
         return "-"
@@ -36,7 +43,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
         pct = cov_key.removeprefix("coverage_").replace("_", ".")
         lines.append(f"  {pct} % predictive interval coverage (test): {_fmt(test[cov_key], 3)}")
     lines += _honesty_lines(test, m.get("loo"))
-    if d.get("method") == "nuts":
+    if _is_mcmc(d.get("method")):
         lines.append(
             f"  divergences {d.get('divergences')}, R-hat max {_fmt(d.get('rhat_max'), 3)} "
             f"(predictions {_fmt(d.get('pred_rhat_max'), 3)}), ESS bulk min "
@@ -54,8 +61,10 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             "  cold-start test rows (predicted from the population): "
             + ", ".join(f"{k} {v}" for k, v in cold.items())
         )
+    wall = t.get("wall_s", t.get("total_s"))  # runs written before wall_s say total_s
     lines.append(
-        f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s, total {t['total_s']:.1f} s"
+        f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s, "
+        f"evaluate {_fmt(t.get('evaluate_s'), 1)} s, wall {_fmt(wall, 1)} s"
     )
     if path is not None:
         lines.append(f"  run saved to {path}")
@@ -136,7 +145,7 @@ def compare_summary(report: dict, path: object | None) -> str:
     width = max(11, *(len(r["backend"]) + 2 for r in rows)) if rows else 11
     lines.append(f"  {'':<22}" + "".join(f"{r['backend']:>{width}}" for r in rows))
     for label, key, digits in _COMPARE_ROWS:
-        if key in _NUTS_ONLY and report["method"] != "nuts":
+        if key in _NUTS_ONLY and not _is_mcmc(report["method"]):
             continue
         cells = []
         for r in rows:

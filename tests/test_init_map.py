@@ -50,7 +50,7 @@ def test_nuts_starts_at_the_map_point(monkeypatch):
 
 
 def test_init_map_is_refused_for_map():
-    with pytest.raises(SpecError, match="init: map starts nuts or vi"):
+    with pytest.raises(SpecError, match="init: map starts vi or nuts"):
         parse_spec_text(
             EXAMPLE_SPECS["quickstart"], "<q>", ["inference.method=map", "inference.init=map"]
         )

@@ -18,7 +18,7 @@ class _Declaring:
     """A backend that translates only Normal and adds one reason of its own."""
 
     name = "partial"
-    methods = ("map",)
+    methods = ("map", "vi", "nuts")
     distributions = frozenset({"Normal"})
     version = "0"
 
@@ -57,3 +57,17 @@ def test_minibatch_outside_vi_is_refused_once_even_if_the_backend_also_says_so()
     assert reasons == [core, "mine"]
     vi = settings.model_copy(update={"method": "vi"})
     assert backends.refusal_reasons(_Silent(), p.model, vi) == []
+
+
+class _MapOnly(_Declaring):
+    """Runs map natively and has no log density: no core kernel can give it vi."""
+
+    methods = ("map",)
+
+
+def test_a_method_the_backend_does_not_offer_is_refused_with_what_it_offers() -> None:
+    p = prepare_example("group_means")
+    nuts = p.loaded.spec.inference.model_copy(update={"method": "nuts"})
+    reasons = backends.refusal_reasons(_MapOnly(), p.model, nuts)
+    assert reasons == ["partial does not offer method 'nuts' (it offers map)"]
+    assert backends.offered_methods(_MapOnly()) == ("map",)

@@ -1,4 +1,7 @@
-"""Inference on PyMC: map (Adam on the compiled log density), vi (mean-field ADVI), nuts.
+"""Inference on PyMC: nuts natively; map and vi by the core's optimisers over PyMC's density.
+
+A compiled log density and gradient is all the core's Adam MAP and mean-field ADVI need
+(``specrec.optimisers``), so this backend offers those methods without a loop of its own.
 
 Every fit builds a fresh ``pm.Model`` (``translate.build_model``) and returns plain arrays in
 specrec's names; specrec builds the InferenceData itself, so nothing PyMC-specific leaks out.
@@ -18,10 +21,8 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-from pymc.initial_point import make_initial_point_fn
 
 from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
-from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
 from specrec_pymc.translate import DISTRIBUTIONS, build_model, value_names
@@ -40,13 +41,6 @@ BLACKJAX_MAX_TREE_DEPTH = 10
 #: on the quickstart (benchmarks/results/pymc-samplers.md): numpyro 10.2 s, nutpie 20.1 s,
 #: blackjax 20.0 s, pymc 23.9 s, numpyro with the best ESS per second.
 DEFAULT_SAMPLERS = ("numpyro", "pymc")
-
-#: Adam's constants, as in optax / numpyro.optim.Adam, so ``lr`` means the same on every backend.
-ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
-
-#: Initial standard deviation of the mean-field guide, as numpyro's AutoNormal(init_scale=0.1).
-GUIDE_INIT_SCALE = 0.1
-HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
 
 Grad = Callable[[list[np.ndarray]], tuple[float, list[np.ndarray]]]
 
@@ -130,27 +124,6 @@ def _compile_runnable(
     return pm_model.compile_fn(outputs, inputs=inputs, point_fn=False, mode=None, **kwargs)
 
 
-def _constrained_fn(pm_model: pm.Model, model: Model) -> Callable[..., list[np.ndarray]]:
-    """Unconstrained values -> each latent's constrained value, through PyMC's own transforms."""
-    by_name = {v.name: v for v in pm_model.unobserved_value_vars}
-    outs = [by_name[rv.name] for rv in model.latents]
-    fn = _compile_runnable(pm_model, outs, pm_model.value_vars, on_unused_input="ignore")
-    return lambda *values: [np.asarray(v, dtype=np.float64) for v in fn(*values)]
-
-
-def _unconstrain(pm_model: pm.Model, init: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Constrained init -> unconstrained values in ``value_vars`` order, by PyMC's transforms.
-
-    This is PyMC's own initial-point machinery with the init as overrides and no jitter, so
-    the start is exactly the point the core chose, mapped by the transforms PyMC will use.
-    """
-    ipfn = make_initial_point_fn(
-        model=pm_model, overrides=dict(init), jitter_rvs=set(), return_transformed=True
-    )
-    point = ipfn(0)
-    return [np.array(point[v.name], dtype=np.float64) for v in pm_model.value_vars]
-
-
 def _cores(chains: int) -> int:
     """Processes for PyMC's own sampler: one per chain, unless forking would be unsafe.
 
@@ -164,7 +137,7 @@ def _cores(chains: int) -> int:
 
 class PyMCBackend:
     name = "pymc"
-    methods = ("map", "vi", "nuts")
+    methods = ("nuts",)  # map and vi: the core's optimisers over log_density
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
 
@@ -201,115 +174,20 @@ class PyMCBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
-        model = model.subsampled(settings.batch_size)
-        if settings.method not in self.methods:
-            raise FitError(f"the pymc backend has no method {settings.method!r}")
+        """NUTS; map and vi are the core's optimisers over ``log_density`` (``specrec.methods``).
+
+        The sampler compiles its own log density inside ``pm.sample``, so that compile time is
+        in ``fit_s``; ``compile_s`` is the time to build the ``pm.Model``.
+        """
         with _float64():
             t0 = time.perf_counter()
             pm_model = build_model(model)
-            if settings.method == "nuts":
-                # The sampler compiles its own log density inside pm.sample (that time is in
-                # fit_s); compiling ours too would only cost seconds for nothing.
-                compile_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                result = self._nuts(pm_model, model, settings, init, progress)
-            else:
-                # MAP is the mode of the posterior itself (no Jacobian), as find_MAP and
-                # numpyro's AutoDelta define it; map and vi both run on this one function.
-                grad = _compile_logp_dlogp(pm_model, jacobian=settings.method != "map")
-                compile_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                optimise = self._map if settings.method == "map" else self._vi
-                result = optimise(pm_model, model, settings, init, grad, progress)
+            compile_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            result = self._nuts(pm_model, model, settings, init, progress)
         result.fit_s = time.perf_counter() - t0
         result.compile_s = compile_s
         return result
-
-    def _map(
-        self,
-        pm_model: pm.Model,
-        model: Model,
-        settings: Inference,
-        init: dict[str, np.ndarray],
-        grad: Grad,
-        progress: bool,
-    ) -> FitResult:
-        """Adam on -log p from the jittered init (find_MAP's own start, U=V=0, is a saddle)."""
-        x = _unconstrain(pm_model, init)
-        adam = _Adam(x, settings.lr)
-        losses = np.empty(settings.steps)
-        bar = _Progress(settings, progress)
-        for t in range(settings.steps):
-            logp, g = grad(x)
-            losses[t] = -logp
-            adam.ascend(g)
-            bar.update(t, losses)
-        bar.close()
-        _check_finite(losses, settings)
-        point = _constrained_fn(pm_model, model)(*x)
-        posterior = {rv.name: v[None, None] for rv, v in zip(model.latents, point, strict=True)}
-        return FitResult("map", posterior, loss=losses)
-
-    def _vi(
-        self,
-        pm_model: pm.Model,
-        model: Model,
-        settings: Inference,
-        init: dict[str, np.ndarray],
-        grad: Grad,
-        progress: bool,
-    ) -> FitResult:
-        """Mean-field ADVI with Adam from the jittered init, over PyMC's compiled log density.
-
-        The same algorithm as ``pm.fit(method="advi")`` (a Normal per unconstrained value with
-        scale softplus(rho), one reparameterised draw per step, the Gaussian entropy in closed
-        form), run by this loop so that the log density is compiled once with the fastest
-        linker (``COMPILE_MODES``): ``pm.fit`` compiles its step with the C linker, and the JAX
-        linker cannot compile its random draws.  On ML-100k HPMF that is the difference between
-        ~175 s and ~30 s for 4000 steps.  PyMC's default optimiser (adagrad_window) and start
-        (U = V = 0) leave this kind of model where it started; Adam at ``lr`` from the core's
-        start moves it.  The guide starts with scale ``GUIDE_INIT_SCALE`` as numpyro's
-        AutoNormal does (PyMC's softplus(0) = 0.69 left sigma at ~1.6 after 1000 steps on the
-        quickstart spec, against 0.63 with 0.1).  The loss is the negative ELBO estimate of the
-        step's draw, ``-(log p(z) - log q(z))``, the quantity numpyro and Pyro report.
-        """
-        rng = np.random.default_rng(settings.seed)
-        mu = _unconstrain(pm_model, init)
-        rho = [np.full_like(m, _softplus_inverse(GUIDE_INIT_SCALE)) for m in mu]
-        adam = _Adam(mu + rho, settings.lr)
-        n_values = sum(m.size for m in mu)
-        losses = np.empty(settings.steps)
-        bar = _Progress(settings, progress)
-        for t in range(settings.steps):
-            eps = [rng.standard_normal(m.shape) for m in mu]
-            scale = [_softplus(r) for r in rho]
-            z = [m + s * e for m, s, e in zip(mu, scale, eps, strict=True)]
-            logp, g = grad(z)
-            log_q = (
-                sum(
-                    float(np.sum(-0.5 * e * e - np.log(s))) for e, s in zip(eps, scale, strict=True)
-                )
-                - HALF_LOG_2PI * n_values
-            )
-            losses[t] = log_q - logp
-            # d ELBO / d mu = g;  d ELBO / d rho = (g * eps + 1 / scale) * softplus'(rho)
-            g_rho = [
-                (gi * e + 1.0 / s) * _sigmoid(r)
-                for gi, e, s, r in zip(g, eps, scale, rho, strict=True)
-            ]
-            adam.ascend(g + g_rho)
-            bar.update(t, losses)
-        bar.close()
-        _check_finite(losses, settings)
-        scale = [_softplus(r) for r in rho]
-        to_constrained = _constrained_fn(pm_model, model)
-        draws: list[list[np.ndarray]] = [[] for _ in model.latents]
-        for _ in range(settings.draws):
-            z = [m + s * rng.standard_normal(m.shape) for m, s in zip(mu, scale, strict=True)]
-            for i, v in enumerate(to_constrained(*z)):
-                draws[i].append(v)
-        posterior = {rv.name: np.stack(d)[None] for rv, d in zip(model.latents, draws, strict=True)}
-        return FitResult("vi", posterior, loss=losses)
 
     def _nuts(
         self,
@@ -324,15 +202,17 @@ class PyMCBackend:
             stats, posterior = _sample_nutpie(pm_model, model, settings, init, progress)
         else:
             stats, posterior = _sample_pm(pm_model, model, settings, init, progress, sampler)
-        for k, dtype in (("diverging", bool), ("n_steps", np.int64), ("tree_depth", np.int64)):
-            if k in stats:
-                stats[k] = stats[k].astype(dtype)
         return FitResult("nuts", posterior, sample_stats=stats, info={"sampler": sampler})
 
-    def log_density(self, model: Model) -> LogDensity:
+    def log_density(self, model: Model, jacobian: bool = True) -> LogDensity:
+        """PyMC's compiled log density and gradient (fastest linker, ``COMPILE_MODES``).
+
+        ``jacobian=False`` is the density of the constrained values, whose mode is the MAP as
+        find_MAP defines it; the core's optimisers run map and vi on this one function.
+        """
         with _float64():
             pm_model = build_model(model)
-            grad = _compile_logp_dlogp(pm_model, jacobian=True)
+            grad = _compile_logp_dlogp(pm_model, jacobian=jacobian)
         names = value_names(pm_model, model)
         latent_of = {v: k for k, v in names.items()}
         order = [latent_of[v.name] for v in pm_model.value_vars]
@@ -450,62 +330,3 @@ def _posterior(idata: Any, model: Model) -> dict[str, np.ndarray]:
         rv.name: np.asarray(idata.posterior[rv.name].values, dtype=np.float64)
         for rv in model.latents
     }
-
-
-class _Adam:
-    """Adam ascending an objective, as optax / numpyro.optim.Adam / torch define it.
-
-    Shared by map and vi, with the constants of the other backends, so ``lr`` means the same
-    step everywhere.  ``params`` are updated in place.
-    """
-
-    def __init__(self, params: list[np.ndarray], lr: float):
-        self.params = params
-        self.lr = lr
-        self.m = [np.zeros_like(p) for p in params]
-        self.s = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def ascend(self, grads: list[np.ndarray]) -> None:
-        self.t += 1
-        b1t, b2t = 1 - ADAM_B1**self.t, 1 - ADAM_B2**self.t
-        for i, g in enumerate(grads):
-            self.m[i] = ADAM_B1 * self.m[i] + (1 - ADAM_B1) * g
-            self.s[i] = ADAM_B2 * self.s[i] + (1 - ADAM_B2) * g * g
-            self.params[i] += self.lr * (self.m[i] / b1t) / (np.sqrt(self.s[i] / b2t) + ADAM_EPS)
-
-
-class _Progress:
-    """A tqdm bar for the optimisers, updated every 100 steps with the recent loss."""
-
-    def __init__(self, settings: Inference, progress: bool):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=settings.steps, desc=f"pymc {settings.method}", disable=not progress)
-
-    def update(self, t: int, losses: np.ndarray) -> None:
-        if (t + 1) % 100 == 0 or t + 1 == self.bar.total:
-            self.bar.update(t + 1 - self.bar.n)
-            self.bar.set_postfix(loss=f"{losses[t]:.4g}", refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
-def _softplus_inverse(y: float) -> float:
-    return float(np.log(np.expm1(y)))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _check_finite(losses: np.ndarray, settings: Inference) -> None:
-    if not np.all(np.isfinite(losses[-10:])):
-        raise FitError(
-            f"{settings.method} diverged: the loss became {losses[-1]} (try a smaller lr)"
-        )

@@ -26,7 +26,6 @@ from pyro.optim import Adam
 from tqdm.auto import tqdm
 
 from specrec.backends import FitResult, LogDensity
-from specrec.errors import FitError
 from specrec.model.ir import Model
 from specrec.model.reference import initial_values
 from specrec.spec.models import Inference
@@ -122,7 +121,6 @@ class PyroBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
-        model = model.subsampled(settings.batch_size)
         fn = model_fn(model, FIT_DTYPE)
         init_values = {k: torch.as_tensor(np.asarray(v), dtype=FIT_DTYPE) for k, v in init.items()}
         pyro.clear_param_store()
@@ -189,14 +187,14 @@ class PyroBackend:
         bar = tqdm(range(settings.steps), desc=f"pyro {settings.method}", disable=not progress)
         for i in bar:
             loss = svi.step()
-            if not math.isfinite(loss):
-                raise FitError(
-                    f"{settings.method} diverged: the loss became {loss} at step {i + 1} "
-                    "(try a smaller lr)"
-                )
             losses[i] = loss
+            if not math.isfinite(loss):  # diverged: the driver says so; no use going on
+                losses = losses[: i + 1]
+                break
             if progress and i % 100 == 0:
                 bar.set_postfix(loss=f"{loss:.4g}")
+        if not math.isfinite(losses[-1]):  # nothing to draw from a guide of NaNs
+            return FitResult(settings.method, {}, loss=losses)
         names = [rv.name for rv in model.latents]
         with torch.no_grad():
             if settings.method == "map":
@@ -253,9 +251,7 @@ class PyroBackend:
             "diverging": diverging.astype(bool),
             "lp": lp.astype(float),
             "step_size": step_size.astype(float),
-            "n_steps": n_steps.astype(int),
-            # the same convention as the numpyro backend: depth = floor(log2(steps)) + 1
-            "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int) + 1,
+            "n_steps": n_steps.astype(int),  # the driver derives tree_depth from it
             "acceptance_rate": accept.astype(float),
         }
         return FitResult("nuts", posterior, sample_stats=stats)

@@ -7,10 +7,12 @@ the numpy reference model (``specrec.model.reference``), never from the backend 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from specrec import methods
 from specrec.data.dataset import Dataset
 from specrec.evaluate import diagnostics as D
 from specrec.evaluate.activity import rmse_by_activity, training_counts
@@ -137,23 +139,40 @@ def predict_rows(
     return point, lower, upper, np.concatenate(kept, axis=2) if keep_draws else None
 
 
+@dataclass
+class FitToEvaluate:
+    """A fit as the evaluator reads it: the model, its InferenceData, the method that made it
+    (its row in ``specrec.methods`` says whether there are draws and chains), the fit's seconds
+    (for ESS per second) and its loss trace (map, vi)."""
+
+    model: Model
+    idata: Any
+    method: str
+    fit_s: float
+    loss: np.ndarray | None = None
+
+
 def evaluate_fit(
-    model: Model,
-    idata,
+    fitted: FitToEvaluate,
     train: Dataset,
     test: Dataset,
     test_rows: RowData,
     settings: Evaluate,
-    method: str,
-    fit_s: float,
-    loss: np.ndarray | None,
     seed: int,
 ) -> Evaluation:
+    model, idata, method, fit_s, loss = (
+        fitted.model,
+        fitted.idata,
+        fitted.method,
+        fitted.fit_s,
+        fitted.loss,
+    )
+    mcmc = methods.is_mcmc(method)
     rng = np.random.default_rng(seed)
     vr = model.value_range
     post = thin_draws(_posterior_arrays(idata, model), MAX_DRAWS)
-    # NUTS diagnostics need every draw's prediction; map/vi only the summaries (bounded memory)
-    predicted = predict_rows(model, post, test_rows, settings.interval, rng, method == "nuts")
+    # MCMC diagnostics need every draw's prediction; others only the summaries (bounded memory)
+    predicted = predict_rows(model, post, test_rows, settings.interval, rng, mcmc)
     point, lower, upper, mean_draws = predicted
     test_metrics = predictive_summary(
         test_rows.y, point, None, vr, settings.interval, settings.clip, bounds=(lower, upper)
@@ -181,7 +200,7 @@ def evaluate_fit(
 
     diagnostics: dict = {"method": method}
     curves: dict[str, np.ndarray] = {}
-    if method == "nuts":
+    if mcmc:
         assert mean_draws is not None
         small = [rv.name for rv in model.latents if np.prod(rv.shape, dtype=int) <= 1000]
         total = sum(int(np.prod(rv.shape, dtype=int)) for rv in model.latents)

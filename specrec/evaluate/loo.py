@@ -22,8 +22,10 @@ BYTES_PER_VALUE = 8  # float64
 
 def loo_budget_reason(method: str, n_draws_total: int, n_rows: int, max_mb: float) -> str | None:
     """Why PSIS-LOO will not be computed for this fit, or None when it will."""
-    if method == "map":
-        return "map gives a point estimate: there are no posterior draws to re-weight"
+    from specrec import methods
+
+    if not methods.has_draws(method):
+        return f"{method} gives a point estimate: there are no posterior draws to re-weight"
     if n_draws_total < 2:
         return f"only {n_draws_total} posterior draw(s)"
     need_mb = n_draws_total * n_rows * BYTES_PER_VALUE / 1e6

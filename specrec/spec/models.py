@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +19,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from specrec import methods
 
 
 class Strict(BaseModel):
@@ -252,12 +256,36 @@ class Likelihood(Strict):
         return v
 
 
+def _alternatives() -> str:
+    """The method names as pydantic words a Literal's choices: 'map', 'vi' or 'nuts'."""
+    quoted = [repr(n) for n in methods.names()]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _method_schema(schema: dict) -> None:
+    """The schema's choices for ``inference.method``, read from the table when it is built."""
+    schema["enum"] = list(methods.names())
+    schema["description"] = "; ".join(f"{m.name}: {m.summary}" for m in methods.all_methods())
+
+
+def _known_method(v: str) -> str:
+    """A name of the methods table, refused as a Literal's wrong value is (same message)."""
+    if v not in methods.names():
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": _alternatives()}
+        )
+    return v
+
+
+#: An inference method's name: validated against the table when a spec is read, listed from
+#: it when the schema is built, so a registered method needs no edit here.
+MethodName = Annotated[str, AfterValidator(_known_method), Field(json_schema_extra=_method_schema)]
+
+
 class Inference(Strict):
     """How to fit; every setting means the same on every backend."""
 
-    method: Literal["map", "vi", "nuts"] = Field(
-        "vi", description="map: posterior mode; vi: mean-field Normal guide; nuts: MCMC"
-    )
+    method: MethodName = Field("vi")
     seed: int = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: int = Field(4000, ge=1, description="optimiser steps (map, vi)")
     lr: float = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
@@ -290,13 +318,22 @@ class Inference(Strict):
 
     @model_validator(mode="after")
     def _restarts_optimise(self) -> Inference:
-        if self.restarts > 1 and self.method == "nuts":
-            raise ValueError(
-                "restarts is for map and vi; for nuts run several chains "
-                "(inference.chains) and set inference.restarts to 1"
+        m = methods.get(self.method)
+        if self.restarts > 1 and not m.restarts:
+            takes = " and ".join(x.name for x in methods.all_methods() if x.restarts)
+            instead = (
+                f"for {m.name} run several chains (inference.chains) and "
+                if m.is_mcmc
+                else f"for {m.name} "
             )
-        if self.init == "map" and self.method == "map":
-            raise ValueError("init: map starts nuts or vi at a map fit; map itself starts uniform")
+            raise ValueError(f"restarts is for {takes}; {instead}set inference.restarts to 1")
+        if self.init == "map" and not m.map_start:
+            takes = " or ".join(x.name for x in methods.all_methods() if x.map_start)
+            raise ValueError(
+                f"init: map starts {takes} at a map fit; {m.name} itself starts uniform"
+                if m.name == "map"
+                else f"init: map starts {takes} at a map fit, not {m.name}"
+            )
         return self
 
     batch_size: int | None = Field(

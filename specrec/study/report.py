@@ -56,7 +56,7 @@ def cells_table(result: Plan) -> pd.DataFrame:
                 ess_bulk_min=diag.get("ess_bulk_min"),
                 fit_s=t["fit_s"],
                 compile_s=t["compile_s"],
-                total_s=t["total_s"],
+                wall_s=t.get("wall_s", t.get("total_s")),
                 n_train=m["split"]["n_train"],
                 n_test=m["split"]["n_test"],
                 backend_version=m["backend"]["version"],

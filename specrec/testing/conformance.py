@@ -36,7 +36,7 @@ What is checked, on small models so one backend runs in a minute or two:
   ``map`` to EM's log-likelihood (xfail unless the backend declares the ``mixture`` feature);
 * ``test_seeding``: the same seed gives identical draws, another seed other draws.
 
-Fit sizes are in ``FIT_SETTINGS`` and ``SEED_SETTINGS``; the models in
+Fit sizes are in ``FIT_SETTINGS`` and each method's ``quick`` settings; the models in
 ``specrec.testing.cases``.
 
 A model, setting or method the backend declares it cannot handle (a method missing from
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from specrec import backends
+from specrec import backends, driver, methods
 from specrec.backends import SAMPLE_STATS, Backend, FitResult
 from specrec.inference import to_inference_data
 from specrec.model import reference as R
@@ -85,8 +85,9 @@ __all__ = [
     "test_unsupported_settings_are_reported",
 ]
 
-#: Every inference method a spec can ask for (``Inference.method``).
-METHODS = ("map", "vi", "nuts")
+#: Every inference method a spec can ask for: the methods table, read when a test module is
+#: collected (a method registered by a plugin or a test before that is covered too).
+METHODS = methods.MethodNames()
 
 #: Settings of the fits the recovery, shape and diagnostics tests share (one fit per backend,
 #: case and method).  Small on purpose: Pyro's NUTS costs ~5 ms per leapfrog step.
@@ -100,12 +101,17 @@ FIT_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     ("mixture", "map"): {"steps": 600, "lr": 0.05, "init": "prior"},
 }
 
-#: Tiny fits for the seeding tests: only determinism is checked, not quality.
-SEED_SETTINGS: dict[str, dict[str, Any]] = {
-    "map": {"steps": 50, "lr": 0.05},
-    "vi": {"steps": 100, "lr": 0.05, "draws": 20},
-    "nuts": {"warmup": 30, "draws": 20, "chains": 1, "max_tree_depth": 4},
-}
+
+def fit_settings(case: str, method: str) -> dict[str, Any]:
+    """The settings of the shared fits: tuned per case for the built-in methods, else the
+    method's own quick settings (``Method.quick``)."""
+    return FIT_SETTINGS.get((case, method), dict(methods.get(method).quick))
+
+
+def seed_settings(method: str) -> dict[str, Any]:
+    """Tiny fits for the seeding tests (only determinism is checked, not quality)."""
+    return dict(methods.get(method).quick)
+
 
 _EXAMPLE_OVERRIDES = {"quickstart": QUICKSTART_SMALL, "group_means": (), "mixture": ()}
 
@@ -119,10 +125,10 @@ def _backend(name: str) -> Backend:
 
 def _xfail_unless_supported(backend: Backend, model: Model, settings: Inference) -> None:
     """xfail (with the backend's own reason) what the backend declares it cannot do."""
-    if settings.method not in backend.methods:
+    if not backends.offers(backend, settings.method):
         pytest.xfail(
             f"backend {backend.name!r} does not offer {settings.method!r} "
-            f"(methods: {', '.join(backend.methods) or 'none'})"
+            f"(methods: {', '.join(backends.offered_methods(backend)) or 'none'})"
         )
     reasons = backends.refusal_reasons(backend, model, settings)
     if reasons:
@@ -132,27 +138,22 @@ def _xfail_unless_supported(backend: Backend, model: Model, settings: Inference)
 def fit(
     backend_name: str, case: str, method: str, update: dict[str, Any] | None = None, seed: int = 0
 ) -> tuple[Prepared, Inference, FitResult]:
-    """Fit an example case as ``specrec fit`` would: start drawn from the seed, no progress.
+    """Fit an example case as ``specrec fit`` does, through the fit driver: start drawn from
+    the seed, no progress.
 
-    ``update`` replaces the case's ``FIT_SETTINGS``.  xfails what the backend cannot do.
+    ``update`` replaces the case's ``fit_settings``.  xfails what the backend cannot do.
     """
     p = prepare_example(case, tuple(_EXAMPLE_OVERRIDES[case]))
     settings = p.loaded.spec.inference.model_copy(
         update={
-            **(FIT_SETTINGS[case, method] if update is None else update),
+            **(fit_settings(case, method) if update is None else update),
             "method": method,
             "seed": seed,
         }
     )
     backend = _backend(backend_name)
     _xfail_unless_supported(backend, p.model, settings)
-    init = R.initial_values(
-        p.model,
-        np.random.default_rng(seed),
-        settings.init_radius,
-        from_prior=settings.init == "prior",
-    )
-    return p, settings, backend.fit(p.model, settings, init, False)
+    return p, settings, driver.run_inference(backend, p.model, settings, checked=True).result
 
 
 def _rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -167,11 +168,12 @@ def test_backend_protocol(backend_name: str) -> None:
     backend = _backend(backend_name)
     assert isinstance(backend, Backend)
     assert backend.name == backend_name
-    assert isinstance(backend.methods, tuple) and backend.methods
-    assert set(backend.methods) <= set(METHODS), backend.methods
+    assert isinstance(backend.methods, tuple)
+    offered = backends.offered_methods(backend)
+    assert offered and set(offered) <= set(METHODS), offered
     assert isinstance(backend.version, str) and backend.version
     info = {i.name: i for i in backends.installed()}[backend_name]
-    assert info.error is None and info.methods == tuple(backend.methods)
+    assert info.error is None and info.methods == offered
     declared = backends.supported_distributions(backend)  # optional; names from the table
     assert declared is None or declared <= set(DISTRIBUTIONS), declared - set(DISTRIBUTIONS)
 
@@ -181,7 +183,7 @@ def test_simplest_model_is_supported(backend_name: str, method: str) -> None:
     """A method a backend offers must take the group-means model with default settings;
     otherwise every recovery test would turn into an xfail and hide a broken backend."""
     backend = _backend(backend_name)
-    if method not in backend.methods:
+    if not backends.offers(backend, method):
         pytest.xfail(f"backend {backend_name!r} does not offer {method!r}")
     p = prepare_example("group_means")
     settings = p.loaded.spec.inference.model_copy(update={"method": method})
@@ -199,7 +201,9 @@ def test_unsupported_settings_are_reported(backend_name: str, setting: dict[str,
     first from the core's common checks, the second from the backend's own ``unsupported``."""
     backend = _backend(backend_name)
     p = prepare_example("group_means")
-    method = "vi" if "vi" in backend.methods else backend.methods[0]
+    method = next(
+        m for m in ("vi", *backends.offered_methods(backend)) if backends.offers(backend, m)
+    )
     settings = p.loaded.spec.inference.model_copy(update={"method": method, **setting})
     reasons = backends.refusal_reasons(backend, p.model, settings)
     assert isinstance(reasons, list) and reasons, f"{setting} was accepted"
@@ -216,7 +220,7 @@ def test_log_density_matches_reference(backend_name: str, case: Case) -> None:
     points: the one property that makes a spec mean the same model on every backend."""
     backend = _backend(backend_name)
     p = prepare(case.build())
-    settings = Inference(method=backend.methods[0])
+    settings = Inference(method=backends.offered_methods(backend)[0])
     _xfail_unless_supported(backend, p.model, settings)
     r = check_backend(p.model, backend_name, n_points=3, seed=0)
     assert r.error is None, r.error
@@ -266,8 +270,7 @@ def test_minibatch_vi(backend_name: str) -> None:
     backend = _backend(backend_name)
     p = prepare_example("quickstart", tuple(QUICKSTART_SMALL))
     settings = _minibatch_settings(backend, p, **FIT_SETTINGS["quickstart", "vi"])
-    init = R.initial_values(p.model, np.random.default_rng(0), settings.init_radius)
-    result = backend.fit(p.model, settings, init, False)
+    result = driver.run_inference(backend, p.model, settings, checked=True).result
     run_checks([check_fit_result, check_loss_trace, check_quickstart], p, settings, result)
 
 
@@ -281,17 +284,14 @@ Check = Callable[[Prepared, Inference, FitResult], None]
 
 
 def check_fit_result(p: Prepared, settings: Inference, result: FitResult) -> None:
-    """Draws are (chain, draw, *shape) under specrec's names, finite and in the support:
-    (1, 1) for map, (1, draws) for vi, (chains, draws) for nuts."""
+    """Draws are (chain, draw, *shape) under specrec's names, finite and in the support, with
+    the method's (chain, draw) shape: (1, 1) for a point, (1, draws) for independent draws,
+    (chains, draws) for Markov chains (``Method.shape``)."""
     assert isinstance(result, FitResult), type(result)
     assert result.method == settings.method, result.method
     names = {rv.name for rv in p.model.latents}
     assert set(result.posterior) >= names, f"missing {sorted(names - set(result.posterior))}"
-    chains, draws = {
-        "map": (1, 1),
-        "vi": (1, settings.draws),
-        "nuts": (settings.chains, settings.draws),
-    }[settings.method]
+    chains, draws = methods.get(settings.method).shape(settings)
     for rv in p.model.latents:
         arr = np.asarray(result.posterior[rv.name])
         assert arr.shape == (chains, draws, *rv.shape), f"{rv.name}: shape {arr.shape}"
@@ -315,10 +315,11 @@ def check_inference_data(p: Prepared, settings: Inference, result: FitResult) ->
         for d in rv.dims:
             got = idata.posterior.coords[d].values
             np.testing.assert_array_equal(got, model.dims[d].coords, err_msg=f"coords of {d}")
-    if settings.method == "nuts":
-        for k in ("diverging", "lp"):
+    m = methods.get(settings.method)
+    for k in ("diverging", "lp"):
+        if k in m.sample_stats:
             assert idata.sample_stats[k].dims == ("chain", "draw"), k
-    else:
+    if m.loss_trace:
         assert "loss" in idata.groups(), idata.groups()
         np.testing.assert_array_equal(idata.loss["loss"].values, np.asarray(result.loss))
 
@@ -361,18 +362,19 @@ def check_group_means(p: Prepared, settings: Inference, result: FitResult) -> No
     truth = p.data.truth["group_means"]
     draws = np.asarray(result.posterior["group_means"]).reshape(-1, exact_mean.size)
     mean = draws.mean(0)
-    if settings.method == "map":  # the mode of a Normal posterior is its mean
+    produces = methods.get(settings.method).produces
+    if produces == "point":  # the mode of a Normal posterior is its mean
         np.testing.assert_allclose(mean, exact_mean, atol=0.1 * exact_sd.min())
         assert np.all(np.abs(mean - truth) < 3 * exact_sd), f"map {mean}, truth {truth}"
         return
     lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
     assert np.all((lo < truth) & (truth < hi)), f"truth {truth} outside [{lo}, {hi}]"
-    # vi: stochastic Adam leaves the guide jittering around the optimum; nuts: Monte Carlo error
-    tol, (sd_lo, sd_hi) = (0.75, (0.6, 1.6)) if settings.method == "vi" else (0.35, (0.75, 1.3))
+    # vi: stochastic Adam leaves the guide jittering around the optimum; MCMC: Monte Carlo error
+    tol, (sd_lo, sd_hi) = (0.75, (0.6, 1.6)) if produces == "draws" else (0.35, (0.75, 1.3))
     assert np.all(np.abs(mean - exact_mean) < tol * exact_sd), f"mean {mean}, exact {exact_mean}"
     ratio = draws.std(0) / exact_sd
     assert np.all((sd_lo < ratio) & (ratio < sd_hi)), f"sd / exact sd = {ratio}"
-    if settings.method == "nuts":  # a Gaussian posterior: nothing to diverge on
+    if "diverging" in result.sample_stats:  # a Gaussian posterior: nothing to diverge on
         assert not np.any(result.sample_stats["diverging"]), "divergences on a Gaussian"
 
 
@@ -381,7 +383,7 @@ def check_quickstart(p: Prepared, settings: Inference, result: FitResult) -> Non
     predicts held-out ratings clearly better than the training mean does."""
     sigma = float(np.mean(result.posterior["sigma"]))
     true_sigma = float(p.data.truth["sigma"])
-    if settings.method == "map":  # MAP of a hierarchical model overfits: sigma is low, not absurd
+    if methods.get(settings.method).produces == "point":  # a hierarchical MAP overfits: sigma low
         assert 0.3 * true_sigma < sigma < 1.3 * true_sigma, f"sigma {sigma}"
     else:
         assert abs(sigma - true_sigma) < 0.15, f"sigma {sigma}, truth {true_sigma}"
@@ -412,9 +414,12 @@ def run_checks(checks: list[Check], p: Prepared, settings: Inference, result: Fi
 def test_fit(backend_name: str, case: str, method: str) -> None:
     """Recovery, result shapes, InferenceData names/dims/coords and diagnostics of one fit."""
     p, settings, result = fit(backend_name, case, method)
-    diagnostics = check_nuts_sample_stats if method == "nuts" else check_loss_trace
+    m = methods.get(method)
+    diagnostics = [check_loss_trace] if m.loss_trace else []
+    if {"diverging", "lp"} <= set(m.sample_stats):
+        diagnostics.append(check_nuts_sample_stats)
     run_checks(
-        [check_fit_result, check_inference_data, diagnostics, RECOVERY[case]], p, settings, result
+        [check_fit_result, check_inference_data, *diagnostics, RECOVERY[case]], p, settings, result
     )
 
 
@@ -446,13 +451,13 @@ def _draws(result: FitResult) -> dict[str, np.ndarray]:
 def test_seeding(backend_name: str, method: str) -> None:
     """The same seed gives bit-identical draws (a run can be redone); another seed other draws
     (not for map, which is deterministic from a given start)."""
-    _, _, a = fit(backend_name, "group_means", method, SEED_SETTINGS[method], seed=3)
-    _, _, b = fit(backend_name, "group_means", method, SEED_SETTINGS[method], seed=3)
+    _, _, a = fit(backend_name, "group_means", method, seed_settings(method), seed=3)
+    _, _, b = fit(backend_name, "group_means", method, seed_settings(method), seed=3)
     x, y = _draws(a), _draws(b)
     assert x.keys() == y.keys()
     for k in x:
         np.testing.assert_array_equal(x[k], y[k], err_msg=f"{k}: same seed, other draws")
-    if method != "map":
-        _, _, c = fit(backend_name, "group_means", method, SEED_SETTINGS[method], seed=4)
+    if methods.get(method).has_draws:
+        _, _, c = fit(backend_name, "group_means", method, seed_settings(method), seed=4)
         z = _draws(c)
         assert any(not np.array_equal(x[k], z[k]) for k in x), "seeds 3 and 4 gave the same draws"

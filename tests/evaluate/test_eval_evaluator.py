@@ -14,7 +14,7 @@ from scipy import stats
 
 from specrec.backends import FitResult
 from specrec.data.source import load_data
-from specrec.evaluate.evaluator import evaluate_fit
+from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.evaluate.fields import describe
 from specrec.evaluate.metrics import CALIBRATION_LEVELS
 from specrec.inference import to_inference_data
@@ -72,7 +72,7 @@ def _evaluate(setup, scale_sigma: float = 1.0, method: str = "vi", draws: int = 
         posterior = {k: np.broadcast_to(v, (1, 1, *np.shape(v))) for k, v in posterior.items()}
     idata = to_inference_data(model, FitResult(method, posterior))
     ev = evaluate_fit(
-        model, idata, train, test, test_rows, loaded.spec.evaluate, method, 1.0, None, 0
+        FitToEvaluate(model, idata, method, 1.0), train, test, test_rows, loaded.spec.evaluate, 0
     )
     return ev, ds, test_rows
 
