@@ -19,7 +19,7 @@ from specrec.data.dataset import Dataset
 from specrec.errors import DataError, UsageError
 from specrec.evaluate.evaluator import MAX_DRAWS, predict_rows, thin_draws
 from specrec.evaluate.metrics import clip
-from specrec.model.ir import Dim, Expr, Gather, Model, RowData
+from specrec.model.ir import Dim, Gather, Model, RowData, walk
 from specrec.model.levels import with_new_levels
 from specrec.model.reference import predict_draws, sample_new_levels
 from specrec.spec.load import LoadedSpec
@@ -27,21 +27,9 @@ from specrec.spec.load import LoadedSpec
 
 def likelihood_dims(model: Model) -> list[Dim]:
     """The data dims the likelihood indexes by, in the spec's order (user, item, ...)."""
-    found: set[str] = set()
-
-    def visit(e: Expr) -> None:
-        if isinstance(e, Gather):
-            found.add(e.dim)
-        for child in vars(e).values():
-            if isinstance(child, Expr):
-                visit(child)
-            elif isinstance(child, tuple):
-                for c in child:
-                    if isinstance(c, Expr):
-                        visit(c)
-
-    for arg in model.likelihood.args.values():
-        visit(arg)
+    found = {
+        e.dim for arg in model.likelihood.args.values() for e in walk(arg) if isinstance(e, Gather)
+    }
     return [d for d in model.dims.values() if d.name in found]
 
 

@@ -12,6 +12,7 @@ parameter by a data dim (``U[user]``) gathers along that dim with each row's cod
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,11 +28,51 @@ OBS = "obs"
 
 
 class Expr:
+    """A node of a model expression; ``dims`` name the axes of its value.
+
+    Every node states its direct sub-expressions once (``children``, ``map_children``), so a
+    generic traversal (collect names, substitute, graft) is written once (``walk``) and cannot
+    miss a node kind; only evaluators that give each kind its meaning dispatch on the type.
+    """
+
     dims: tuple[str, ...]
+
+    def children(self) -> tuple[Expr, ...]:
+        """The direct sub-expressions, in order."""
+        raise NotImplementedError(type(self).__name__)
+
+    def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
+        """A copy with each child replaced by ``fn(child)``; a node without children is itself."""
+        raise NotImplementedError(type(self).__name__)
+
+
+class _Leaf(Expr):
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
+        return self
+
+
+class _Unary(Expr):
+    operand: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+    def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
+        return replace(self, operand=fn(self.operand))  # type: ignore[type-var]
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    """``e`` and every expression below it, depth first, parents before children."""
+    yield e
+    for child in e.children():
+        yield from walk(child)
 
 
 @dataclass(frozen=True)
-class Const(Expr):
+class Const(_Leaf):
     """A number or an array computed once (literals, data statistics)."""
 
     value: np.ndarray = field(compare=False)
@@ -40,13 +81,13 @@ class Const(Expr):
 
 
 @dataclass(frozen=True)
-class ParamRef(Expr):
+class ParamRef(_Leaf):
     name: str
     dims: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Column(Expr):
+class Column(_Leaf):
     """A numeric data column, one value per observation row."""
 
     name: str
@@ -54,7 +95,7 @@ class Column(Expr):
 
 
 @dataclass(frozen=True)
-class Gather(Expr):
+class Gather(_Unary):
     """``operand[dim]``: pick, for each observation row, the level of ``dim`` that row has."""
 
     operand: Expr
@@ -70,16 +111,22 @@ class Apply(Expr):
     args: tuple[Expr, ...]
     dims: tuple[str, ...]
 
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
+        return replace(self, args=tuple(fn(a) for a in self.args))
+
 
 @dataclass(frozen=True)
-class Sum(Expr):
+class Sum(_Unary):
     operand: Expr
     dim: str
     dims: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Align(Expr):
+class Align(_Unary):
     """Reorder ``operand``'s axes to follow ``dims`` and insert size-1 axes for dims it lacks."""
 
     operand: Expr
@@ -93,7 +140,7 @@ class Align(Expr):
 
 
 @dataclass(frozen=True)
-class Segment(Expr):
+class Segment(_Unary):
     """An aggregate over the training rows of each level of a data dim (``segment_mean``).
 
     ``operand`` is a row expression (its dims start with ``OBS``) evaluated on ``rows``, the

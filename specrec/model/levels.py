@@ -12,7 +12,7 @@ used (a statistic over the other dim, such as ``dense_var_by``, would otherwise 
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -66,12 +66,9 @@ def _graft(old: Expr, new: Expr, old_sizes: dict[str, int]) -> Expr:
         value = np.array(new.value, dtype=np.result_type(new.value, old.value), copy=True)
         value[old_levels(new.dims, old_sizes)] = old.value
         return replace(new, value=value)
-    assert is_dataclass(new) and type(old) is type(new), "relowered model differs in structure"
-    changes = {}
-    for f in fields(new):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if isinstance(b, Expr):
-            changes[f.name] = _graft(a, b, old_sizes)
-        elif isinstance(b, tuple) and b and isinstance(b[0], Expr):
-            changes[f.name] = tuple(_graft(x, y, old_sizes) for x, y in zip(a, b, strict=True))
-    return replace(new, **changes) if changes else new
+    kids = old.children()
+    assert type(old) is type(new) and len(kids) == len(new.children()), (
+        "relowered model differs in structure"
+    )
+    it = iter(kids)
+    return new.map_children(lambda b: _graft(next(it), b, old_sizes))

@@ -37,6 +37,7 @@ from specrec.model.ir import (
     RowData,
     Segment,
     Sum,
+    walk,
 )
 from specrec.model.walk import NUMPY_OPS, evaluate
 from specrec.spec import expressions as E
@@ -904,13 +905,9 @@ class _Lowering:
 
     def substitute(self, e: Expr) -> Expr:
         """``e`` with every non-centred param replaced by its expression of ``<name>_raw``."""
-        if isinstance(e, ParamRef):
-            return self.substitute(self.derived[e.name][0].expr) if e.name in self.derived else e
-        if isinstance(e, (Const, Column)):
-            return e
-        if isinstance(e, Apply):
-            return replace(e, args=tuple(self.substitute(a) for a in e.args))
-        return replace(e, operand=self.substitute(e.operand))  # type: ignore[attr-defined]
+        if isinstance(e, ParamRef) and e.name in self.derived:
+            return self.substitute(self.derived[e.name][0].expr)
+        return e.map_children(self.substitute)
 
     def substituted(self, rv: RandomVariable) -> RandomVariable:
         return replace(rv, args={k: self.substitute(v) for k, v in rv.args.items()})
@@ -1148,24 +1145,12 @@ def row_data(ds: Dataset, dims: dict[str, Dim], columns: set[str] | list[str]) -
 
 
 def _depends_on_parameters(e: Expr) -> bool:
-    if isinstance(e, (ParamRef, Column)):
-        return True
-    if isinstance(e, Const):
-        return False
-    if isinstance(e, Apply):
-        return any(_depends_on_parameters(a) for a in e.args)
-    return _depends_on_parameters(e.operand)  # type: ignore[attr-defined]
+    return any(isinstance(x, (ParamRef, Column)) for x in walk(e))
 
 
 def _columns_in(e: Expr) -> set[str]:
     """The data columns a row expression reads (a segment carries its own copy of them)."""
-    if isinstance(e, Column):
-        return {e.name}
-    if isinstance(e, Apply):
-        return set().union(*(_columns_in(a) for a in e.args))
-    if isinstance(e, (Const, ParamRef)):
-        return set()
-    return _columns_in(e.operand)  # type: ignore[attr-defined]
+    return {x.name for x in walk(e) if isinstance(x, Column)}
 
 
 def _uses_statistic(node: E.Node) -> bool:

@@ -71,32 +71,35 @@ def evaluate(
             return row_arrays[key]
         return ops.const(values)
 
+    def node(e: Expr, a: list[Any]) -> Any:
+        """The value of one node given its children's values ``a``."""
+        if isinstance(e, Const):
+            return ops.const(e.value)
+        if isinstance(e, ParamRef):
+            return params[e.name]
+        if isinstance(e, Column):
+            assert rows is not None, "a data column outside the likelihood"
+            return row_array(f"column:{e.name}", rows.columns[e.name])
+        if isinstance(e, Gather):
+            assert rows is not None, "indexing by a data dim outside the likelihood"
+            idx = row_array(f"index:{e.dim}", rows.index[e.dim])
+            return ops.gather(a[0], idx, e.operand.dims.index(e.dim))
+        if isinstance(e, Sum):
+            return ops.sum(a[0], e.operand.dims.index(e.dim))
+        if isinstance(e, Align):
+            return ops.dimshuffle(a[0], e.pattern)
+        if isinstance(e, Apply):
+            return _apply(e.fn, a, ops)
+        raise TypeError(f"unknown expression node {type(e).__name__}")
+
     def go(e: Expr) -> Any:
         k = id(e)
         if k in cache:
             return cache[k]
-        if isinstance(e, Const):
-            out = ops.const(e.value)
-        elif isinstance(e, ParamRef):
-            out = params[e.name]
-        elif isinstance(e, Column):
-            assert rows is not None, "a data column outside the likelihood"
-            out = row_array(f"column:{e.name}", rows.columns[e.name])
-        elif isinstance(e, Gather):
-            assert rows is not None, "indexing by a data dim outside the likelihood"
-            idx = row_array(f"index:{e.dim}", rows.index[e.dim])
-            out = ops.gather(go(e.operand), idx, e.operand.dims.index(e.dim))
-        elif isinstance(e, Sum):
-            out = ops.sum(go(e.operand), e.operand.dims.index(e.dim))
-        elif isinstance(e, Align):
-            out = ops.dimshuffle(go(e.operand), e.pattern)
-        elif isinstance(e, Apply):
-            a = [go(x) for x in e.args]
-            out = _apply(e.fn, a, ops)
-        elif isinstance(e, Segment):
+        if isinstance(e, Segment):  # its operand is evaluated on the segment's own rows
             out = _segment(e, params, ops)
         else:
-            raise TypeError(f"unknown expression node {type(e).__name__}")
+            out = node(e, [go(c) for c in e.children()])
         cache[k] = out
         return out
 
