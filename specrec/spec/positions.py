@@ -178,7 +178,6 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
         def build(n: yaml.Node, path: Path) -> object:
             positions.values[path] = _pos(n)
             if isinstance(n, yaml.MappingNode):
-                loader.flatten_mapping(n)
                 out: dict = {}
                 for key_node, value_node in n.value:
                     if key_node.tag == "tag:yaml.org,2002:merge":
