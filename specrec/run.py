@@ -115,4 +115,6 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read the pairs: {exc}", file=str(p)) from None
-    return df.apply(lambda c: c.str.strip())
+    df = df.apply(lambda c: c.str.strip())
+    df.attrs["file"] = str(p)  # so that errors about the pairs name their file
+    return df

@@ -79,3 +79,27 @@ def test_a_truncated_run_file_is_named_and_exits_2(
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert str(damaged / rundir.FILES[key]) in r.stderr, r.stderr
     assert "Traceback" not in r.output and "run with --debug" not in r.stderr
+
+
+PAIRS = {
+    "no item column": ("user_id,movie\n1,2\n", "no column for dim 'item'", None),
+    "only a header": ("user_id,item_id\n", "only a header", None),
+    "empty user id": ("user_id,item_id\n1,2\n,3\n", "empty id", 3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_pairs_file_errors_name_the_file(run_dir: Path, tmp_path: Path, kind: str) -> None:
+    text, message, row = PAIRS[kind]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(text)
+    r = CliRunner().invoke(main, ["predict", str(run_dir), "--pairs", str(pairs)])
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert str(pairs) in r.stderr and message in r.stderr
+    if row is not None:
+        assert f"row {row}" in r.stderr
+
+
+def test_recommend_for_an_empty_user_id_is_an_error(run_dir: Path) -> None:
+    r = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", " "])
+    assert r.exit_code == EXIT_BAD_INPUT and "empty user id" in r.stderr
