@@ -127,25 +127,33 @@ class Predictor:
     def _read_pairs(
         self, pairs: pd.DataFrame, dims: list[Dim]
     ) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+        file = pairs.attrs.get("file")
         ids: dict[str, list[str]] = {}
         for d in dims:
             col = d.column if d.column in pairs.columns else d.name
             if col not in pairs.columns:
                 raise DataError(
                     f"the pairs have no column for dim {d.name!r}: expected {d.column!r}, "
-                    f"found {', '.join(map(str, pairs.columns)) or 'no columns'}"
+                    f"found {', '.join(map(str, pairs.columns)) or 'no columns'}",
+                    file=file,
                 )
             ids[d.name] = [_id_text(v) for v in pairs[col]]
+            empty = [i for i, v in enumerate(ids[d.name]) if v.strip() in ("", "nan", "None")]
+            if empty:
+                # row numbers as an editor shows them: the header is row 1
+                raise DataError(f"column {col!r} has an empty id", file=file, row=empty[0] + 2)
         columns = {}
         for name in self.model.data.columns:
             if name not in pairs.columns:
-                raise DataError(f"the likelihood uses column {name!r}; the pairs have none")
+                raise DataError(
+                    f"the likelihood uses column {name!r}; the pairs have none", file=file
+                )
             try:
                 columns[name] = np.asarray(pairs[name], dtype=float)
             except ValueError as exc:
-                raise DataError(f"column {name!r} is not numeric: {exc}") from None
+                raise DataError(f"column {name!r} is not numeric: {exc}", file=file) from None
         if len(pairs) == 0:
-            raise DataError("no pairs to predict")
+            raise DataError("no pairs to predict (only a header)", file=file)
         return ids, columns
 
     # ---- recommendations -------------------------------------------------------------------------
@@ -177,6 +185,10 @@ class Predictor:
             )
         what = next(d for d in dims if d.name != who.name)
         uid = _id_text(user)
+        if not uid.strip():
+            raise UsageError(
+                f"an empty {who.name} id: give the id of a {who.name} to recommend for"
+            )
         assert who.column is not None and what.column is not None
         code = self.code_of(who).get(uid)
         rated = (

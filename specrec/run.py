@@ -8,7 +8,6 @@ draws come from ``posterior.nc``; no backend is imported and nothing is refitted
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,13 +81,16 @@ def load_run(path: str | Path) -> Run:
             raise UsageError(f"{folder}: the run has no {rundir.FILES[key]}")
     resolved = folder / rundir.FILES["resolved"]
     loaded = parse_spec_text(resolved.read_text(), str(resolved))  # JSON is YAML
-    train = dataset.load(folder / rundir.FILES["train"], loaded.spec.response)
+    with rundir.reading(folder, "train") as path:
+        train = dataset.load(path, loaded.spec.response)
     model = lower(loaded, train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import arviz as az
 
-        idata = az.from_netcdf(str(folder / rundir.FILES["posterior"]))
+        with rundir.reading(folder, "posterior") as path:
+            idata = az.from_netcdf(str(path))
+            idata.posterior.load()  # a truncated file fails here, not in a later computation
     for name, dim in model.dims.items():
         if name in idata.posterior.coords:
             saved = [str(c) for c in idata.posterior.coords[name].values]
@@ -97,7 +99,7 @@ def load_run(path: str | Path) -> Run:
                     f"{folder}: the levels of {name!r} in {rundir.FILES['train']} and "
                     f"{rundir.FILES['posterior']} disagree; the run directory was altered"
                 )
-    metrics = json.loads((folder / rundir.FILES["metrics"]).read_text())
+    metrics = rundir.read_json(folder, "metrics")
     return Run(folder, metrics, idata, model, None, loaded, train)
 
 
@@ -113,4 +115,6 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read the pairs: {exc}", file=str(p)) from None
-    return df.apply(lambda c: c.str.strip())
+    df = df.apply(lambda c: c.str.strip())
+    df.attrs["file"] = str(p)  # so that errors about the pairs name their file
+    return df

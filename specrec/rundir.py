@@ -8,13 +8,17 @@ so a run predicts for new pairs without the original data or a backend).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+
+from specrec.errors import UsageError
 
 FORMAT = 2
 #: Formats this version can load for prediction (format 1 stored no training rows).
@@ -77,10 +81,38 @@ def write_manifest(folder: Path) -> None:
     write_json(folder / FILES["run"], {"format": FORMAT, "specrec_version": specrec_version()})
 
 
+#: What reading a truncated or corrupted run file raises (JSON, NetCDF/HDF5, npz).
+DAMAGE = (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, RuntimeError)
+
+
+def damaged(folder: Path, key: str, exc: BaseException) -> UsageError:
+    """The error for a run file that exists but cannot be read: which file of which run."""
+    return UsageError(
+        f"{Path(folder) / FILES[key]}: the run's {FILES[key]} is damaged and cannot be read "
+        f"({type(exc).__name__}: {str(exc)[:200]}); fit the spec again to rebuild the run"
+    )
+
+
+@contextlib.contextmanager
+def reading(folder: Path, key: str) -> Iterator[Path]:
+    """Read one file of a run; a truncated or corrupted file becomes ``damaged(...)``."""
+    try:
+        yield Path(folder) / FILES[key]
+    except DAMAGE as exc:
+        raise damaged(folder, key, exc) from None
+
+
+def read_json(folder: Path, key: str) -> dict:
+    """A JSON file of a run (metrics, curves...), or a ``UsageError`` naming the damaged file."""
+    with reading(folder, key) as path:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        return data
+
+
 def read_manifest(folder: Path) -> dict:
     """The run's format and version, or a ``UsageError`` that says why it cannot be loaded."""
-    from specrec.errors import UsageError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such run directory")
@@ -92,7 +124,7 @@ def read_manifest(folder: Path) -> dict:
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{manifest}: not a valid run manifest ({exc})") from None
     elif (folder / FILES["metrics"]).is_file():  # format 1 wrote no manifest
-        metrics = json.loads((folder / FILES["metrics"]).read_text())
+        metrics = read_json(folder, "metrics")
         info = {"format": metrics.get("specrec_format", 1), "specrec_version": "unknown"}
         fmt = info["format"]
     else:

@@ -46,6 +46,8 @@ class RawTable:
     rows: np.ndarray
     file: str
     default_rename: dict[str, str] = field(default_factory=dict)
+    #: MovieLens formats: user and item ids are positive integers, anything else is refused
+    positive_ids: bool = False
 
 
 def detect_format(path: Path) -> str:
@@ -88,7 +90,7 @@ def read_table(
         return _read_parquet(path, columns)
     table = _read_with_header(path, sep or _SEPARATORS[fmt])
     if fmt == "ml-csv":
-        return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS))
+        return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS), True)
     return table
 
 
@@ -118,7 +120,7 @@ def read_headerless(text: str, sep: str, file: str) -> RawTable:
             row=int(rows[i]),
         )
     frame = pd.DataFrame(parts.tolist(), columns=list(ML_COLUMNS), dtype=object)
-    return RawTable(frame, rows, file)
+    return RawTable(frame, rows, file, positive_ids=True)
 
 
 def _read_with_header(path: Path, sep: str) -> RawTable:
@@ -156,6 +158,15 @@ def _read_with_header(path: Path, sep: str) -> RawTable:
     blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy()
     if blank.any():
         frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
+    short = frame.isna().any(axis=1).to_numpy()  # pandas fills a short row's last fields
+    if short.any():
+        i = int(np.argmax(short))
+        found = int(frame.iloc[i].notna().sum())
+        raise DataError(
+            f"expected {frame.shape[1]} fields like the header, found {found}",
+            file=file,
+            row=int(rows[i]),
+        )
     return RawTable(frame, rows, file)
 
 

@@ -299,6 +299,16 @@ def _ids(series: pd.Series, label: str, table: RawTable) -> pd.Series:
         raise DataError(
             f"column {label!r} is missing (empty id)", file=table.file, row=int(table.rows[i])
         )
+    if table.positive_ids:
+        bad = ~text.str.fullmatch(r"[1-9][0-9]{0,17}").to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"column {label!r} must be a positive integer id, found {text.iloc[i]!r}",
+                file=table.file,
+                row=int(table.rows[i]),
+            )
+        return pd.Series(text.to_numpy().astype(np.int64))
     if pd.api.types.is_float_dtype(series):
         values = series.to_numpy(dtype=np.float64)
         if np.all(values == np.round(values)):

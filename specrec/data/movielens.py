@@ -100,11 +100,35 @@ def load_side_info_100k(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]
     any ``Dataset`` through its ``levels``.
     """
     users = _read_pipe_table(*read_member(folder, "u.user"), _USER_COLUMNS)
-    users = users.astype({"user_id": "int64", "age": "int64"}).set_index("user_id")
+    user_file = read_member(folder, "u.user")[1]
+    for column in ("user_id", "age"):
+        users[column] = _integers(users[column], user_file, column, 0 if column == "age" else 1)
+    users = users.set_index("user_id")
     items = _read_pipe_table(*read_member(folder, "u.item"), _ITEM_COLUMNS)
-    genres = items[list(GENRES_100K)].astype("int64")
-    genres.index = pd.Index(items["item_id"].astype("int64"), name="item_id")
+    item_file = read_member(folder, "u.item")[1]
+    items["item_id"] = _integers(items["item_id"], item_file, "item_id", 1)
+    genres = pd.DataFrame({g: _integers(items[g], item_file, g, 0, 1) for g in GENRES_100K})
+    genres.index = pd.Index(items["item_id"], name="item_id")
     return users[["age", "gender", "occupation"]], genres
+
+
+def _integers(
+    text: pd.Series, file: str, column: str, low: int, high: int | None = None
+) -> np.ndarray:
+    """A column of a side table as int64, or a DataError naming the first bad row."""
+    clean = text.fillna("").astype(str).str.strip()
+    bad = ~clean.str.fullmatch(r"-?[0-9]{1,18}").to_numpy()
+    values = np.where(bad, low, clean.where(~bad, str(low))).astype(np.int64)
+    bad |= values < low
+    if high is not None:
+        bad |= values > high
+    if bad.any():
+        i = int(np.argmax(bad))
+        expected = f"an integer from {low}" + (f" to {high}" if high is not None else " up")
+        raise DataError(
+            f"column {column!r} must be {expected}, found {clean.iloc[i]!r}", file=file, row=i + 1
+        )
+    return values
 
 
 def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -113,10 +137,17 @@ def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataF
         frame = pd.read_csv(io.StringIO(text), sep="|", header=None, names=list(columns), dtype=str)
     except (pd.errors.ParserError, ValueError) as error:
         raise DataError(f"cannot parse the table: {error}", file=file) from None
-    incomplete = frame[list(columns[:2])].isna().any(axis=1).to_numpy()
-    if incomplete.any():
-        row = int(incomplete.argmax()) + 1
-        raise DataError(f"expected {len(columns)} fields separated by '|'", file=file, row=row)
+    # Empty fields are allowed (u.item has empty dates), missing ones are not: count the bars.
+    lines = pd.Series(text.splitlines(), dtype=object)
+    lines = lines[lines.str.strip() != ""]
+    fields = lines.str.count("[|]").to_numpy() + 1
+    if (fields != len(columns)).any():
+        i = int(np.argmax(fields != len(columns)))
+        raise DataError(
+            f"expected {len(columns)} fields separated by '|', found {fields[i]}",
+            file=file,
+            row=int(lines.index[i]) + 1,
+        )
     return frame
 
 
@@ -130,10 +161,12 @@ def side_attributes_100k(
     Raw values: standardising is the spec's choice (``data.covariates``).  Empty when the folder
     has no u.user / u.item (a bare u.data).  A level missing from a table gets the mean row.
     """
-    try:
-        users, genres = load_side_info_100k(folder)
+    try:  # no side tables (a bare u.data) is fine; broken ones are an error
+        for name in ("u.user", "u.item"):
+            read_member(folder, name)
     except DataError:
         return {}
+    users, genres = load_side_info_100k(folder)
     out: dict[str, dict[str, Attribute]] = {}
     if "user_id" in levels:
         u = users.reindex(pd.Index(levels["user_id"]).astype("int64"))

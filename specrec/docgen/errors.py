@@ -23,6 +23,8 @@ COMMON: dict[str, list[str]] = {
         "misspelt-nested-key",
         "duplicate-key",
         "missing-prior",
+        "yaml-alias-refused",
+        "yaml-tag-refused",
     ],
     "Values and settings": [
         "wrong-type",
@@ -31,6 +33,10 @@ COMMON: dict[str, list[str]] = {
         "simulate-density-and-rows",
         "unknown-method",
         "set-unknown-key",
+        "set-not-yaml",
+        "count-is-a-boolean",
+        "lr-not-finite",
+        "unknown-backend",
     ],
     "Expressions": [
         "unclosed-parenthesis",

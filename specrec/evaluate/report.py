@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 import shutil
 import tempfile
@@ -39,7 +38,7 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
             f"{run_dir} is not a run directory: it has no {rundir.FILES['metrics']} "
             "(give a folder written by `specrec fit`, e.g. runs/<spec name>/<run id>)"
         )
-    metrics = json.loads(metrics_file.read_text())
+    metrics = rundir.read_json(run_dir, "metrics")
     found = metrics.get("specrec_format")
     if not isinstance(found, int) or found > rundir.FORMAT:
         raise UsageError(
@@ -47,8 +46,9 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
             f"{rundir.FORMAT} (upgrade specrec to report on it)"
         )
     curves_file = run_dir / rundir.FILES["curves"]
-    curves = json.loads(curves_file.read_text()) if curves_file.is_file() else {}
-    return metrics, {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
+    curves = rundir.read_json(run_dir, "curves") if curves_file.is_file() else {}
+    with rundir.reading(run_dir, "curves"):
+        return metrics, {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
 
 
 def _hyperparameter_draws(run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
@@ -58,7 +58,9 @@ def _hyperparameter_draws(run_dir: Path, names: list[str]) -> dict[str, np.ndarr
         return {}
     import arviz as az
 
-    posterior = az.from_netcdf(str(path)).posterior
+    with rundir.reading(run_dir, "posterior"):
+        posterior = az.from_netcdf(str(path)).posterior
+        posterior.load()
     out: dict[str, np.ndarray] = {}
     for name in names:
         values = np.asarray(posterior[name].values, dtype=np.float64)

@@ -76,14 +76,23 @@ _TOKEN = re.compile(
 )
 
 
+_SPACE = re.compile(r"\s*")
+
+#: Longest expression parsed, in characters, and deepest nesting of parentheses, calls, unary
+#: minus and powers: the parser and every walk over its tree recurse once per level.
+MAX_LENGTH = 10_000
+MAX_DEPTH = 50
+
+
 def _tokens(text: str) -> list[tuple[str, str, int]]:
     out, pos = [], 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        skip = _SPACE.match(text, pos)
+        if skip is not None and skip.end() == len(text):
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            bad = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+            bad = skip.end() if skip is not None else pos
             raise ParseError(f"unexpected character {text[bad]!r}", bad)
         kind = m.lastgroup
         assert kind is not None
@@ -97,6 +106,7 @@ class _Parser:
     def __init__(self, text: str):
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int]:
         return self.toks[self.i]
@@ -127,6 +137,16 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
+        # every nesting (parentheses, call arguments, -, ^) passes through here
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise ParseError(f"nested deeper than {MAX_DEPTH} levels", self.peek()[2])
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Node:
         if self.peek()[1] == "-":
             _, _, off = self.take()
             return Neg(self.unary(), off)
@@ -202,6 +222,8 @@ def parse(text: str) -> Node:
     """Parse one expression; raises ``ParseError`` with the offset of the first bad token."""
     if not isinstance(text, str):
         text = str(text)
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the expression is {len(text)} characters, more than {MAX_LENGTH}", 0)
     p = _Parser(text)
     node = p.expr()
     kind, tok, off = p.peek()

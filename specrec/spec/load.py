@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
+import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path as FsPath
 
 import yaml
@@ -18,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from specrec.errors import Problem, SpecError
 from specrec.spec import models
-from specrec.spec.positions import Path, Position, PositionMap, load_yaml
+from specrec.spec.positions import Path, Position, PositionMap, RefusedYAML, load_yaml
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,33 @@ def _all_field_names() -> set[str]:
 
 
 def parse_override(item: str) -> tuple[list[str], object]:
-    """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML scalars."""
+    """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML, read as a spec is."""
+    where = f"--set {item}"
     if "=" not in item:
         raise SpecError([Problem("--set", None, None, "", f"expected KEY=VALUE, found {item!r}")])
     key, value = item.split("=", 1)
     path = [k for k in key.strip().split(".") if k]
     if not path:
         raise SpecError([Problem("--set", None, None, "", f"empty key in {item!r}")])
-    return path, yaml.safe_load(value) if value.strip() else ""
+    if not value.strip():
+        return path, ""
+    try:
+        parsed, _, problems = load_yaml(value, where)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at character {mark.column + 1} of the value" if mark and mark.line == 0 else ""
+        what_is = "refused" if isinstance(exc, RefusedYAML) else "not valid YAML"
+        problem = Problem(
+            where, None, None, ".".join(path), f"{what_is}: {exc.problem}{at}", hint=_yaml_hint(exc)
+        )
+        raise SpecError([problem]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(
+            [Problem(where, None, None, ".".join(path), f"not valid YAML: {exc}")]
+        ) from None
+    if problems:
+        raise SpecError([Problem(where, None, None, p.path, p.message) for p in problems])
+    return path, parsed
 
 
 def apply_overrides(raw: dict, overrides: list[str], positions: PositionMap) -> None:
@@ -193,6 +215,8 @@ def _problem(
     if kind.endswith("_type") or kind.endswith("_parsing"):
         # "a valid integer, unable to parse string as an integer" -> "a valid integer"
         expected, msg = msg.replace("Input should be ", "").split(", unable to")[0], "wrong type"
+    elif kind == "finite_number":
+        expected, msg = "a finite number", "not a finite number"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         expected, msg = msg.replace("Input should be ", ""), "value out of range"
     elif kind == "string_pattern_mismatch":
@@ -225,6 +249,8 @@ def load_spec(path: str | FsPath, overrides: list[str] | None = None) -> LoadedS
 
 def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
     """Where the construct the YAML parser was reading began (an unclosed ``[`` or quote)."""
+    if isinstance(exc, RefusedYAML):
+        return exc.hint
     if "'\\t'" in str(exc.problem):
         return "YAML indents with spaces, not tabs"
     ctx, mark, at = exc.context, exc.context_mark, exc.problem_mark
@@ -243,8 +269,9 @@ def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, Pos
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        what_is = "refused" if isinstance(exc, RefusedYAML) else "not valid YAML"
         raise SpecError(
-            [Problem(file, line, col, "", f"not valid YAML: {exc.problem}", hint=_yaml_hint(exc))]
+            [Problem(file, line, col, "", f"{what_is}: {exc.problem}", hint=_yaml_hint(exc))]
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(file, None, None, "", f"not valid YAML: {exc}")]) from None
@@ -268,6 +295,67 @@ def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, Pos
     return raw, positions
 
 
+def installed_backends() -> list[str]:
+    """The registered backend names, read from the entry points without importing any plugin."""
+    return sorted(ep.name for ep in entry_points(group="specrec.backends"))
+
+
+def backend_problem(positions: PositionMap, path: Path, name: object) -> Problem | None:
+    """A positioned problem if ``name`` is not a registered backend (with a did-you-mean)."""
+    installed = installed_backends()
+    if name in installed:
+        return None
+    close = difflib.get_close_matches(str(name), installed, n=1, cutoff=0.5)
+    return positions.problem(
+        path,
+        "unknown backend",
+        expected=", ".join(installed) or "an installed backend (pip install specrec[numpyro])",
+        found=repr(name),
+        hint=f"did you mean {close[0]!r}?" if close else None,
+    )
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a large machine
+        return 2**40
+
+
+def size_problems(spec: models.Spec, positions: PositionMap) -> list[Problem]:
+    """Dims whose arrays (a parameter over them, in float64) could not fit in memory.
+
+    Said before anything is allocated: a size of 10**12 otherwise ends in a ``MemoryError``.
+    """
+    limit = _memory_bytes()
+    where: dict[str, Path] = {n: ("dims", n) for n, d in spec.dims.items() if isinstance(d, int)}
+    sizes = {n: d for n, d in spec.dims.items() if isinstance(d, int)}
+    if isinstance(spec.data, models.SimulateData):
+        for n, size in spec.data.sizes.items():
+            sizes[n], where[n] = size, ("data", "sizes", n)
+    problems, seen = [], set()
+    arrays = [(n, [n]) for n in sizes] + [(p, spec.param(p).dims) for p in spec.params]
+    for array, dims in arrays:
+        known = [d for d in dims if d in sizes]
+        cells = math.prod(sizes[d] for d in known)
+        if not known or cells * 8 <= limit:
+            continue
+        big = max(known, key=lambda d: sizes[d])
+        if big in seen:
+            continue
+        seen.add(big)
+        problems.append(
+            positions.problem(
+                where[big],
+                f"dim {big!r} of size {sizes[big]:,} makes {array!r} "
+                f"{cells * 8 / 2**30:,.0f} GiB, more than this machine's memory",
+                expected=f"arrays within {limit / 2**30:,.0f} GiB",
+                found=f"{sizes[big]:,} levels",
+            )
+        )
+    return problems
+
+
 def parse_spec_text(
     text: str, file: str = "<spec>", overrides: list[str] | None = None
 ) -> LoadedSpec:
@@ -277,4 +365,9 @@ def parse_spec_text(
         spec = models.Spec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(pydantic_problems(err, raw, positions)) from None
+    problems = size_problems(spec, positions)
+    if "backend" in raw and (problem := backend_problem(positions, ("backend",), spec.backend)):
+        problems.append(problem)
+    if problems:
+        raise SpecError(problems)
     return LoadedSpec(spec, raw, positions, text, file)

@@ -19,13 +19,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import Strict as PydanticStrict
 from pydantic_core import PydanticCustomError
 
 from specrec import methods
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: a learning rate of .inf or a range ending in .nan validates but cannot work
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: An integer setting (a count, a size, a seed): YAML's `true` is not 1, and 2.5 is not 2.
+Count = Annotated[int, PydanticStrict()]
+#: A number setting: an int is fine, a YAML boolean is not (and, by the config above, finite).
+Real = Annotated[float, PydanticStrict()]
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -35,8 +43,8 @@ class RandomSplit(Strict):
     """Rows permuted with ``numpy.random.default_rng(seed)``; the first fraction is the test set."""
 
     kind: Literal["random"] = Field("random", description="selects this split")
-    test_fraction: float = Field(0.1, gt=0, lt=1, description="share of rows held out")
-    seed: int = Field(42, description="seed of the permutation")
+    test_fraction: Real = Field(0.1, gt=0, lt=1, description="share of rows held out")
+    seed: Count = Field(42, description="seed of the permutation")
 
 
 class FilesSplit(Strict):
@@ -51,15 +59,15 @@ class LeaveKOutSplit(Strict):
     """k random ratings of every user (with more than k) go to the test set."""
 
     kind: Literal["leave_k_out"] = Field(description="selects this split")
-    k: int = Field(1, ge=1, description="test ratings taken from each user")
-    seed: int = Field(42, description="seed of the random choice")
+    k: Count = Field(1, ge=1, description="test ratings taken from each user")
+    seed: Count = Field(42, description="seed of the random choice")
 
 
 class TimeSplit(Strict):
     """The latest ``test_fraction`` of rows by ``column`` form the test set."""
 
     kind: Literal["time"] = Field(description="selects this split")
-    test_fraction: float = Field(0.1, gt=0, lt=1, description="share of rows held out (the latest)")
+    test_fraction: Real = Field(0.1, gt=0, lt=1, description="share of rows held out (the latest)")
     column: str = Field("timestamp", description="data column that orders the rows in time")
 
 
@@ -67,9 +75,9 @@ class KFoldSplit(Strict):
     """Fold ``fold`` of a seeded k-fold partition is the test set."""
 
     kind: Literal["kfold"] = Field(description="selects this split")
-    k: int = Field(5, ge=2, description="number of folds")
-    fold: int = Field(0, ge=0, description="the fold held out as the test set, 0..k-1")
-    seed: int = Field(42, description="seed of the partition")
+    k: Count = Field(5, ge=2, description="number of folds")
+    fold: Count = Field(0, ge=0, description="the fold held out as the test set, 0..k-1")
+    seed: Count = Field(42, description="seed of the partition")
 
     @field_validator("fold")
     @classmethod
@@ -112,7 +120,7 @@ class _DataBase(Strict):
         description="side data per level of a data dim (movielens-100k: age, male, occupation "
         "of user_id; genres of item_id; simulate: drawn at random)",
     )
-    range: tuple[float, float] | None = Field(
+    range: tuple[Real, Real] | None = Field(
         None, description="allowed [min, max] of the observed column; predictions are clipped to it"
     )
 
@@ -129,7 +137,7 @@ class MovieLens100kData(_DataBase):
 
     source: Literal["movielens-100k"] = Field(description="selects this data source")
     path: str | None = Field(None, description="folder holding u.data; default: the fetch cache")
-    range: tuple[float, float] | None = Field(
+    range: tuple[Real, Real] | None = Field(
         (1.0, 5.0), description="allowed [min, max] of ratings; predictions are clipped to it"
     )
 
@@ -151,16 +159,16 @@ class SimulateData(_DataBase):
     """Rows drawn from the spec's own prior (or ``true`` values), so specs run with no download."""
 
     source: Literal["simulate"] = Field(description="selects this data source")
-    sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(description="levels of each data dim")
-    density: float | None = Field(
+    sizes: dict[str, Annotated[Count, Field(ge=1)]] = Field(description="levels of each data dim")
+    density: Real | None = Field(
         None, gt=0, le=1, description="share of (user, item) cells observed"
     )
-    rows: int | None = Field(None, ge=1, description="number of rows (instead of density)")
-    seed: int = Field(0, description="seed of the simulation")
-    true: dict[str, float | list] = Field(
+    rows: Count | None = Field(None, ge=1, description="number of rows (instead of density)")
+    seed: Count = Field(0, description="seed of the simulation")
+    true: dict[str, Real | list] = Field(
         default_factory=dict, description="fixed true values for some parameters"
     )
-    activity: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    activity: dict[str, Annotated[Real, Field(ge=0)]] = Field(
         default_factory=dict,
         description="data dim -> sd of its levels' log activity (0: uniform); heavy-tailed "
         "users or items, e.g. many users with one or two views (density designs only)",
@@ -186,7 +194,7 @@ class DataDim(Strict):
     column: str = Field(description="data column holding the ids")
 
 
-Dim = Annotated[int, Field(ge=1)] | DataDim
+Dim = Annotated[Count, Field(ge=1)] | DataDim
 
 
 class Param(Strict):
@@ -221,7 +229,7 @@ class Mixture(Strict):
     """
 
     over: str = Field(description="fixed-size dim of the components (K user types)")
-    weights: str | float = Field(
+    weights: str | Real = Field(
         description="non-negative weights over `over` (normalised), e.g. a Dirichlet parameter; "
         "with `per`, may also vary over the levels of `per`; a number: equal weights"
     )
@@ -240,8 +248,8 @@ class Likelihood(Strict):
     """
 
     distribution: str = Field(description="the distribution of (column - shift) / scale")
-    shift: float = Field(0.0, description="subtracted from the observed column")
-    scale: float = Field(1.0, description="the shifted column is divided by it (not 0)")
+    shift: Real = Field(0.0, description="subtracted from the observed column")
+    scale: Real = Field(1.0, description="the shifted column is divided by it (not 0)")
     mixture: Mixture | None = Field(
         None,
         description="make the distribution a mixture over a dim; its arguments may then vary "
@@ -286,19 +294,19 @@ class Inference(Strict):
     """How to fit; every setting means the same on every backend."""
 
     method: MethodName = Field("vi")
-    seed: int = Field(0, description="seed of initial values, inference and evaluation draws")
-    steps: int = Field(4000, ge=1, description="optimiser steps (map, vi)")
-    lr: float = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
-    draws: int = Field(
+    seed: Count = Field(0, description="seed of initial values, inference and evaluation draws")
+    steps: Count = Field(4000, ge=1, description="optimiser steps (map, vi)")
+    lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
+    draws: Count = Field(
         500, ge=1, description="posterior draws per chain (nuts; vi: from the guide)"
     )
-    warmup: int = Field(500, ge=0, description="warm-up iterations per chain (nuts)")
-    chains: int = Field(1, ge=1, description="independent chains (nuts)")
-    target_accept: float = Field(
+    warmup: Count = Field(500, ge=0, description="warm-up iterations per chain (nuts)")
+    chains: Count = Field(1, ge=1, description="independent chains (nuts)")
+    target_accept: Real = Field(
         0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
     )
-    max_tree_depth: int = Field(10, ge=1, description="maximum tree depth of NUTS (nuts)")
-    init_radius: float = Field(
+    max_tree_depth: Count = Field(10, ge=1, description="maximum tree depth of NUTS (nuts)")
+    init_radius: Real = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
     init: Literal["uniform", "prior", "map"] = Field(
@@ -309,7 +317,7 @@ class Inference(Strict):
         "start there, as the PMF notebook starts NUTS at the MAP estimate",
     )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
-    restarts: int = Field(
+    restarts: Count = Field(
         1,
         ge=1,
         description="map, vi: fit from this many starts (seeds seed, seed + 1, ...) and keep "
@@ -336,7 +344,7 @@ class Inference(Strict):
             )
         return self
 
-    batch_size: int | None = Field(
+    batch_size: Count | None = Field(
         None,
         ge=1,
         description="vi only: rows per minibatch, drawn uniformly with replacement each step; "
@@ -347,8 +355,8 @@ class Inference(Strict):
 class Ranking(Strict):
     """How the test set is scored as ranked lists (precision@k, recall@k, NDCG@k)."""
 
-    k: int = Field(10, ge=1, description="length of each ranked list that is scored")
-    threshold: float = Field(
+    k: Count = Field(10, ge=1, description="length of each ranked list that is scored")
+    threshold: Real = Field(
         4.0, description="a test rating at or above this is relevant (4 = four stars and up)"
     )
     per: str | None = Field(
@@ -360,10 +368,10 @@ class Evaluate(Strict):
     """How a fit is scored on the held-out rows; the same for every backend."""
 
     clip: bool = Field(True, description="clip predictions to data.range")
-    interval: float = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
-    rhat_pairs: int = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
+    interval: Real = Field(0.9, gt=0, lt=1, description="central predictive interval reported")
+    rhat_pairs: Count = Field(200, ge=1, description="test pairs whose predictions get R-hat/ESS")
     ranking: Ranking = Field(default_factory=Ranking, description="top-k ranking metrics")
-    loo_max_mb: float = Field(
+    loo_max_mb: Real = Field(
         500.0,
         ge=0,
         description="PSIS-LOO is skipped (with the reason recorded) when the pointwise "
@@ -388,7 +396,7 @@ class Spec(Strict):
     params: dict[str, Param | str] = Field(
         description="name -> {prior, dims} or just a prior expression for a scalar"
     )
-    let: dict[str, str | float] = Field(
+    let: dict[str, str | Real] = Field(
         default_factory=dict, description="named helper expressions (constants, derived values)"
     )
     likelihood: dict[str, str | Likelihood] = Field(

@@ -107,12 +107,69 @@ def _pos(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1, quoted)
 
 
+#: Largest spec or study file (and ``--set`` value) read, in characters: parsing is linear, but
+#: a spec is a page of text, and a bigger input is a mistake or an attack.
+MAX_TEXT = 256 * 1024
+#: Deepest nesting of lists and mappings; a spec needs about six levels.
+MAX_DEPTH = 64
+_PLAIN_TAGS = {None, "!"}
+
+
+class RefusedYAML(yaml.MarkedYAMLError):
+    """YAML that parses but is refused: too deep, an alias or merge key, a tag."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None, hint: str | None = None):
+        super().__init__(problem=problem, problem_mark=mark)
+        self.hint = hint
+
+
+_ALIAS_HINT = "anchors (&name), aliases (*name) and merge keys (<<) are refused; write values out"
+
+
+class _Loader(yaml.SafeLoader):
+    """A ``SafeLoader`` that refuses aliases, explicit tags and deep nesting while composing,
+    before any tree is walked: an alias bomb or ten thousand nested ``[`` end in a Problem,
+    never in a hang or a ``RecursionError``."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise RefusedYAML(
+                f"alias *{event.anchor} is not allowed", event.start_mark, _ALIAS_HINT
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise RefusedYAML(f"anchor &{anchor} is not allowed", event.start_mark, _ALIAS_HINT)
+        tag = getattr(event, "tag", None)
+        if tag not in _PLAIN_TAGS:
+            raise RefusedYAML(
+                f"YAML tag {tag} is not allowed",
+                event.start_mark,
+                "a spec holds plain scalars, lists and mappings only; remove the tag",
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise RefusedYAML(
+                    f"nested deeper than {MAX_DEPTH} levels of lists and mappings",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]:
     """Parse YAML safely; return the data, its positions and any duplicate-key problems.
 
-    Raises ``yaml.YAMLError`` for text that is not YAML; the caller turns that into a Problem.
+    Raises ``yaml.YAMLError`` for text that is not YAML or is refused (``RefusedYAML``); the
+    caller turns that into a Problem.
     """
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_TEXT:
+        raise RefusedYAML(f"the text is {len(text)} characters, more than {MAX_TEXT}", None)
+    loader = _Loader(text)
     positions = PositionMap(file, text=text)
     problems: list[Problem] = []
     try:
@@ -121,9 +178,12 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
         def build(n: yaml.Node, path: Path) -> object:
             positions.values[path] = _pos(n)
             if isinstance(n, yaml.MappingNode):
-                loader.flatten_mapping(n)
                 out: dict = {}
                 for key_node, value_node in n.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        raise RefusedYAML(
+                            "merge key << is not allowed", key_node.start_mark, _ALIAS_HINT
+                        )
                     # Keys are names: take the text as written (YAML 1.1 reads `true:` as a bool).
                     if isinstance(key_node, yaml.ScalarNode):
                         key = key_node.value

@@ -54,8 +54,8 @@ class LocalExecutor:
         return ProcessPoolExecutor(
             max_workers=self.slots,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.limit_threads,
-            initargs=(self.threads,),
+            initializer=worker.start_local_worker,
+            initargs=(self.threads, os.getpid()),
         )
 
     def submit(self, task: dict) -> Any:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
@@ -33,7 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from specrec.errors import Problem, SpecError
 from specrec.spec import models
-from specrec.spec.load import parse_mapping, pydantic_problems, read_text
+from specrec.spec.load import backend_problem, parse_mapping, pydantic_problems, read_text
 from specrec.spec.positions import PositionMap
 
 Scalar = str | int | float | bool | None
@@ -43,7 +42,7 @@ OverrideValue = Scalar | list | dict
 class FilesFolds(models.FilesSplit):
     """Given train/test files; with ``folds``, ``{fold}`` in the names is each fold in turn."""
 
-    folds: list[int | str] | None = Field(None, min_length=1)
+    folds: list[models.Count | str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _placeholder(self) -> FilesFolds:
@@ -55,8 +54,8 @@ class FilesFolds(models.FilesSplit):
 class KFoldFolds(models.KFoldSplit):
     """A seeded k-fold partition; without ``fold``, every fold (or those in ``folds``) is a cell."""
 
-    fold: int | None = Field(None, ge=0)  # type: ignore[assignment]
-    folds: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
+    fold: models.Count | None = Field(None, ge=0)  # type: ignore[assignment]
+    folds: list[Annotated[models.Count, Field(ge=0)]] | None = Field(None, min_length=1)
 
     @field_validator("fold")
     @classmethod
@@ -93,7 +92,9 @@ class StudyRun(models.Strict):
     splits: list[str] | None = Field(
         None, description="names from the study's splits (default: all)"
     )
-    seeds: list[int] | None = Field(None, min_length=1, description="default: the study's seeds")
+    seeds: list[models.Count] | None = Field(
+        None, min_length=1, description="default: the study's seeds"
+    )
     set: dict[str, OverrideValue] = Field(default_factory=dict, description="spec path -> value")
     grid: dict[str, Annotated[list[OverrideValue], Field(min_length=1)]] = Field(
         default_factory=dict, description="spec path -> values; every combination is a cell"
@@ -107,7 +108,7 @@ class Study(models.Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     data: str | None = Field(None, description="local data for every cell, as `--data`")
-    seeds: list[int] | None = Field(None, min_length=1)
+    seeds: list[models.Count] | None = Field(None, min_length=1)
     splits: dict[str, StudySplit] = Field(
         default_factory=dict, description="name -> a spec data.split (with optional folds)"
     )
@@ -159,7 +160,6 @@ def load_study(path: str | FsPath) -> LoadedStudy:
 def _reference_problems(loaded: LoadedStudy) -> list[Problem]:
     """Names a study refers to that do not exist: spec files, backends, split names."""
     s, pos = loaded.study, loaded.positions
-    installed = sorted(ep.name for ep in entry_points(group="specrec.backends"))
     problems = []
     for i, run in enumerate(s.runs):
         if not loaded.path(run.spec).is_file():
@@ -172,15 +172,8 @@ def _reference_problems(loaded: LoadedStudy) -> list[Problem]:
                 )
             )
         for j, b in enumerate(run.backends):
-            if b not in installed:
-                problems.append(
-                    pos.problem(
-                        ("runs", i, "backends", j),
-                        "unknown backend",
-                        expected=", ".join(installed),
-                        found=repr(b),
-                    )
-                )
+            if problem := backend_problem(pos, ("runs", i, "backends", j), b):
+                problems.append(problem)
         for j, name in enumerate(run.splits or []):
             if name not in s.splits:
                 problems.append(

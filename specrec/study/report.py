@@ -111,16 +111,24 @@ def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
     return out
 
 
+def _md(text: object) -> str:
+    """Text a user wrote (a name, a label, a grid value) as Markdown that shows it literally:
+    markup escaped (a ``<script>`` in a label stays text), pipes kept inside their cell."""
+    flat = " ".join(str(text).split())
+    return html.escape(flat, quote=False).replace("|", "\\|").replace("`", "\\`")
+
+
 def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
     """One line per configuration, one column per split family: RMSE mean +- sd (n), fit s."""
     done = table[table["status"] == "done"].copy()
     keys = [*CONFIG, *grid]
     families = list(dict.fromkeys(done["split"]))
     head = ["model", "method", "backend", *grid, *(f"{f} RMSE" for f in families), "fit s"]
+    head = [_md(h) for h in head]
     lines = [
-        f"# Study {result.study.study.name} ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
+        f"# Study {_md(result.study.study.name)} ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
         "",
-        f"`specrec study run {result.study.file}`; cells: "
+        f"specrec study run {_md(result.study.file)}; cells: "
         + ", ".join(f"{n} {k}" for k, n in result.counts().items()),
         f"Machine: {_machine()}",
         f"Versions: {_versions(result)}",
@@ -136,8 +144,8 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
     done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
     for config, part in done.groupby(keys, sort=False, dropna=False):
         cfg = dict(zip(keys, config, strict=True))
-        cols = [cfg["label"], cfg["method"], cfg["backend"]]
-        cols += ["-" if cfg[k] == "None" else cfg[k] for k in grid]
+        cols = [_md(cfg["label"]), _md(cfg["method"]), _md(cfg["backend"])]
+        cols += ["-" if cfg[k] == "None" else _md(cfg[k]) for k in grid]
         for fam in families:
             rmse = part.loc[part["split"] == fam, "test_rmse"]
             cols.append(_mean_sd(rmse))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 THREAD_VARS = (
@@ -32,6 +33,33 @@ def limit_threads(threads: int) -> None:
     if "intra_op_parallelism_threads" not in flags:
         extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
         os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when the study runner ``parent`` dies, even by ``kill -9``.
+
+    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``), so no
+    orphaned worker goes on fitting a cell that a rerun then fits again.  If the parent is
+    already gone (it died before this ran), exit at once.  Elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc prctl: keep running as before
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def start_local_worker(threads: int, parent: int) -> None:
+    """The local pool's initializer: thread limits, and death with the runner."""
+    limit_threads(threads)
+    die_with_parent(parent)
 
 
 def worker_name() -> str:

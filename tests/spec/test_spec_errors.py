@@ -138,6 +138,55 @@ CASES = [
         "    hint:     YAML indents with spaces, not tabs",
     ),
     C(
+        "yaml-alias-refused",
+        "specrec: 1\nname: &n quickstart\ndescription: *n\n",
+        "spec.yaml:2:7: refused: anchor &n is not allowed",
+        "    hint:     anchors (&name), aliases (*name) and merge keys (<<) are refused; "
+        "write values out",
+    ),
+    C(
+        "yaml-tag-refused",
+        "specrec: 1\nname: !!python/object/apply:os.system [echo]\n",
+        "spec.yaml:2:7: refused: YAML tag tag:yaml.org,2002:python/object/apply:os.system is "
+        "not allowed",
+        "    hint:     a spec holds plain scalars, lists and mappings only; remove the tag",
+    ),
+    C(
+        "yaml-too-deep",
+        "specrec: 1\nname: " + "[" * 100 + "]" * 100 + "\n",
+        "spec.yaml:2:70: refused: nested deeper than 64 levels of lists and mappings",
+    ),
+    C(
+        "set-not-yaml",
+        (),
+        "--set inference.steps=[1, 2: inference.steps: not valid YAML: expected ',' or ']', "
+        "but got '<stream end>' at character 6 of the value",
+        "    hint:     while parsing a flow sequence that starts at line 1, column 1",
+        overrides=["inference.steps=[1, 2"],
+    ),
+    C(
+        "count-is-a-boolean",
+        ("  steps: 100", "  steps: true"),
+        "spec.yaml:29:10: inference.steps: wrong type",
+        "    expected: a valid integer",
+        "    found:    True",
+    ),
+    C(
+        "lr-not-finite",
+        ("  steps: 100", "  steps: 100\n  lr: .inf"),
+        "spec.yaml:30:7: inference.lr: not a finite number",
+        "    expected: a finite number",
+        "    found:    inf",
+    ),
+    C(
+        "unknown-backend",
+        ("name: quickstart", "name: quickstart\nbackend: numpyr"),
+        "spec.yaml:3:10: backend: unknown backend",
+        "    expected: numpyro, pymc, pyro",
+        "    found:    'numpyr'",
+        "    hint:     did you mean 'numpyro'?",
+    ),
+    C(
         "empty-file",
         "",
         "spec.yaml: a spec is a mapping of keys",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -154,3 +155,16 @@ def test_shipped_studies_plan_without_data(path):
     # every cell's spec validates with its overrides; no data is needed for that
     cells = plan(load_study(path))
     assert cells and all(c.resolved["inference"]["method"] == c.method for c in cells)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<script>alert(1)</script>", "a | b", "`tick`", "<img src=x onerror=alert(1)>", "x &amp; y"],
+)
+def test_summary_markdown_shows_user_text_literally(text: str) -> None:
+    from specrec.study.report import _md
+
+    out = _md(text)
+    assert "<" not in out and "`" not in out.replace("\\`", "")
+    assert "|" not in out.replace("\\|", "")
+    assert html.unescape(out.replace("\\|", "|").replace("\\`", "`")) == text

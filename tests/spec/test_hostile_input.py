@@ -1,0 +1,212 @@
+"""Hostile specs and ``--set`` values, generated from every shipped spec so a new one is covered.
+
+Each class of bad input must end in a positioned ``SpecError`` (exit 2) quickly: never a
+``RecursionError``, a hang, a raw YAML exception, or a value that validates but cannot work.
+"""
+
+from __future__ import annotations
+
+import time
+import typing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specrec.cli import main
+from specrec.errors import EXIT_BAD_INPUT, SpecError
+from specrec.model.lower import check
+from specrec.spec import expressions, models, positions
+from specrec.spec.load import parse_spec_text
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+ALL_SPECS = sorted(p for p in SPECS.rglob("*.yaml") if "studies" not in p.parts)
+IDS = [str(p.relative_to(SPECS)) for p in ALL_SPECS]
+
+
+def _refused(text: str, overrides: list[str] | None = None, budget: float = 2.0) -> SpecError:
+    t0 = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        check(parse_spec_text(text, "hostile.yaml", overrides))
+    assert time.perf_counter() - t0 < budget
+    return info.value
+
+
+def _at_line(err: SpecError) -> None:
+    assert all(p.file == "hostile.yaml" and p.line is not None for p in err.problems), str(err)
+
+
+N = 5000
+HOSTILE_TEXT = {
+    "flow nesting": "\nextra: " + "[" * N + "]" * N + "\n",
+    "block nesting": "\nextra:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(200)),
+    "alias bomb": "\nlol: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"l{i}: &a{i} [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" for i in range(9)),
+    "merge key": "\nextra: {<<: {a: 1}, a: 2}\n",
+    "python tag": "\nextra: !!python/object/apply:os.system [echo hi]\n",
+    "binary tag": "\nextra: !!binary aGVsbG8=\n",
+    "local tag": "\nextra: !mine {a: 1}\n",
+}
+MESSAGES = {
+    "flow nesting": "nested deeper than",
+    "block nesting": "nested deeper than",
+    "alias bomb": "anchor &a is not allowed",
+    "merge key": "merge key << is not allowed",
+    "python tag": "tag:yaml.org,2002:python/object/apply:os.system",
+    "binary tag": "tag:yaml.org,2002:binary",
+    "local tag": "tag !mine",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXT))
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_hostile_yaml_is_refused_with_its_position(spec: Path, kind: str) -> None:
+    err = _refused(spec.read_text() + HOSTILE_TEXT[kind])
+    _at_line(err)
+    assert MESSAGES[kind] in str(err)
+
+
+def test_block_nesting_deeper_than_the_limit_is_refused() -> None:
+    depth = positions.MAX_DEPTH + 5
+    text = "".join(" " * i + f"k{i}:\n" for i in range(depth)) + " " * depth + "x\n"
+    err = _refused(text)
+    assert "nested deeper than" in str(err) and err.problems[0].line is not None
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_oversized_text_is_refused_at_once(spec: Path) -> None:
+    long_line = "# " + "x" * positions.MAX_TEXT + "\n"
+    err = _refused(spec.read_text() + long_line, budget=1.0)
+    assert f"more than {positions.MAX_TEXT}" in str(err)
+
+
+DEEP = 10_000 // 4  # within MAX_LENGTH, far deeper than MAX_DEPTH
+EXPRESSIONS = {
+    "parentheses": "(" * DEEP + "1" + ")" * DEEP,
+    "unary minus": "-" * DEEP + "1",
+    "power chain": "2^" * DEEP + "1",
+    "nested calls": "exp(" * (DEEP // 2) + "1" + ")" * (DEEP // 2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPRESSIONS))
+def test_deep_expressions_are_refused_by_the_parser(kind: str) -> None:
+    with pytest.raises(expressions.ParseError, match="nested deeper than"):
+        expressions.parse(EXPRESSIONS[kind])
+
+
+def test_long_expressions_are_refused_and_parsing_is_linear() -> None:
+    with pytest.raises(expressions.ParseError, match="more than"):
+        expressions.parse("1 + " * expressions.MAX_LENGTH)
+    t0 = time.perf_counter()
+    expressions.parse(" + ".join(["1"] * (expressions.MAX_LENGTH // 4 - 1)))
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("kind", sorted(EXPRESSIONS))
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_deep_expression_in_a_spec_is_positioned(spec: Path, kind: str) -> None:
+    text = spec.read_text()
+    prior = f"Normal({EXPRESSIONS[kind]}, 1)"
+    err = _refused(text, [f"params.zz_deep={prior}"])
+    assert err.problems[0].path == "params.zz_deep" and "nested deeper than" in str(err)
+    # the same expression written in the file is positioned on its line
+    err = _refused(text.replace("\nparams:\n", f"\nparams:\n  zz_deep: '{prior}'\n", 1))
+    _at_line(err)
+    assert "nested deeper than" in str(err)
+
+
+def _count_and_real_fields() -> list[tuple[tuple[str, ...], str]]:
+    """(--set path, kind) for every Count and Real setting of inference and evaluate."""
+    out = []
+    for prefix, model in (("inference", models.Inference), ("evaluate", models.Evaluate)):
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            args = typing.get_args(ann) or (ann,)
+            if any(typing.get_origin(a) is None and a is int for a in args):
+                out.append(((prefix, name), "count"))
+            elif any(a is float for a in args):
+                out.append(((prefix, name), "real"))
+    return out
+
+
+FIELDS = _count_and_real_fields()
+
+
+def test_every_numeric_setting_is_covered() -> None:
+    names = {p[-1] for p, _ in FIELDS}
+    assert {"steps", "seed", "draws", "lr", "target_accept", "interval"} <= names
+
+
+@pytest.mark.parametrize("path,kind", FIELDS, ids=[".".join(p) for p, _ in FIELDS])
+@pytest.mark.parametrize("spec", ALL_SPECS[:3], ids=IDS[:3])
+def test_booleans_and_non_finite_numbers_are_refused(spec: Path, path, kind) -> None:
+    bad = ["true", "2.5"] if kind == "count" else ["true", ".inf", ".nan", "-.inf"]
+    for value in bad:
+        err = _refused(spec.read_text(), [f"{'.'.join(path)}={value}"])
+        assert err.problems[0].file.startswith("--set "), str(err)
+        assert err.problems[0].path == ".".join(path)
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_fixed_dim_too_big_to_allocate_is_named(spec: Path) -> None:
+    loaded = parse_spec_text(spec.read_text())
+    fixed = [n for n, d in loaded.spec.dims.items() if isinstance(d, int)]
+    if not fixed:
+        pytest.skip("no fixed-size dim")
+    err = _refused(spec.read_text(), [f"dims.{fixed[0]}={10**12}"])
+    assert f"dim {fixed[0]!r}" in str(err) and "memory" in str(err)
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_dim_given_as_a_boolean_is_refused(spec: Path) -> None:
+    loaded = parse_spec_text(spec.read_text())
+    fixed = [n for n, d in loaded.spec.dims.items() if isinstance(d, int)]
+    if not fixed:
+        pytest.skip("no fixed-size dim")
+    err = _refused(spec.read_text().replace(f"  {fixed[0]}: ", f"  {fixed[0]}: true #", 1))
+    _at_line(err)
+
+
+BAD_SETS = {
+    "unclosed flow": "inference.x=[1, 2",
+    "unclosed quote": "inference.x='abc",
+    "python tag": "inference.x=!!python/object:os.system {}",
+    "bad mapping": "inference.x=[1, 2: ...",
+    "alias": "inference.x=*a",
+    "deep": "inference.x=" + "[" * 200 + "]" * 200,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_SETS))
+def test_bad_set_values_are_blamed_on_the_option(kind: str) -> None:
+    text = (SPECS / "quickstart.yaml").read_text()
+    err = _refused(text, [BAD_SETS[kind]])
+    assert [p.file for p in err.problems] == [f"--set {BAD_SETS[kind]}"]
+    assert err.problems[0].line is None  # never a spec line
+
+
+def test_unknown_backend_in_a_spec_or_set_suggests_the_installed_one() -> None:
+    text = (SPECS / "quickstart.yaml").read_text()
+    err = _refused(text + "backend: numpyr\n")
+    assert "unknown backend" in str(err) and "did you mean 'numpyro'" in str(err)
+    _at_line(err)
+    err = _refused(text, ["backend=pymcc"])
+    assert err.problems[0].file == "--set backend=pymcc" and "'pymc'" in str(err)
+
+
+@pytest.mark.parametrize("kind", ["flow nesting", "alias bomb", "python tag"])
+def test_validate_exits_2_without_a_traceback(tmp_path: Path, kind: str) -> None:
+    spec = tmp_path / "hostile.yaml"
+    spec.write_text((SPECS / "quickstart.yaml").read_text() + HOSTILE_TEXT[kind])
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "Traceback" not in result.output and MESSAGES[kind] in result.stderr
+
+
+def test_validate_bad_set_exits_2() -> None:
+    result = CliRunner().invoke(
+        main, ["validate", str(SPECS / "quickstart.yaml"), "--set", "inference.x=[1, 2"]
+    )
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stderr.startswith("--set inference.x=[1, 2:")

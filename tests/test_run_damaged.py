@@ -1,0 +1,105 @@
+"""A run directory with a truncated file: ``report``, ``predict`` and ``recommend`` name the
+damaged file of the run and exit 2, never a raw JSONDecodeError, OSError or BadZipFile."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import specrec
+from specrec import rundir
+from specrec.cli import main
+from specrec.errors import EXIT_BAD_INPUT
+
+pytestmark = pytest.mark.backend("numpyro")
+
+SPEC = """
+specrec: 1
+name: tiny
+data: {source: simulate, sizes: {user: 12, item: 9}, density: 0.5, seed: 1}
+dims: {user: {column: user_id}, item: {column: item_id}}
+params:
+  mu: Normal(3, 1)
+  b_u: {prior: "Normal(0, 0.5)", dims: [user]}
+  b_i: {prior: "Normal(0, 0.5)", dims: [item]}
+  sigma: HalfNormal(1)
+likelihood:
+  rating: Normal(mu + b_u[user] + b_i[item], sigma)
+inference: {method: map, steps: 30, draws: 20, seed: 0}
+"""
+
+#: Files every reader needs; each is truncated in turn.
+DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("damaged")
+    spec = tmp / "tiny.yaml"
+    spec.write_text(SPEC)
+    return specrec.fit(spec, out=tmp / "out", progress=False).path
+
+
+def _truncated(run_dir: Path, key: str, tmp_path: Path) -> Path:
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    path = copy / rundir.FILES[key]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return copy
+
+
+COMMANDS = {
+    "report": lambda d, tmp: ["report", str(d)],
+    "predict": lambda d, tmp: ["predict", str(d), "--pairs", str(tmp / "pairs.csv")],
+    "recommend": lambda d, tmp: ["recommend", str(d), "--user", "1", "-n", "2"],
+}
+#: What each command reads (report: no training rows, and the posterior only for the
+#: hyperparameter plots of a sampled run; predict/recommend: no curves).
+READS = {
+    "report": {"metrics", "curves"},
+    "predict": {"metrics", "posterior", "train", "run"},
+    "recommend": {"metrics", "posterior", "train", "run"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("key", DAMAGEABLE)
+def test_a_truncated_run_file_is_named_and_exits_2(
+    run_dir: Path, key: str, command: str, tmp_path: Path
+) -> None:
+    if key not in READS[command]:
+        pytest.skip(f"{command} does not read {rundir.FILES[key]}")
+    (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
+    damaged = _truncated(run_dir, key, tmp_path)
+    r = CliRunner().invoke(main, COMMANDS[command](damaged, tmp_path))
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert str(damaged / rundir.FILES[key]) in r.stderr, r.stderr
+    assert "Traceback" not in r.output and "run with --debug" not in r.stderr
+
+
+PAIRS = {
+    "no item column": ("user_id,movie\n1,2\n", "no column for dim 'item'", None),
+    "only a header": ("user_id,item_id\n", "only a header", None),
+    "empty user id": ("user_id,item_id\n1,2\n,3\n", "empty id", 3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_pairs_file_errors_name_the_file(run_dir: Path, tmp_path: Path, kind: str) -> None:
+    text, message, row = PAIRS[kind]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(text)
+    r = CliRunner().invoke(main, ["predict", str(run_dir), "--pairs", str(pairs)])
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert str(pairs) in r.stderr and message in r.stderr
+    if row is not None:
+        assert f"row {row}" in r.stderr
+
+
+def test_recommend_for_an_empty_user_id_is_an_error(run_dir: Path) -> None:
+    r = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", " "])
+    assert r.exit_code == EXIT_BAD_INPUT and "empty user id" in r.stderr
