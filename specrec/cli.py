@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+from specrec.registry import DISTRIBUTION, own_version
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,7 +75,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 @click.group()
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
-@click.version_option(package_name="specrec")
+@click.version_option(version=own_version(), package_name=DISTRIBUTION)
 def main(debug: bool) -> None:
     """Declarative Bayesian recommender models on NumPyro, PyMC and Pyro."""
     if not debug:

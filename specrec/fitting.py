@@ -30,7 +30,7 @@ from specrec.spec.load import LoadedSpec, load_spec
 
 def versions(backend_dist: str | None = None) -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ["specrec", "numpy", "scipy", "arviz", "pydantic", backend_dist]:
+    for dist in [rundir.own_dist(), "numpy", "scipy", "arviz", "pydantic", backend_dist]:
         if dist:
             with contextlib.suppress(metadata.PackageNotFoundError):
                 out[dist] = metadata.version(dist)

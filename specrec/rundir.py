@@ -63,13 +63,18 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def specrec_version() -> str:
-    from importlib import metadata
+def own_dist() -> str:
+    """The name specrec is installed under (``registry.DISTRIBUTION`` in a current install)."""
+    from specrec.registry import DISTRIBUTION, own_distribution
 
-    try:
-        return metadata.version("specrec")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
+    dist = own_distribution()
+    return DISTRIBUTION if dist is None else dist.metadata["Name"]
+
+
+def specrec_version() -> str:
+    from specrec.registry import own_version
+
+    return own_version()
 
 
 def write_manifest(folder: Path) -> None:
