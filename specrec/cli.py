@@ -164,20 +164,29 @@ def schema() -> None:
 
 @main.command("backends")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option(
+    "--load", is_flag=True, help="Also import each backend: its methods, or why it fails to load."
+)
 @_handle_errors
-def backends_cmd(as_json: bool) -> None:
-    """List installed backends with their versions and methods."""
-    from specrec import backends
+def backends_cmd(as_json: bool, load: bool) -> None:
+    """List registered backends: distribution, version, what each needs and whether it is
+    installed (read from package metadata; no PPL is imported unless --load)."""
+    from specrec.registry import describe
 
-    infos = backends.installed()
+    rows = describe(load)
     if as_json:
-        click.echo(json.dumps([i.__dict__ for i in infos], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
-    for i in infos:
-        if i.error:
-            click.echo(f"{i.name:<10} unavailable  {i.error}")
-        else:
-            click.echo(f"{i.name:<10} {i.version:<10} {', '.join(i.methods)}")
+    table = [["backend", "distribution", "version", "requires", "status"]]
+    for r in rows:
+        needs = ", ".join(f"{k} {v or '(missing)'}" for k, v in r["requires"].items()) or "-"
+        status = "ok" if r["available"] else f"not installed: {r['hint']}"
+        if load:
+            status = ", ".join(r["methods"]) if r["error"] is None else f"fails: {r['error']}"
+        table.append([r["name"], r["distribution"] or "-", r["version"] or "-", needs, status])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
 
 
 def _backend_list(option: str | None) -> list[str]:

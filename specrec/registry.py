@@ -287,6 +287,27 @@ def available_names() -> list[str]:
     return names
 
 
+def describe(load: bool = False) -> list[dict]:
+    """One record per registered backend, for ``specrec backends``; ``load``: also import each
+    one, adding its methods and the error that stops it loading (None when it loads)."""
+    rows = []
+    for name, p in plugins().items():
+        row = {
+            "name": name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "requires": p.requires,
+            "available": p.available,
+            "hint": p.hint,
+        }
+        if load:
+            backend = _try_load(name)
+            row["methods"] = list(backend.methods) if backend is not None else []
+            row["error"] = _failed.get(name)
+        rows.append(row)
+    return rows
+
+
 def unavailable() -> dict[str, str]:
     """Registered backends whose requirements are not installed, with the install hint
     (metadata only)."""
