@@ -81,6 +81,12 @@ def main(debug: bool) -> None:
     if not debug:
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="numpyro")
+        warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning is one of the command's own lines (``warning: ...``), not a source location."""
+    click.echo(f"warning: {message}", err=True)
 
 
 @main.command()
