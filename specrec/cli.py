@@ -112,6 +112,9 @@ def fit(
     spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec.rundir import check_writable
+
+    check_writable(out)  # before anything heavy is imported or fitted
     from specrec.fitting import fit as run_fit
     from specrec.summary import fit_summary
 
@@ -129,12 +132,17 @@ def fit(
             log=log,
             report=report,
         )
+    where = Path(run.path).absolute()
     if as_json:
-        click.echo(json.dumps(run.metrics, indent=2, default=str))
+        click.echo(json.dumps({**run.metrics, "run_dir": str(where)}, indent=2, default=str))
     elif not quiet:
-        click.echo(fit_summary(run.metrics, run.path))
+        click.echo(fit_summary(run.metrics, where))
+        if report:
+            click.echo(f"  report: {where / 'report' / 'report.html'}")
+        click.echo(f"  next: specrec report {where}   (figures + HTML page)")
+        click.echo(f"        specrec predict {where} --pairs PAIRS.csv")
     else:
-        click.echo(str(run.path))
+        click.echo(str(where))
 
 
 @main.command()
@@ -309,8 +317,9 @@ def report_cmd(run_dir: str) -> None:
     Reads only the run's files; an existing report/ is replaced in one rename.
     """
     from specrec.evaluate.report import write_report
+    from specrec.rundir import latest_run
 
-    click.echo(str(write_report(run_dir)))
+    click.echo(str(Path(write_report(latest_run(run_dir))).absolute()))
 
 
 @main.group()
@@ -446,16 +455,15 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     and marked False in the DIM_known columns.
     """
     from specrec.run import load_run, read_pairs
+    from specrec.rundir import latest_run
 
-    table = load_run(run_dir).predict(read_pairs(pairs), interval)
+    table = load_run(latest_run(run_dir)).predict(read_pairs(pairs), interval)
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
         if n:
             dim = col.removesuffix("_known")
-            click.echo(
-                f"{n} pair(s) with a {dim} unknown to the fit: predicted from the population level",
-                err=True,
-            )
+            what = f"1 pair has a {dim}" if n == 1 else f"{n} pairs have a {dim}"
+            click.echo(f"{what} unknown to the fit: predicted from the population level", err=True)
     if out_file:
         from specrec.rundir import write_text_atomic
 
