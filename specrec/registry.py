@@ -250,11 +250,18 @@ def _try_load(name: str) -> Backend | None:
     return backend
 
 
-def _warn_failed(name: str) -> None:
-    """Warn, once per name, that a backend was skipped because it failed to load."""
-    if name in _failed and name not in _warned:
+def _warn_left_out(name: str) -> None:
+    """Warn, once per name, that a backend is left out: not installed, or failed to load."""
+    if name not in _warned:
         _warned.add(name)
         p = plugins()[name]
+        if not p.available:
+            warnings.warn(
+                f"backend {name!r} is not installed and is left out ({p.hint})",
+                BackendWarning,
+                stacklevel=3,
+            )
+            return
         how = f"; {p.hint}" if p.hint else ""
         warnings.warn(
             f"backend {name!r} ({p.distribution} {p.version}) failed to load and is skipped: "
@@ -277,13 +284,14 @@ def installed() -> list[BackendInfo]:
 
 
 def available_names() -> list[str]:
-    """The backends that load; each one that fails to is a ``BackendWarning``, not a gap."""
+    """The backends that are installed and load; each one left out is a ``BackendWarning``
+    (once), not a silent gap.  One whose requirements are missing is not imported."""
     names = []
-    for info in installed():
-        if info.error is None:
-            names.append(info.name)
+    for name, p in plugins().items():
+        if p.available and _try_load(name) is not None:
+            names.append(name)
         else:
-            _warn_failed(info.name)
+            _warn_left_out(name)
     return names
 
 

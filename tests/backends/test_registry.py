@@ -45,7 +45,7 @@ def test_a_missing_backend_gets_the_hint_from_its_extras(tmp_path: Path) -> None
 
 
 def test_a_failing_plugin_is_warned_about_once(tmp_path: Path) -> None:
-    with registered(tmp_path, "broken-pkg", {"brokenb": "no_such_module_xyz:Backend"}):
+    with registered(tmp_path, "broken-pkg", {"brokenb": "json:NoSuchBackend"}):
         with pytest.warns(registry.BackendWarning, match="backend 'brokenb'.*failed to load"):
             names = registry.available_names()
         assert "brokenb" not in names
@@ -66,17 +66,17 @@ def test_two_distributions_with_one_name_are_flagged(tmp_path: Path) -> None:
 
 
 def test_the_cli_prints_warnings_as_its_own_lines(tmp_path: Path) -> None:
-    with registered(tmp_path, "broken-pkg", {"brokenb": "no_such_module_xyz:Backend"}):
+    with registered(tmp_path, "broken-pkg", {"brokenb": "json:NoSuchBackend"}):
         r = CliRunner().invoke(main, ["check", "specs/group_means.yaml", "--points", "0"])
         assert "warning: backend 'brokenb' (broken-pkg 0.1.0) failed to load" in r.stderr
         assert "source.py" not in r.stderr and "Warning:" not in r.stderr
         r = CliRunner().invoke(main, ["backends", "--load"])
         assert r.exit_code == 0
-        assert "fails: ModuleNotFoundError" in r.stdout
+        assert "fails: AttributeError" in r.stdout
 
 
 def test_compare_warns_about_a_broken_backend_it_skips(tmp_path: Path) -> None:
-    with registered(tmp_path, "broken-pkg", {"brokenb": "no_such_module_xyz:Backend"}):
+    with registered(tmp_path, "broken-pkg", {"brokenb": "json:NoSuchBackend"}):
         from specrec.cli import _backend_list
 
         with warnings.catch_warnings(record=True) as caught:
@@ -84,3 +84,17 @@ def test_compare_warns_about_a_broken_backend_it_skips(tmp_path: Path) -> None:
             names = _backend_list(None)
         assert "brokenb" not in names
         assert any("'brokenb'" in str(w.message) for w in caught)
+
+
+def test_compare_says_which_backends_it_leaves_out(tmp_path: Path) -> None:
+    with registered(tmp_path, "fake-ppl-pkg", {"fakeppl": "json:JSONDecoder"}):
+        _extras(tmp_path, "fake-ppl-pkg", {"fakeppl": ["no-such-ppl-xyz>=1"]})
+        from specrec.cli import _backend_list
+
+        with pytest.warns(registry.BackendWarning) as caught:
+            names = _backend_list(None)
+        assert "fakeppl" not in names
+        assert [str(w.message) for w in caught] == [
+            "backend 'fakeppl' is not installed and is left out "
+            "(pip install 'fake-ppl-pkg[fakeppl]')"
+        ]
