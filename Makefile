@@ -9,9 +9,16 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test test-core lint format schema bench docs docs-gen docs-figures clean
 
+# torch first, by itself: a plain torch requirement would pull a CUDA build of several GB, while
+# this pin takes the CPU wheel where one is provided (see README); TORCH= picks another spec,
+# TORCH= (empty) skips the step.
+TORCH ?= torch==2.13.0
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
+	-$(BIN)/python -m pip uninstall -y specrec  # the name before specrec-models, if installed
+	$(if $(TORCH),$(BIN)/python -m pip install '$(TORCH)')
+	$(BIN)/python -m pip install -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

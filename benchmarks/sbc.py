@@ -15,7 +15,8 @@ import time
 
 from record import RESULTS, ROOT, machine, write
 
-from specrec.fitting import BACKEND_DISTS, versions
+from specrec.fitting import versions
+from specrec.registry import backend_versions
 from specrec.sbc import run_sbc
 
 SPEC = ROOT / "benchmarks" / "sbc_groups.yaml"
@@ -47,7 +48,7 @@ def main() -> None:
                 ],
                 "divergences": rep["divergences"],
                 "seconds": time.perf_counter() - t0,
-                "versions": versions(BACKEND_DISTS.get(name)),
+                "versions": versions() | backend_versions(name),
             }
         )
     host = machine(args.note)

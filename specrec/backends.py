@@ -13,23 +13,15 @@ inference, and returns plain arrays in a ``FitResult``.  specrec turns that into
 
 from __future__ import annotations
 
-import difflib
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from specrec import methods
-from specrec.errors import BackendError
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
-
-GROUP = "specrec.backends"
-BUILTIN_EXTRAS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro"}
 
 #: ArviZ's sampler-statistic vocabulary; every backend reports (a subset of) these names.
 SAMPLE_STATS = methods.HMC_STATS
@@ -208,88 +200,44 @@ def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list
     return list(dict.fromkeys(reasons))
 
 
-@dataclass(frozen=True)
-class BackendInfo:
-    name: str
-    version: str | None
-    methods: tuple[str, ...]
-    error: str | None = None
+# The registry lives in its own module so that listing backends imports neither numpy nor the
+# model; it is re-exported here, where callers have always found it.
+from specrec.registry import (  # noqa: E402
+    GROUP,
+    BackendInfo,
+    BackendWarning,
+    available_names,
+    backend_distribution,
+    backend_versions,
+    get,
+    installed,
+    plugins,
+    refresh,
+    unavailable,
+)
 
-
-@lru_cache(maxsize=1)
-def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
-_loaded: dict[str, Backend] = {}
-_failed: dict[str, str] = {}
-
-
-def refresh() -> None:
-    """Forget cached discovery (after installing a plugin in the same process)."""
-    _entry_points.cache_clear()
-    _loaded.clear()
-    _failed.clear()
-
-
-def _try_load(name: str) -> Backend | None:
-    if name in _loaded:
-        return _loaded[name]
-    if name in _failed:
-        return None
-    ep = _entry_points()[name]
-    try:
-        backend = ep.load()()
-    except Exception as exc:  # a broken plugin must not take specrec down
-        _failed[name] = f"{type(exc).__name__}: {exc}"
-        return None
-    _loaded[name] = backend
-    return backend
-
-
-def installed() -> list[BackendInfo]:
-    """Every registered backend, with its version and methods, or the error that hid it."""
-    out = []
-    for name in sorted(_entry_points()):
-        b = _try_load(name)
-        if b is None:
-            out.append(BackendInfo(name, None, (), _failed[name]))
-        else:
-            out.append(BackendInfo(name, b.version, offered_methods(b)))
-    return out
-
-
-def available_names() -> list[str]:
-    return [i.name for i in installed() if i.error is None]
-
-
-def get(name: str) -> Backend:
-    """The backend called ``name``, or a BackendError that says what is installed."""
-    eps = _entry_points()
-    if name in eps:
-        backend = _try_load(name)
-        if backend is not None:
-            return backend
-        extra = BUILTIN_EXTRAS.get(name)
-        how = (
-            f"pip install 'specrec[{extra}]'"
-            if extra
-            else f"reinstall the package providing {name!r}"
-        )
-        raise BackendError(
-            f"backend {name!r} is registered but failed to load ({_failed[name]}); {how}"
-        )
-    names = available_names()
-    close = difflib.get_close_matches(name, list(eps) + list(BUILTIN_EXTRAS), n=1)
-    msg = f"unknown backend {name!r}; installed: {', '.join(names) or 'none'}"
-    if close:
-        msg += f"; did you mean {close[0]!r}?"
-    missing = [b for b in BUILTIN_EXTRAS if b not in eps]
-    if missing:
-        msg += f" (add one with: pip install 'specrec[{missing[0]}]')"
-    raise BackendError(msg)
-
-
-def warn_failed() -> None:
-    for name, err in _failed.items():
-        warnings.warn(f"backend {name!r} failed to load: {err}", stacklevel=2)
+__all__ = [
+    "GROUP",
+    "SAMPLE_STATS",
+    "Backend",
+    "BackendInfo",
+    "BackendWarning",
+    "FitResult",
+    "LogDensity",
+    "available_names",
+    "backend_distribution",
+    "backend_versions",
+    "distribution_reasons",
+    "feature_reasons",
+    "get",
+    "installed",
+    "method_reasons",
+    "minibatch_reasons",
+    "offered_methods",
+    "offers",
+    "plugins",
+    "refresh",
+    "refusal_reasons",
+    "supported_distributions",
+    "unavailable",
+]

@@ -20,6 +20,7 @@ import click
 
 from specrec import methods
 from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+from specrec.registry import DISTRIBUTION, own_version
 
 #: ``--method``'s choices: the methods table's names, read when the command line is parsed.
 METHOD_NAMES = methods.MethodNames()
@@ -79,12 +80,18 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 @click.group()
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
-@click.version_option(package_name="specrec")
+@click.version_option(version=own_version(), package_name=DISTRIBUTION)
 def main(debug: bool) -> None:
     """Declarative Bayesian recommender models on NumPyro, PyMC and Pyro."""
     if not debug:
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="numpyro")
+        warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning is one of the command's own lines (``warning: ...``), not a source location."""
+    click.echo(f"warning: {message}", err=True)
 
 
 @main.command()
@@ -108,6 +115,9 @@ def fit(
     spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec.rundir import check_writable
+
+    check_writable(out)  # before anything heavy is imported or fitted
     from specrec.fitting import fit as run_fit
     from specrec.summary import fit_summary
 
@@ -125,12 +135,17 @@ def fit(
             log=log,
             report=report,
         )
+    where = Path(run.path).absolute()
     if as_json:
-        click.echo(json.dumps(run.metrics, indent=2, default=str))
+        click.echo(json.dumps({**run.metrics, "run_dir": str(where)}, indent=2, default=str))
     elif not quiet:
-        click.echo(fit_summary(run.metrics, run.path))
+        click.echo(fit_summary(run.metrics, where))
+        if report:
+            click.echo(f"  report: {where / 'report' / 'report.html'}")
+        click.echo(f"  next: specrec report {where}   (figures + HTML page)")
+        click.echo(f"        specrec predict {where} --pairs PAIRS.csv")
     else:
-        click.echo(str(run.path))
+        click.echo(str(where))
 
 
 @main.command()
@@ -166,20 +181,29 @@ def schema() -> None:
 
 @main.command("backends")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option(
+    "--load", is_flag=True, help="Also import each backend: its methods, or why it fails to load."
+)
 @_handle_errors
-def backends_cmd(as_json: bool) -> None:
-    """List installed backends with their versions and methods."""
-    from specrec import backends
+def backends_cmd(as_json: bool, load: bool) -> None:
+    """List registered backends: distribution, version, what each needs and whether it is
+    installed (read from package metadata; no PPL is imported unless --load)."""
+    from specrec.registry import describe
 
-    infos = backends.installed()
+    rows = describe(load)
     if as_json:
-        click.echo(json.dumps([i.__dict__ for i in infos], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
-    for i in infos:
-        if i.error:
-            click.echo(f"{i.name:<10} unavailable  {i.error}")
-        else:
-            click.echo(f"{i.name:<10} {i.version:<10} {', '.join(i.methods)}")
+    table = [["backend", "distribution", "version", "requires", "status"]]
+    for r in rows:
+        needs = ", ".join(f"{k} {v or '(missing)'}" for k, v in r["requires"].items()) or "-"
+        status = "ok" if r["available"] else f"not installed: {r['hint']}"
+        if load:
+            status = ", ".join(r["methods"]) if r["error"] is None else f"fails: {r['error']}"
+        table.append([r["name"], r["distribution"] or "-", r["version"] or "-", needs, status])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
 
 
 def _backend_list(option: str | None) -> list[str]:
@@ -294,8 +318,9 @@ def report_cmd(run_dir: str) -> None:
     Reads only the run's files; an existing report/ is replaced in one rename.
     """
     from specrec.evaluate.report import write_report
+    from specrec.rundir import latest_run
 
-    click.echo(str(write_report(run_dir)))
+    click.echo(str(Path(write_report(latest_run(run_dir))).absolute()))
 
 
 @main.group()
@@ -431,16 +456,15 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     and marked False in the DIM_known columns.
     """
     from specrec.run import load_run, read_pairs
+    from specrec.rundir import latest_run
 
-    table = load_run(run_dir).predict(read_pairs(pairs), interval)
+    table = load_run(latest_run(run_dir)).predict(read_pairs(pairs), interval)
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
         if n:
             dim = col.removesuffix("_known")
-            click.echo(
-                f"{n} pair(s) with a {dim} unknown to the fit: predicted from the population level",
-                err=True,
-            )
+            what = f"1 pair has a {dim}" if n == 1 else f"{n} pairs have a {dim}"
+            click.echo(f"{what} unknown to the fit: predicted from the population level", err=True)
     if out_file:
         from specrec.rundir import write_text_atomic
 

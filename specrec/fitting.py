@@ -28,14 +28,11 @@ from specrec.spec.load import LoadedSpec, load_spec
 
 def versions(backend_dist: str | None = None) -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ["specrec", "numpy", "scipy", "arviz", "pydantic", backend_dist]:
+    for dist in [rundir.own_dist(), "numpy", "scipy", "arviz", "pydantic", backend_dist]:
         if dist:
             with contextlib.suppress(metadata.PackageNotFoundError):
                 out[dist] = metadata.version(dist)
     return out
-
-
-BACKEND_DISTS = {"numpyro": "numpyro", "pymc": "pymc", "pyro": "pyro-ppl"}
 
 
 def resolve_spec(
@@ -136,7 +133,7 @@ def fit(
         **({"restarts": inferred.restarts} if inferred.restarts else {}),
         **({"init_fit": inferred.init_fit} if inferred.init_fit else {}),
         "timing": timing.as_dict(),
-        "versions": versions(BACKEND_DISTS.get(name)),
+        "versions": versions() | backends.backend_versions(name),
         "command": sys.argv,
     }
     if ds.truth:

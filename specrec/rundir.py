@@ -40,6 +40,38 @@ def new_run_id(method: str, backend: str) -> str:
     return f"{stamp}-{backend}-{method}-{os.urandom(3).hex()}"
 
 
+def check_writable(out: str | Path) -> Path:
+    """``out`` as an absolute folder that runs can be written to, or a ``UsageError`` saying
+    why not; called before a fit starts, so minutes of inference are never lost to a bad path."""
+    from specrec.errors import UsageError
+
+    folder = Path(out).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder of run directories")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {existing} is not writable")
+    return folder
+
+
+def latest_run(folder: str | Path) -> Path:
+    """``folder`` itself when it is a run directory; the newest run in it when it is a spec's
+    runs folder (``runs/NAME``, whose run ids begin with their UTC time)."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / FILES["run"]).is_file():
+        return folder
+    if (folder / FILES["metrics"]).is_file():
+        return folder
+    runs = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / FILES["run"]).is_file()
+    )
+    return runs[-1] if runs else folder
+
+
 def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_dir)`` then move the finished folder to ``out_root/run_id`` in one rename."""
     out_root.mkdir(parents=True, exist_ok=True)
@@ -67,13 +99,18 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def specrec_version() -> str:
-    from importlib import metadata
+def own_dist() -> str:
+    """The name specrec is installed under (``registry.DISTRIBUTION`` in a current install)."""
+    from specrec.registry import DISTRIBUTION, own_distribution
 
-    try:
-        return metadata.version("specrec")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
+    dist = own_distribution()
+    return DISTRIBUTION if dist is None else dist.metadata["Name"]
+
+
+def specrec_version() -> str:
+    from specrec.registry import own_version
+
+    return own_version()
 
 
 def write_manifest(folder: Path) -> None:

@@ -284,6 +284,7 @@ def _chosen(model: Model, params: list[str] | None) -> list[str]:
 
 
 def _versions(backend: str) -> dict[str, str]:
-    from specrec.fitting import BACKEND_DISTS, versions
+    from specrec.fitting import versions
+    from specrec.registry import backend_versions
 
-    return versions(BACKEND_DISTS.get(backend))
+    return versions() | backend_versions(backend)

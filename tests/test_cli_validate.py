@@ -126,13 +126,14 @@ def test_schema_is_committed_and_fresh():
 
 
 def test_backends_json_lists_numpyro():
-    r = invoke("backends", "--json")
+    r = invoke("backends", "--json", "--load")
     assert r.exit_code == 0, r.stderr
     infos = {b["name"]: b for b in json.loads(r.stdout)}
     assert "numpyro" in infos
     numpyro = infos["numpyro"]
-    assert numpyro["error"] is None
-    assert numpyro["version"] == metadata.version("numpyro")
+    assert numpyro["error"] is None and numpyro["available"]
+    assert numpyro["distribution"] == "specrec-models"
+    assert numpyro["requires"]["numpyro"] == metadata.version("numpyro")
     assert set(numpyro["methods"]) == {"map", "vi", "nuts"}
 
 
@@ -141,7 +142,7 @@ def test_fit_unknown_backend_names_the_installed_ones(tmp_path: Path):
     assert r.exit_code == EXIT_BAD_INPUT
     assert r.stdout == ""
     installed = [
-        b["name"] for b in json.loads(invoke("backends", "--json").stdout) if b["error"] is None
+        b["name"] for b in json.loads(invoke("backends", "--json").stdout) if b["available"]
     ]
     assert "numpyro" in installed
     assert r.stderr.startswith(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from specrec.errors import DataError
+from specrec.registry import install_hint
 
 #: Rows per record batch when reading.
 BATCH_ROWS = 1 << 20
@@ -28,7 +29,7 @@ def _pyarrow(file: str):
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(
-            "reading parquet needs pyarrow: pip install 'specrec[parquet]'", file=file
+            f"reading parquet needs pyarrow: {install_hint('parquet')}", file=file
         ) from None
     return pa, pq
 

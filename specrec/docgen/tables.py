@@ -7,14 +7,16 @@ to a backend shows up as a gap here, not as a surprise at fit time.
 
 from __future__ import annotations
 
-from specrec import backends
+from specrec import backends, registry
 from specrec.docgen.markdown import code, page, table
 from specrec.evaluate.fields import METRICS_FIELDS
 from specrec.model import functions as F
 from specrec.model.distributions import DISTRIBUTIONS, TRANSFORMS, Distribution
 
 #: The backends whose columns the distributions page shows (the ones specrec ships).
-DOCUMENTED_BACKENDS = tuple(backends.BUILTIN_EXTRAS)
+DOCUMENTED_BACKENDS = tuple(
+    n for n, p in backends.plugins().items() if p.distribution == registry.DISTRIBUTION
+)
 
 
 def backend_support() -> dict[str, frozenset[str] | None]:

@@ -13,9 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
+from specrec.lazy import lazy_module
 from specrec.model import multivariate as mv
+
+# scipy.stats costs about a second to import; validating a spec needs the table, not the
+# densities, so the modules load at the first density evaluated.
+special = lazy_module("scipy.special")
+stats = lazy_module("scipy.stats")
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ def fingerprint_all(
 
 
 def study_versions(backend: str) -> dict[str, str]:
-    from specrec.fitting import BACKEND_DISTS, versions
+    from specrec.fitting import versions
+    from specrec.registry import backend_versions
 
-    return versions(BACKEND_DISTS.get(backend))
+    return versions() | backend_versions(backend)

@@ -17,6 +17,7 @@ from concurrent.futures import wait as wait_local
 from typing import Any, Protocol
 
 from specrec.errors import UsageError
+from specrec.registry import install_hint
 from specrec.study import worker
 
 SCHEDULER_ENV = "SPECREC_DASK_SCHEDULER"
@@ -88,7 +89,7 @@ class DaskExecutor:
             from distributed import Client
         except ImportError:
             raise UsageError(
-                "--executor dask needs dask.distributed: pip install 'specrec[study]'"
+                f"--executor dask needs dask.distributed: {install_hint('study')}"
             ) from None
         address = scheduler or os.environ.get(SCHEDULER_ENV)
         if not address:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from specrec.errors import UsageError
+from specrec.registry import install_hint
 from specrec.study import plots
 from specrec.study.runner import Plan, study_status
 
@@ -228,7 +229,7 @@ def _parquet(table: pd.DataFrame, path: str) -> None:
         out.to_parquet(path, index=False)
     except ImportError as exc:
         raise UsageError(
-            f"the Parquet table needs pyarrow: pip install 'specrec[study]' ({exc})"
+            f"the Parquet table needs pyarrow: {install_hint('study')} ({exc})"
         ) from None
 
 
