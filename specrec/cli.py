@@ -86,7 +86,10 @@ def main(debug: bool) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backend", "-b", help="Backend to fit on (default: the spec's, else numpyro).")
 @click.option(
-    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
+    "--method",
+    "-m",
+    type=click.Choice(["map", "vi", "nuts", "gibbs"]),
+    help="Override inference.method.",
 )
 @click.option(
     "--data",
@@ -226,13 +229,36 @@ def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.command("explain")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@_handle_errors
+def explain_cmd(spec: str, data, sets) -> None:
+    """Print how Gibbs sampling updates each parameter: its closed-form conditional, or why not."""
+    from specrec.conjugacy import explain
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(spec, list(sets))
+    updates = explain(loaded, data)
+    n = sum(u.conjugate for u in updates)
+    click.echo(
+        f"{loaded.spec.name}: {n} of {len(updates)} parameters have a closed-form conditional"
+    )
+    for u in updates:
+        click.echo(f"  {u}")
+
+
 @main.command("compare")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
     "--backends", "backend_names", help="Comma-separated, in order (default: all installed)."
 )
 @click.option(
-    "--method", "-m", type=click.Choice(["map", "vi", "nuts"]), help="Override inference.method."
+    "--method",
+    "-m",
+    type=click.Choice(["map", "vi", "nuts", "gibbs"]),
+    help="Override inference.method.",
 )
 @click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
 @click.option("--seed", type=int, help="Override inference.seed.")

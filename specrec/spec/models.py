@@ -255,8 +255,10 @@ class Likelihood(Strict):
 class Inference(Strict):
     """How to fit; every setting means the same on every backend."""
 
-    method: Literal["map", "vi", "nuts"] = Field(
-        "vi", description="map: posterior mode; vi: mean-field Normal guide; nuts: MCMC"
+    method: Literal["map", "vi", "nuts", "gibbs"] = Field(
+        "vi",
+        description="map: posterior mode; vi: mean-field Normal guide; nuts: MCMC; gibbs: "
+        "closed-form full conditionals where the model has them, slice steps elsewhere",
     )
     seed: int = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: int = Field(4000, ge=1, description="optimiser steps (map, vi)")

@@ -87,7 +87,7 @@ class StudyRun(models.Strict):
     spec: str = Field(description="path of a spec file, relative to the study file")
     label: str | None = Field(None, description="name in the report (default: the spec's name)")
     backends: list[str] = Field(default_factory=lambda: ["numpyro"], min_length=1)
-    methods: list[Literal["map", "vi", "nuts"]] | None = Field(
+    methods: list[Literal["map", "vi", "nuts", "gibbs"]] | None = Field(
         None, min_length=1, description="default: the spec's inference.method"
     )
     splits: list[str] | None = Field(
