@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -28,8 +29,9 @@ from specrec.conjugacy.analysis import Update
 from specrec.conjugacy.probe import Arrays
 from specrec.errors import FitError
 from specrec.model.ir import Model, RandomVariable
+from specrec.model.walk import evaluate
 from specrec.spec.models import Inference
-from specrec_numpyro.translate import OPS, RESPONSE, device_rows, model_fn
+from specrec_numpyro.translate import DISTRIBUTIONS, OPS, RESPONSE, device_rows, model_fn
 
 MAX_STEPS_OUT = 32
 MAX_SHRINK = 64
@@ -132,6 +134,25 @@ def _slice_site(
     return t(jnp.reshape(z, shape))
 
 
+def _node_log_prob(model: Model, arrays: Arrays, rv: RandomVariable, values: dict) -> Any:
+    """The summed log density of one node (a latent's prior, or the likelihood's rows)."""
+    if rv.name == model.likelihood.name:
+        args = {
+            k: evaluate(e, values, model.data, OPS, arrays.row_arrays) for k, e in rv.args.items()
+        }
+        return jnp.sum(DISTRIBUTIONS[rv.distribution](**args).log_prob(arrays.response))
+    args = {k: evaluate(e, values, None, OPS) for k, e in rv.args.items()}
+    event = rv.shape[len(rv.shape) - rv.event_dims :]
+    extra = {"event_shape": event} if rv.dist.event_dims else {}
+    return jnp.sum(DISTRIBUTIONS[rv.distribution](**args, **extra).log_prob(values[rv.name]))
+
+
+def _local_log_density(model: Model, arrays: Arrays, p: cond.Plan, values: dict) -> Any:
+    """The site's full conditional up to a constant: its prior and its children's densities,
+    so a slice step on the noise scale skips every factor prior of the model."""
+    return sum(_node_log_prob(model, arrays, rv, values) for rv in (p.rv, *p.kids))
+
+
 def make_sweep(
     model: Model, updates: list[Update], rows: dict[str, Any], seed: int = 0
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -149,7 +170,10 @@ def make_sweep(
         for p, k in zip(plans, jax.random.split(key, len(plans)), strict=True):
             if p.update.conjugate:
                 new = cond.draw(arrays, JaxRandom(k), model, p, values)
-            else:
+            elif model.mixture is None:
+                target = partial(_local_log_density, model, arrays, p)
+                new = _slice_site(k, p.rv, values, target)
+            else:  # the summed-out choice couples every site to the whole likelihood
                 new = _slice_site(k, p.rv, values, joint)
             values = {**values, p.rv.name: jnp.asarray(new, values[p.rv.name].dtype)}
         return values
