@@ -16,7 +16,7 @@ from specrec.model.reference import initial_values
 from specrec.spec.models import Inference
 
 from .models import model
-from .test_gibbs import check_exact, group_means
+from .test_gibbs import SPECS, check_exact, group_means
 
 pytestmark = pytest.mark.backend("numpyro")
 
@@ -62,3 +62,18 @@ def test_the_kernel_slices_a_model_without_a_closed_form():
 
     numpy_fit = sample(m, settings.model_copy(update={"chains": 1}), init)
     assert abs(ref_sigma - numpy_fit.posterior["sigma"].mean()) < 0.25 * ref_sigma
+
+
+def test_fit_runs_gibbs_end_to_end():
+    from specrec.fitting import fit
+
+    run = fit(
+        SPECS / "group_means.yaml",
+        backend="numpyro",
+        method="gibbs",
+        overrides=["inference.warmup=20", "inference.draws=100"],
+        out=None,
+        progress=False,
+    )
+    assert run.metrics["inference"]["method"] == "gibbs"
+    assert run.idata.posterior["group_means"].shape == (2, 100, 3)
