@@ -216,7 +216,7 @@ def _scalar(model: Model, rv: RandomVariable, kids: list, points: list[dict]) ->
                 rv.name, "slice", f"{rv.distribution} prior; {why} (not conjugate)", names
             )
         if rv.distribution == "Beta" and not probe.scalar_is_identity(
-            model, rv, child, arg, points[0], blocks, g, d
+            model, rv, child, arg, points[0]
         ):
             why = f"the Bernoulli probability is not {rv.name} itself"
             return Update(rv.name, "slice", f"Beta prior; {why} (not conjugate)", names)

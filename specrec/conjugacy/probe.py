@@ -203,15 +203,9 @@ def scalar_map(
 
 
 def scalar_is_identity(
-    model: Model,
-    rv: RandomVariable,
-    child: RandomVariable,
-    arg: str,
-    values: Mapping[str, Any],
-    blocks: np.ndarray | None,
-    g: int,
-    d: int,
+    model: Model, rv: RandomVariable, child: RandomVariable, arg: str, values: Mapping[str, Any]
 ) -> bool:
+    """Whether the child's argument is the site's element itself (``k = 1``: Beta-Bernoulli)."""
     a = child_arg(NUMPY, model, child, arg, {**values, rv.name: np.ones(rv.shape)})
     return bool(np.allclose(a, 1.0))
 
