@@ -116,6 +116,15 @@ def _child_precision(arrays: Arrays, model: Model, child: RandomVariable, values
     return c @ xp.swapaxes(c, -1, -2)
 
 
+def _symmetric_index(d: int) -> np.ndarray:
+    """``(d, d)`` position of each matrix entry in the row-major upper triangle."""
+    out = np.empty((d, d), dtype=np.int64)
+    rows, cols = np.triu_indices(d)
+    out[rows, cols] = np.arange(len(rows))
+    out[cols, rows] = np.arange(len(rows))
+    return out
+
+
 def gaussian_params(
     arrays: Arrays, model: Model, p: Plan, values: Mapping[str, Any]
 ) -> tuple[Any, Any]:
@@ -141,12 +150,17 @@ def gaussian_params(
         blocks = p.blocks[child.name]
         if pj.shape[-1] == 1:  # scalar children (likelihood rows): no E x E products
             tau, x1 = pj[:, 0, 0], x[:, 0, :]
-            xtpx = tau[:, None, None] * x1[:, :, None] * x1[:, None, :]
+            # only the d(d+1)/2 distinct products are summed into blocks: the segment sum
+            # over every row is the costliest step of a sweep
+            rows, cols = np.triu_indices(d)
+            tri = _reduce(arrays, tau[:, None] * x1[:, rows] * x1[:, cols], blocks, g)
+            xtpx_sum = tri[:, _symmetric_index(d)]
             xtpr = (tau * r[:, 0])[:, None] * x1
         else:
             xtpx = xp.einsum("jed,jef,jfk->jdk", x, pj, x)
+            xtpx_sum = _reduce(arrays, xtpx, blocks, g)
             xtpr = xp.einsum("jed,jef,jf->jd", x, pj, r)
-        prec = prec + _reduce(arrays, xtpx, blocks, g)
+        prec = prec + xtpx_sum
         h = h + _reduce(arrays, xtpr, blocks, g)
     return prec, h
 
