@@ -253,6 +253,26 @@ def check_cmd(spec: str, backend_names, data, points: int, sets) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.command("explain")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@_handle_errors
+def explain_cmd(spec: str, data, sets) -> None:
+    """Print how Gibbs sampling updates each parameter: its closed-form conditional, or why not."""
+    from specrec.conjugacy import explain
+    from specrec.spec.load import load_spec
+
+    loaded = load_spec(spec, list(sets))
+    updates = explain(loaded, data)
+    n = sum(u.conjugate for u in updates)
+    click.echo(
+        f"{loaded.spec.name}: {n} of {len(updates)} parameters have a closed-form conditional"
+    )
+    for u in updates:
+        click.echo(f"  {u}")
+
+
 @main.command("compare")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(

@@ -208,6 +208,18 @@ def _builtins() -> None:
             quick=(("warmup", 30), ("draws", 20), ("chains", 1), ("max_tree_depth", 4)),
         )
     )
+    register(
+        Method(
+            "gibbs",
+            "Gibbs sampling: closed-form full conditionals derived from the spec "
+            "(specrec explain lists them), slice steps elsewhere (MCMC)",
+            produces="chains",
+            loss_trace=False,
+            settings=frozenset({"draws", "warmup", "chains"}),
+            map_start=True,
+            quick=(("warmup", 30), ("draws", 20), ("chains", 1)),
+        )
+    )
 
 
 _builtins()

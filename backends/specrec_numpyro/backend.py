@@ -22,6 +22,7 @@ from specrec.backends import FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.model.reference import constrain
 from specrec.spec.models import Inference
+from specrec_numpyro.gibbs import fit_gibbs
 from specrec_numpyro.translate import DISTRIBUTIONS, device_rows, model_fn
 
 
@@ -101,7 +102,7 @@ def _jax_compile_time() -> Iterator[Callable[[], float]]:
 
 class NumPyroBackend:
     name = "numpyro"
-    methods = ("map", "vi", "nuts")
+    methods = ("map", "vi", "nuts", "gibbs")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
 
@@ -132,6 +133,8 @@ class NumPyroBackend:
     def _fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
+        if settings.method == "gibbs":
+            return fit_gibbs(model, settings, init, progress)
         fn = model_fn(model)
         init_values = {k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in init.items()}
         key = jax.random.PRNGKey(settings.seed)

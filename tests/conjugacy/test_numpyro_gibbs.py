@@ -1,0 +1,79 @@
+"""The NumPyro Gibbs kernel against the numpy reference (marked: it needs JAX)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from specrec_numpyro.backend import NumPyroBackend
+from specrec_numpyro.translate import OPS, RESPONSE, device_rows
+
+from specrec.conjugacy import analyse
+from specrec.conjugacy import conditionals as cond
+from specrec.conjugacy.probe import NUMPY, Arrays
+from specrec.model.reference import initial_values
+from specrec.spec.models import Inference
+
+from .models import model
+from .test_gibbs import SPECS, check_exact, group_means
+
+pytestmark = pytest.mark.backend("numpyro")
+
+
+@pytest.mark.parametrize("name", ["gaussian_gamma", "normal_wishart", "gamma_poisson"])
+def test_conditional_parameters_agree_with_the_numpy_reference(name):
+    m = model(name)
+    values = initial_values(m, np.random.default_rng(0), 1.0)
+    rows = device_rows(m)
+    arrays = Arrays(jnp, OPS, {k: v for k, v in rows.items() if k != RESPONSE}, rows[RESPONSE])
+    jvalues = {k: jnp.asarray(v, jnp.float32) for k, v in values.items()}
+    params = {
+        "normal": cond.gaussian_params,
+        "mvnormal": cond.gaussian_params,
+        "wishart": cond.wishart_params,
+        "gamma": cond.scalar_params,
+    }
+    for u in analyse(m):
+        p = cond.plan(m, u)
+        want = params[u.kind](NUMPY, m, p, values)
+        got = jax.jit(lambda v, p=p, u=u: params[u.kind](arrays, m, p, v))(jvalues)
+        for w, g in zip(want, got, strict=True):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=2e-4, atol=1e-4)
+
+
+def test_the_kernel_draws_the_exact_group_means_posterior():
+    m, mean, sd = group_means()
+    settings = Inference(method="gibbs", warmup=5, draws=2000, chains=2, seed=1)
+    init = initial_values(m, np.random.default_rng(0), 0.1)
+    fit = NumPyroBackend().fit(m, settings, init, progress=False)
+    assert fit.method == "gibbs" and fit.posterior["group_means"].shape == (2, 2000, 3)
+    assert fit.compile_s > 0 and fit.fit_s > 0
+    check_exact(fit, mean, sd)
+
+
+def test_the_kernel_slices_a_model_without_a_closed_form():
+    m = model("no_closed_form")
+    settings = Inference(method="gibbs", warmup=10, draws=100, chains=2, seed=0)
+    init = initial_values(m, np.random.default_rng(0), 0.1)
+    fit = NumPyroBackend().fit(m, settings, init, progress=False)
+    ref_sigma = fit.posterior["sigma"].mean()
+    from specrec.conjugacy import sample
+
+    numpy_fit = sample(m, settings.model_copy(update={"chains": 1}), init)
+    assert abs(ref_sigma - numpy_fit.posterior["sigma"].mean()) < 0.25 * ref_sigma
+
+
+def test_fit_runs_gibbs_end_to_end():
+    from specrec.fitting import fit
+
+    run = fit(
+        SPECS / "group_means.yaml",
+        backend="numpyro",
+        method="gibbs",
+        overrides=["inference.warmup=20", "inference.draws=100"],
+        out=None,
+        progress=False,
+    )
+    assert run.metrics["inference"]["method"] == "gibbs"
+    assert run.idata.posterior["group_means"].shape == (2, 100, 3)
