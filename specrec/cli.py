@@ -22,8 +22,24 @@ from specrec import methods
 from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
 from specrec.registry import DISTRIBUTION, own_version
 
-#: ``--method``'s choices: the methods table's names, read when the command line is parsed.
-METHOD_NAMES = methods.MethodNames()
+
+class MethodChoice(click.Choice):
+    """``--method``'s choices: the methods table's names, read each time they are shown or
+    checked (click copies a plain list once), so a method registered later is offered too."""
+
+    def __init__(self, where: Callable[[methods.Method], bool] = lambda m: True) -> None:
+        self._names = methods.MethodNames(where)
+        super().__init__(list(self._names))
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names)
+
+    @choices.setter
+    def choices(self, value: object) -> None:  # click's __init__ assigns; the table decides
+        pass
+
+
 METHOD_HELP = "Override inference.method (one of the methods table, specrec.methods)."
 
 
@@ -97,7 +113,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backend", "-b", help="Backend to fit on (default: the spec's, else numpyro).")
-@click.option("--method", "-m", type=click.Choice(METHOD_NAMES), help=METHOD_HELP)
+@click.option("--method", "-m", type=MethodChoice(), help=METHOD_HELP)
 @click.option(
     "--data",
     "data",
@@ -278,7 +294,7 @@ def explain_cmd(spec: str, data, sets) -> None:
 @click.option(
     "--backends", "backend_names", help="Comma-separated, in order (default: all installed)."
 )
-@click.option("--method", "-m", type=click.Choice(METHOD_NAMES), help=METHOD_HELP)
+@click.option("--method", "-m", type=MethodChoice(), help=METHOD_HELP)
 @click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
 @click.option("--seed", type=int, help="Override inference.seed.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
@@ -530,7 +546,7 @@ def recommend_cmd(run_dir: str, user: str, n: int, dim, as_json: bool) -> None:
 @click.option(
     "--method",
     "-m",
-    type=click.Choice(methods.MethodNames(lambda m: m.has_draws)),
+    type=MethodChoice(lambda m: m.has_draws),
     help="Override inference.method (a method with posterior draws).",
 )
 @click.option("--seed", default=0, show_default=True, help="Simulation i uses seed + i.")

@@ -85,7 +85,7 @@ def compile_density(backend: Backend, model: Model, jacobian: bool) -> LogDensit
     return backend.log_density(model, jacobian=False)  # type: ignore[call-arg]
 
 
-def _flat_start(model: Model, init: dict[str, np.ndarray]) -> list[np.ndarray]:
+def flat_start(model: Model, init: dict[str, np.ndarray]) -> list[np.ndarray]:
     from specrec.model.reference import unconstrain
 
     z = unconstrain(model, init)
@@ -95,11 +95,11 @@ def _flat_start(model: Model, init: dict[str, np.ndarray]) -> list[np.ndarray]:
     ]
 
 
-def _as_point(model: Model, values: list[np.ndarray]) -> dict[str, np.ndarray]:
+def as_point(model: Model, values: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {rv.name: v for rv, v in zip(model.latents, values, strict=True)}
 
 
-def _grads(model: Model, g: dict[str, np.ndarray]) -> list[np.ndarray]:
+def flat_grads(model: Model, g: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [
         np.asarray(g[rv.name], dtype=np.float64).reshape(rv.unconstrained_shape)
         for rv in model.latents
@@ -124,20 +124,20 @@ def adam_map(
     from specrec.backends import FitResult
     from specrec.model.reference import constrain
 
-    x = _flat_start(model, init)
+    x = flat_start(model, init)
     adam = Adam(x, settings.lr)
     losses = np.empty(settings.steps)
     bar = StepProgress(label, settings.steps, progress)
     for t in range(settings.steps):
-        logp, g = density(_as_point(model, x))
+        logp, g = density(as_point(model, x))
         losses[t] = -logp
         if not np.isfinite(losses[t]):
             losses = losses[: t + 1]
             break
-        adam.ascend(_grads(model, g))
+        adam.ascend(flat_grads(model, g))
         bar.update(t, losses)
     bar.close()
-    point = constrain(model, _as_point(model, x))
+    point = constrain(model, as_point(model, x))
     posterior = {rv.name: np.asarray(point[rv.name])[None, None] for rv in model.latents}
     return FitResult("map", posterior, loss=losses)
 
@@ -162,7 +162,7 @@ def mean_field_advi(
     from specrec.model.reference import constrain
 
     rng = np.random.default_rng(settings.seed)
-    mu = _flat_start(model, init)
+    mu = flat_start(model, init)
     rho = [np.full_like(m, _softplus_inverse(GUIDE_INIT_SCALE)) for m in mu]
     adam = Adam(mu + rho, settings.lr)
     n_values = sum(m.size for m in mu)
@@ -172,8 +172,8 @@ def mean_field_advi(
         eps = [rng.standard_normal(m.shape) for m in mu]
         scale = [_softplus(r) for r in rho]
         z = [m + s * e for m, s, e in zip(mu, scale, eps, strict=True)]
-        logp, g_point = density(_as_point(model, z))
-        g = _grads(model, g_point)
+        logp, g_point = density(as_point(model, z))
+        g = flat_grads(model, g_point)
         log_q = (
             sum(float(np.sum(-0.5 * e * e - np.log(s))) for e, s in zip(eps, scale, strict=True))
             - HALF_LOG_2PI * n_values
@@ -193,7 +193,7 @@ def mean_field_advi(
     draws: dict[str, list[np.ndarray]] = {rv.name: [] for rv in model.latents}
     for _ in range(settings.draws):
         z = [m + s * rng.standard_normal(m.shape) for m, s in zip(mu, scale, strict=True)]
-        for name, v in constrain(model, _as_point(model, z)).items():
+        for name, v in constrain(model, as_point(model, z)).items():
             draws[name].append(v)
     posterior = {name: np.stack(d)[None] for name, d in draws.items()}
     return FitResult("vi", posterior, loss=losses)
