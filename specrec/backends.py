@@ -59,6 +59,13 @@ class Backend(Protocol):
     (``specrec.model.distributions.DISTRIBUTIONS``) it translates, as a frozenset.  It is
     optional, so that a plugin written before it existed still loads; the docs' distributions
     reference reads it through ``supported_distributions``.
+
+    ``methods`` are the methods it runs natively (``fit`` dispatches on ``settings.method``);
+    the fit driver (``specrec.driver``) gives it every other method of ``specrec.methods`` that
+    has a backend-neutral kernel, over ``log_density`` (``offered_methods``), and hands ``fit``
+    a ready model: subsampled when ``batch_size`` is set, checked by ``refusal_reasons``.
+    ``log_density`` may take ``jacobian: bool = True``; without it the core's MAP (which needs
+    the density of the constrained values) is not offered.
     """
 
     name: str
@@ -88,13 +95,17 @@ class Backend(Protocol):
 def offers(backend: Backend, name: str) -> bool:
     """Whether ``backend`` can run method ``name``: natively (``backend.methods``), or by the
     method's backend-neutral kernel (``specrec.methods``) over the backend's log density, which
-    must take ``jacobian=`` when the kernel wants none (the MAP)."""
+    must take ``jacobian=`` when the kernel wants none (the MAP).  A backend whose density is
+    too slow to optimise over declares ``core_methods`` (the core kernels it accepts)."""
     if name in tuple(getattr(backend, "methods", ())):
         return True
     if name not in methods.names():
         return False
     m = methods.get(name)
     if m.kernel is None or not hasattr(backend, "log_density"):
+        return False
+    allowed = getattr(backend, "core_methods", None)  # a backend may narrow what it is given
+    if allowed is not None and name not in allowed:
         return False
     from specrec.optimisers import accepts_jacobian
 

@@ -3,7 +3,10 @@
 It implements the whole ``specrec.backends.Backend`` protocol in one small class, so it shows
 what a new backend owes specrec:
 
-* ``name`` (its entry-point name), ``methods`` (a subset of map, vi, nuts), ``version``;
+* ``name`` (its entry-point name), ``methods`` (the methods of ``specrec.methods`` it runs
+  natively), ``version``; every other method with a core kernel (map and vi: Adam and
+  mean-field ADVI over ``log_density``) it gets from specrec, unless it narrows them with
+  ``core_methods``;
 * ``unsupported(model, settings)``: reasons of its own it cannot fit, reported before any work
   (the core adds the common ones: undeclared distributions, minibatches outside vi);
 * ``log_density(model)``: the float64 log joint density, Jacobians included, and its
@@ -122,6 +125,9 @@ class _Flat:
 class ExampleBackend:
     name = "example"
     methods = ("map",)
+    # Its finite-difference gradient costs two evaluations per parameter: the core's
+    # optimisers (vi over any log density) would take minutes here, so it accepts none.
+    core_methods = frozenset()
     distributions = frozenset(DISTRIBUTIONS)  # the numpy reference implements the whole table
 
     @property
