@@ -17,7 +17,7 @@ from specrec.docgen.benchmarks import movielens_benchmarks
 from specrec.docgen.cli_ref import cli_page
 from specrec.docgen.errors import errors_page
 from specrec.docgen.spec_keys import spec_keys_page
-from specrec.docgen.tables import distributions_page, functions_page, metrics_page
+from specrec.docgen.tables import distributions_page, functions_page, methods_page, metrics_page
 
 REGENERATE = "make docs-gen  (or: python -m specrec.docgen)"
 
@@ -26,6 +26,7 @@ PAGES: dict[str, Callable[[Path], str]] = {
     "docs/reference/spec.md": lambda root: spec_keys_page(),
     "docs/reference/distributions.md": lambda root: distributions_page(),
     "docs/reference/functions.md": lambda root: functions_page(),
+    "docs/reference/methods.md": lambda root: methods_page(),
     "docs/reference/cli.md": lambda root: cli_page(),
     "docs/reference/metrics.md": lambda root: metrics_page(),
     "docs/errors.md": errors_page,

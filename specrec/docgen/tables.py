@@ -7,7 +7,7 @@ to a backend shows up as a gap here, not as a surprise at fit time.
 
 from __future__ import annotations
 
-from specrec import backends, registry
+from specrec import backends, methods, registry
 from specrec.docgen.markdown import code, page, table
 from specrec.evaluate.fields import METRICS_FIELDS
 from specrec.model import functions as F
@@ -131,4 +131,73 @@ predictive interval in percent (`coverage_90`). `null` means "not computable" (n
 MAP, no coverage without draws).
 """,
         table(["field", "meaning"], rows),
+    )
+
+
+def _offered_by() -> dict[str, tuple[str, ...] | None]:
+    """Each built-in backend's offered methods (None: not installed where the page was made)."""
+    out: dict[str, tuple[str, ...] | None] = {}
+    for name in DOCUMENTED_BACKENDS:
+        try:
+            b = backends.get(name)
+        except Exception:
+            out[name] = None
+            continue
+        out[name] = backends.offered_methods(b)
+    return out
+
+
+def methods_page() -> str:
+    offered = _offered_by()
+    rows = []
+    for m in methods.all_methods():
+        marks = []
+        for b in DOCUMENTED_BACKENDS:
+            got = offered[b]
+            if got is None:
+                marks.append("?")
+            elif m.name not in got:
+                marks.append("no")
+            else:
+                marks.append("native" if m.name in backends.get(b).methods else "core kernel")
+        rows.append(
+            [
+                code(m.name),
+                m.summary,
+                m.produces,
+                "yes" if m.loss_trace else "no",
+                "yes" if m.minibatch else "no",
+                ", ".join(code(k) for k in sorted(m.settings - {"method"})) or "-",
+                ", ".join(code(k) for k in m.sample_stats) or "-",
+                *marks,
+            ]
+        )
+    main = table(
+        [
+            "method",
+            "what",
+            "produces",
+            "loss trace",
+            "minibatch",
+            "settings it reads",
+            "sampler statistics",
+            *DOCUMENTED_BACKENDS,
+        ],
+        rows,
+    )
+    return page(
+        "Inference methods",
+        "specrec/methods.py (the methods table) and each backend's offered methods",
+        """
+Every value `inference.method` (and `--method`) takes. *produces*: **point** is one value per
+parameter (chain 1, draw 1), **draws** are independent draws of a fitted distribution, **chains**
+are Markov chains (R-hat, ESS and MCSE apply). Besides the settings listed, every method reads
+`seed`, `init` and `init_radius`; `restarts` applies to the methods with a loss, `init: map` to
+those that can start at a map fit. A backend runs a method **native**ly, or gets it from the
+method's **core kernel**, which runs specrec's own algorithm over the backend's compiled log
+density (Adam MAP and mean-field ADVI for a backend without its own optimiser). The timings of
+every run are defined once: `timing.compile_s`, `fit_s`, `evaluate_s` and `wall_s`
+([metrics.json](metrics.md)).
+""",
+        main,
     )
