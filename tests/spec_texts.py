@@ -50,3 +50,25 @@ def priors_spec(likelihood: str = "normal", overrides: list[str] | None = None) 
     """``PRIORS_SPEC`` with one of ``PRIORS_LIKELIHOODS``, loaded."""
     text = PRIORS_SPEC.replace("LIKELIHOOD", PRIORS_LIKELIHOODS[likelihood])
     return parse_spec_text(text, "<priors>", overrides)
+
+
+#: The smallest biased model a run is made from: 12 users x 9 items, a mean and two biases.
+#: ``NAME`` and ``INFERENCE`` are filled in by the module (``tiny_biases``).
+TINY_BIASES = """
+specrec: 1
+name: NAME
+data: {source: simulate, sizes: {user: 12, item: 9}, density: 0.5, seed: 1}
+dims: {user: {column: user_id}, item: {column: item_id}}
+params:
+  mu: Normal(3, 1)
+  b_u: {prior: "Normal(0, 0.5)", dims: [user]}
+  b_i: {prior: "Normal(0, 0.5)", dims: [item]}
+  sigma: HalfNormal(1)
+likelihood:
+  rating: Normal(mu + b_u[user] + b_i[item], sigma)
+inference: INFERENCE
+"""
+
+
+def tiny_biases(name: str, inference: str) -> str:
+    return TINY_BIASES.replace("NAME", name).replace("INFERENCE", inference)

@@ -144,6 +144,8 @@ def test_overrides_method_and_seed(tmp_path: Path):
     assert m["inference"]["method"] == "vi" and m["seed"] == 3
     assert "loss_final" in m["diagnostics"]
     (run,) = (tmp_path / "quickstart").iterdir()  # --json prints exactly the saved metrics
+    # --json prints the saved metrics and where they are
+    assert m.pop("run_dir") == str(run.resolve())
     assert json.loads((run / "metrics.json").read_text()) == m
 
 
@@ -174,7 +176,7 @@ def test_diverging_optimiser_exits_1(tmp_path: Path):
             "--method",
             "map",
             "--set",
-            "inference.lr=1e30",
+            "inference.lr=1.0e30",
             "--set",
             "inference.steps=50",
             "--out",

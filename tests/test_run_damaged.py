@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from spec_texts import tiny_biases
 
 import specrec
 from specrec import rundir
@@ -16,20 +17,7 @@ from specrec.errors import EXIT_BAD_INPUT
 
 pytestmark = pytest.mark.backend("numpyro")
 
-SPEC = """
-specrec: 1
-name: tiny
-data: {source: simulate, sizes: {user: 12, item: 9}, density: 0.5, seed: 1}
-dims: {user: {column: user_id}, item: {column: item_id}}
-params:
-  mu: Normal(3, 1)
-  b_u: {prior: "Normal(0, 0.5)", dims: [user]}
-  b_i: {prior: "Normal(0, 0.5)", dims: [item]}
-  sigma: HalfNormal(1)
-likelihood:
-  rating: Normal(mu + b_u[user] + b_i[item], sigma)
-inference: {method: map, steps: 30, draws: 20, seed: 0}
-"""
+SPEC = tiny_biases("tiny", "{method: map, steps: 30, draws: 20, seed: 0}")
 
 #: Files every reader needs; each is truncated in turn.
 DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run"]

@@ -170,7 +170,7 @@ def test_cli_predict_and_recommend(fitted, tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == "user_id,item_id,note,mean,lower,upper,user_known,item_known"
     assert lines[1].endswith("True,True") and lines[2].endswith("False,True")
-    assert "1 pair(s) with a user unknown to the fit" in r.stderr
+    assert "1 pair has a user unknown to the fit" in r.stderr
     out = tmp_path / "pred.csv"
     r = CliRunner().invoke(
         main, ["predict", str(fitted.path), "--pairs", str(pairs), "--out", str(out)]

@@ -11,26 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from spec_texts import tiny_biases
 
 import specrec
 from specrec import rundir
 
 pytestmark = pytest.mark.backend("numpyro")
 
-SPEC = """
-specrec: 1
-name: twice
-data: {source: simulate, sizes: {user: 12, item: 9}, density: 0.5, seed: 1}
-dims: {user: {column: user_id}, item: {column: item_id}}
-params:
-  mu: Normal(3, 1)
-  b_u: {prior: "Normal(0, 0.5)", dims: [user]}
-  b_i: {prior: "Normal(0, 0.5)", dims: [item]}
-  sigma: HalfNormal(1)
-likelihood:
-  rating: Normal(mu + b_u[user] + b_i[item], sigma)
-inference: {steps: 40, draws: 20, seed: 3}
-"""
+SPEC = tiny_biases("twice", "{steps: 40, draws: 20, seed: 3}")
 
 #: How closely two fits' final losses agree (relative); see the module docstring.
 LOSS_RTOL = 1e-6

@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from specrec import methods
 from specrec.docgen.markdown import code, page, table
-from specrec.spec.models import Spec
+from specrec.spec.models import Spec, known_method
 
 _BOUNDS = ((at.Gt, "gt", ">"), (at.Ge, "ge", ">="), (at.Lt, "lt", "<"), (at.Le, "le", "<="))
 
@@ -44,6 +45,10 @@ def anchor(model: type[BaseModel]) -> str:
 def type_text(tp: Any, found: list[type[BaseModel]]) -> str:
     """A reader's name for a type annotation; models met on the way are appended to ``found``."""
     origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated and any(
+        getattr(m, "func", None) is known_method for m in args[1:]
+    ):  # an inference method: the methods table's names, not "string"
+        return " or ".join(code(f'"{n}"') for n in methods.names())
     if origin is Annotated:
         extra = _constraints(list(args[1:]))
         inner = type_text(args[0], found)

@@ -44,6 +44,9 @@ METRICS_FIELDS: dict[str, str] = {
     "timing.wall_s": "seconds of the whole fit, from loading the data to the written run",
     "versions.<key>": "Python, platform and library versions",
     "command": "the command line that made the run",
+    "run_dir": "absolute path of the run directory (in `fit --json` output only)",
+    "backend.kernel": "native: the backend's own implementation of the method; core: specrec's "
+    "backend-neutral kernel over the backend's log density",
     "truth.<var>": "true values of a simulated data set (small arrays only)",
     # -- accuracy -------------------------------------------------------------------------------
     "metrics.test.rmse": "RMSE of the posterior-mean prediction on the test ratings (clipped to "

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -32,8 +33,19 @@ class Strict(BaseModel):
 
 #: An integer setting (a count, a size, a seed): YAML's `true` is not 1, and 2.5 is not 2.
 Count = Annotated[int, PydanticStrict()]
-#: A number setting: an int is fine, a YAML boolean is not (and, by the config above, finite).
-Real = Annotated[float, PydanticStrict()]
+
+
+def _not_a_boolean(v: object) -> object:
+    """YAML's ``true`` is no number; anything else goes to pydantic's float parsing, which also
+    takes ``1e-3`` (a string to YAML 1.1, whose floats need a dot: users write it anyway)."""
+    if isinstance(v, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return v
+
+
+#: A number setting: an int or ``1e-3`` is fine, a YAML boolean is not (and, by the config
+#: above, it is finite).
+Real = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -276,7 +288,7 @@ def _method_schema(schema: dict) -> None:
     schema["description"] = "; ".join(f"{m.name}: {m.summary}" for m in methods.all_methods())
 
 
-def _known_method(v: str) -> str:
+def known_method(v: str) -> str:
     """A name of the methods table, refused as a Literal's wrong value is (same message)."""
     if v not in methods.names():
         raise PydanticCustomError(
@@ -287,13 +299,15 @@ def _known_method(v: str) -> str:
 
 #: An inference method's name: validated against the table when a spec is read, listed from
 #: it when the schema is built, so a registered method needs no edit here.
-MethodName = Annotated[str, AfterValidator(_known_method), Field(json_schema_extra=_method_schema)]
+MethodName = Annotated[str, AfterValidator(known_method), Field(json_schema_extra=_method_schema)]
 
 
 class Inference(Strict):
     """How to fit; every setting means the same on every backend."""
 
-    method: MethodName = Field("vi")
+    method: MethodName = Field(
+        "vi", description="the inference method: one of the methods table (reference: methods)"
+    )
     seed: Count = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: Count = Field(4000, ge=1, description="optimiser steps (map, vi)")
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")

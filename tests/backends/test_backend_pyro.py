@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from spec_texts import PRIORS_LIKELIHOODS, priors_spec
 
-from specrec import backends
+from specrec import backends, driver
 from specrec.data.simulate import simulate
 from specrec.data.splits import random_split
 from specrec.errors import FitError
@@ -33,7 +33,7 @@ def _model(loaded):
 
 def _fit(model, settings, seed: int = 0):
     init = R.initial_values(model, np.random.default_rng(seed), settings.init_radius)
-    return backends.get("pyro").fit(model, settings, init, progress=False)
+    return driver.run_kernel(backends.get("pyro"), model, settings, init, progress=False)
 
 
 def test_registered_through_the_entry_point():
