@@ -89,7 +89,8 @@ def run_kernel(
         result = m.kernel(density, model, settings, init, progress, f"{backend.name} {m.name}")
         result.compile_s = compile_s
         result.fit_s = time.perf_counter() - t0 - compile_s
-        result.info.setdefault("kernel", "core")
+        result.info["kernel"] = "core"
+    result.info.setdefault("kernel", "native")
     return finish(backend, model, settings, result)
 
 
@@ -226,5 +227,4 @@ def run_inference(
             "fit_s": map_s,
             "final_loss": [final_loss(p) for p in map_fits],
         }
-    kernel = "native" if settings.method in tuple(backend.methods) else "core"
-    return Inferred(result, restarts, init_fit, kernel)
+    return Inferred(result, restarts, init_fit, str(result.info["kernel"]))
