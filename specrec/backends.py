@@ -102,14 +102,14 @@ def offers(backend: Backend, name: str) -> bool:
     if name not in methods.names():
         return False
     m = methods.get(name)
-    if m.kernel is None or not hasattr(backend, "log_density"):
+    if m.kernel is None or (m.needs_density and not hasattr(backend, "log_density")):
         return False
     allowed = getattr(backend, "core_methods", None)  # a backend may narrow what it is given
     if allowed is not None and name not in allowed:
         return False
     from specrec.optimisers import accepts_jacobian
 
-    return m.jacobian or accepts_jacobian(backend)
+    return not m.needs_density or m.jacobian or accepts_jacobian(backend)
 
 
 def offered_methods(backend: Backend) -> tuple[str, ...]:

@@ -84,7 +84,7 @@ def run_kernel(
         result = backend.fit(model, settings, init, progress)
     else:
         assert m.kernel is not None, settings.method
-        density = compile_density(backend, model, m.jacobian)
+        density = compile_density(backend, model, m.jacobian) if m.needs_density else None
         compile_s = time.perf_counter() - t0
         result = m.kernel(density, model, settings, init, progress, f"{backend.name} {m.name}")
         result.compile_s = compile_s

@@ -26,8 +26,10 @@ if TYPE_CHECKING:  # the table is read by the spec schema, which must not import
 Produces = Literal["point", "draws", "chains"]
 
 #: A backend-neutral kernel: (log density, ready model, settings, constrained start, progress,
-#: label) -> arrays.  It reaches the backend only through the compiled ``Backend.log_density``.
-CoreKernel = Callable[["LogDensity", "Model", "Inference", dict, bool, str], "FitResult"]
+#: label) -> arrays.  It reaches the backend only through the compiled ``Backend.log_density``;
+#: a kernel that works on the model representation alone (closed-form updates derived from it,
+#: as EM and coordinate-ascent VI do) declares ``needs_density=False`` and is passed ``None``.
+CoreKernel = Callable[["LogDensity | None", "Model", "Inference", dict, bool, str], "FitResult"]
 
 #: Settings every method reads.
 COMMON_SETTINGS = frozenset({"method", "seed", "init", "init_radius"})
@@ -46,6 +48,8 @@ class Method:
     no native one but offers a log density (with the Jacobian switch when ``jacobian`` is
     False, as the MAP of the constrained values needs); ``quick``: settings of a tiny fit that
     only has to run (the conformance suite's seeding tests), as (key, value) pairs.
+    ``needs_density``: the core kernel evaluates the backend's compiled log density (False for
+    a kernel that computes from the model representation alone: no backend program is built).
     """
 
     name: str
@@ -59,6 +63,7 @@ class Method:
     map_start: bool = False
     kernel: CoreKernel | None = field(default=None, compare=False, repr=False)
     jacobian: bool = True
+    needs_density: bool = True
     quick: tuple[tuple[str, object], ...] = ()
 
     @property
