@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specrec import methods
+from specrec.evaluate.evaluator import thin_draws
 from specrec.model.ir import Model, RowData
 from specrec.model.reference import predict_draws
 
@@ -64,7 +65,10 @@ def factor_dims(model: Model) -> set[str]:
     return out
 
 
-def hyperparameters(model: Model) -> list[str]:
+def compared_params(model: Model) -> list[str]:
+    """The latents whose posterior means are compared: every one with at most
+    ``MAX_HYPER_ELEMENTS`` elements.  Wider than ``Model.hyperparameters``: a small latent over
+    a data dim (the mean of each of a few groups) is identified, so it is compared too."""
     return [
         rv.name for rv in model.latents if int(np.prod(rv.shape, dtype=int)) <= MAX_HYPER_ELEMENTS
     ]
@@ -123,7 +127,7 @@ def estimate(
 ) -> Estimate:
     """Posterior means (and MCSE for NUTS) of the hyperparameters and the picked predictions."""
     post = idata.posterior
-    hyper = hyperparameters(model)
+    hyper = compared_params(model)
     blocks, labels, kinds = [], [], []
     for name in hyper:
         arr = np.asarray(post[name].values, dtype=np.float64)
@@ -131,11 +135,9 @@ def estimate(
         lab = element_labels(model, name)
         labels += lab
         kinds += ["param"] * len(lab)
-    full = {rv.name: np.asarray(post[rv.name].values) for rv in model.latents}
-    chains, draws = next(iter(full.values())).shape[:2]
-    if chains * draws > MAX_PRED_DRAWS:
-        keep = np.linspace(0, draws - 1, max(1, MAX_PRED_DRAWS // chains)).round().astype(int)
-        full = {k: v[:, keep] for k, v in full.items()}
+    full = thin_draws(
+        {rv.name: np.asarray(post[rv.name].values) for rv in model.latents}, MAX_PRED_DRAWS
+    )
     rows = _subset(test_rows, pick)
     pred, _ = predict_draws(model, full, rows)
     labels += _pair_labels(model, rows)

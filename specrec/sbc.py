@@ -67,16 +67,15 @@ class SBCResult:
 
 def checked_params(model: Model) -> list[str]:
     """The latents whose calibration is tested by default (see the module docstring)."""
-    data_dims = {n for n, d in model.dims.items() if d.column}
     unidentified = factor_dims(model)
     small = [
-        rv
+        rv.name
         for rv in model.latents
         if int(np.prod(rv.shape, dtype=int)) <= MAX_HYPER_ELEMENTS
         and not unidentified.intersection(rv.dims)
     ]
-    hyper = [rv.name for rv in small if not data_dims.intersection(rv.dims)]
-    return hyper or [rv.name for rv in small]
+    hyper = set(model.hyperparameters())
+    return [n for n in small if n in hyper] or small
 
 
 def rank_draws_count(ess: float, n_draws: int, max_draws: int) -> int:

@@ -156,7 +156,7 @@ def test_latent_factor_dims_are_found_from_the_model():
     ds, split = load_data(loaded, None)
     model = lower(loaded, ds.take(split.train))
     assert agreement.factor_dims(model) == {"factor"}
-    assert agreement.hyperparameters(model) == ["mu", "mu_u", "sigma"]
+    assert agreement.compared_params(model) == ["mu", "mu_u", "sigma"]
     loaded = load_spec(SPECS / "group_means.yaml", [])
     ds, split = load_data(loaded, None)
     assert agreement.factor_dims(lower(loaded, ds.take(split.train))) == set()

@@ -71,7 +71,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.NegativeBinomial2(mu, alpha),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / jnp.sum(p, -1, keepdims=True)),
-    # --- multivariate, mixtures, ordinal (issue 5) ---
+    # --- multivariate, mixtures, ordinal ---
     "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
@@ -82,7 +82,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "WishartCholesky": lambda nu, event_shape: dist.WishartCholesky(
         nu, scale_tril=jnp.eye(event_shape[-1], dtype=jnp.result_type(float))
     ),
-    # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+    # --- aggregates, count/positive likelihoods, covariates ---
     # specrec's psi is the probability of the base component; NumPyro's gate is its complement.
     "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(gate=1 - psi, rate=mu),
     "ZeroInflatedNegativeBinomial": lambda psi, mu, alpha: dist.ZeroInflatedNegativeBinomial2(

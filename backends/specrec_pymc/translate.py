@@ -85,14 +85,14 @@ DISTRIBUTIONS: dict[str, Callable[..., Any]] = {
         "Poisson",
         "NegativeBinomial",
         "Bernoulli",
-        # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+        # --- aggregates, count/positive likelihoods, covariates ---
         "ZeroInflatedPoisson",
         "ZeroInflatedNegativeBinomial",
         "HurdleLogNormal",
         "HurdleGamma",
     )
 } | {"Categorical": _categorical}
-# --- multivariate, mixtures, ordinal (issue 5) ---
+# --- multivariate, mixtures, ordinal ---
 DISTRIBUTIONS |= {
     # compute_p=False: no extra Deterministic of the category probabilities in the trace
     "OrderedLogistic": lambda name, eta, cutpoints, **kw: pm.OrderedLogistic(
@@ -119,7 +119,7 @@ TRANSFORMS: dict[str, Any] = {
     "log": transforms.log,
     "logit": transforms.logodds,
     "interval": transforms.Interval(bounds_fn=_uniform_bounds),
-    # --- multivariate, mixtures, ordinal (issue 5) ---
+    # --- multivariate, mixtures, ordinal ---
     "ordered": transforms.ordered,
     "corr_cholesky": None,  # sized per variable: ``lkj_cholesky`` sets its own
     "stick_breaking": StickBreakingTransform(),

@@ -82,7 +82,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "NegativeBinomial": lambda mu, alpha: dist.GammaPoisson(alpha, alpha / mu),
     "Bernoulli": lambda p: dist.Bernoulli(probs=p),
     "Categorical": lambda p: dist.Categorical(probs=p / torch.sum(p, -1, keepdim=True)),
-    # --- multivariate, mixtures, ordinal (issue 5) ---
+    # --- multivariate, mixtures, ordinal ---
     "OrderedLogistic": lambda eta, cutpoints: dist.OrderedLogistic(eta, cutpoints),
     "MvNormal": lambda mu, chol, event_shape: dist.MultivariateNormal(mu, scale_tril=chol),
     "LKJCholesky": lambda eta, event_shape: dist.LKJCholesky(event_shape[-1], eta),
@@ -91,7 +91,7 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
         mu, precision_chol
     ),
     "WishartCholesky": lambda nu, event_shape: WishartCholesky(nu, event_shape[-1]),
-    # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+    # --- aggregates, count/positive likelihoods, covariates ---
     # specrec's psi is the probability of the base component; Pyro's gate is its complement.
     "ZeroInflatedPoisson": lambda psi, mu: dist.ZeroInflatedPoisson(mu, gate=1 - psi),
     "ZeroInflatedNegativeBinomial": lambda psi, mu, alpha: dist.ZeroInflatedDistribution(

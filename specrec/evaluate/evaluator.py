@@ -218,7 +218,7 @@ def evaluate_fit(
         norms = D.frobenius_norms(idata, matrices)
         curves |= {f"frobenius_{k}": v for k, v in norms.items()}
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
-        hyper = _hyperparameters(model)
+        hyper = model.hyperparameters()
         diagnostics["hyperparameters"] = D.variable_diagnostics(idata, hyper)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
@@ -258,12 +258,6 @@ def evaluate_fit(
         pd.DataFrame(table),
         curves,
     )
-
-
-def _hyperparameters(model: Model) -> list[str]:
-    """Latents indexed by no data dim (global means, scales, prior means): few elements, each
-    identified, so their traces and per-variable R-hat are worth showing one by one."""
-    return [rv.name for rv in model.latents if not any(model.dims[d].column for d in rv.dims)]
 
 
 def _predictive_sample(
@@ -354,7 +348,7 @@ def _relative_efficiency(idata, model: Model) -> float:
 
     One chain (or no hyperparameter) gives 1, as ArviZ does for a single chain.
     """
-    names = _hyperparameters(model)
+    names = model.hyperparameters()
     if idata.posterior.sizes.get("chain", 1) < 2 or not names:
         return 1.0
     import arviz as az

@@ -88,7 +88,7 @@ TRANSFORMS = {
     "positive": "log",
     "unit_interval": "logit",
     "interval": "interval",
-    # --- multivariate, mixtures, ordinal (issue 5) ---
+    # --- multivariate, mixtures, ordinal ---
     "ordered": "ordered",
     "corr_cholesky": "corr_cholesky",
     "simplex": "stick_breaking",
@@ -302,7 +302,7 @@ def _table() -> dict[str, Distribution]:
                 np.asarray(p) / np.sum(p, -1, keepdims=True) * np.arange(np.shape(p)[-1])
             ).sum(-1),
         ),
-        # --- multivariate, mixtures, ordinal (issue 5) ---
+        # --- multivariate, mixtures, ordinal ---
         Distribution(
             "OrderedLogistic",
             (
@@ -358,7 +358,7 @@ def _table() -> dict[str, Distribution]:
             event_dims=1,
         ),
         *_normal_wishart(),
-        # --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+        # --- aggregates, count/positive likelihoods, covariates ---
         *_zero_inflated_and_hurdle(),
     ]
     return {x.name: x for x in d}

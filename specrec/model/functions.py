@@ -47,7 +47,7 @@ GROUPED_STATISTICS = {
     ),
 }
 
-# --- aggregates, count/positive likelihoods, covariates (issue 5) ---
+# --- aggregates, count/positive likelihoods, covariates ---
 
 #: Aggregates of a row expression (one that depends on parameters) over the training rows of
 #: each level of a data dim -> a value over that dim, recomputed at every parameter value.

@@ -328,6 +328,14 @@ class Model:
         m = self.mixture
         return f"{m.dim}_{RESPONSIBILITY}" if m is not None and m.per is not None else None
 
+    def hyperparameters(self) -> list[str]:
+        """The latents indexed by no data dim: global means and scales, prior means, Wishart
+        factors.  Few elements, shared by every user and item, so (up to the model's own
+        symmetries) each is worth showing, comparing across backends and calibrating one by one;
+        the evaluator's per-variable diagnostics and SBC's default checks start from this list
+        (cross-backend agreement compares every small latent, ``agreement.compared_params``)."""
+        return [rv.name for rv in self.latents if not any(self.dims[d].column for d in rv.dims)]
+
     def latent(self, name: str) -> RandomVariable:
         for rv in self.latents:
             if rv.name == name:
