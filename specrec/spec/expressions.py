@@ -241,20 +241,26 @@ def start(node: Node) -> int:
     return node.offset
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The sub-expressions of ``node`` (call arguments, keyword values, an indexed base, the
+    operands): the one place that knows the tree's shape, so walks over it do not repeat it.
+    Index dims and function names are labels, not sub-expressions."""
+    if isinstance(node, Call):
+        return (*node.args, *(v for _, v in node.kwargs))
+    if isinstance(node, Index):
+        return (node.base,)
+    if isinstance(node, BinOp):
+        return (node.left, node.right)
+    if isinstance(node, Neg):
+        return (node.operand,)
+    return ()
+
+
 def names_in(node: Node) -> list[Name]:
     """Every bare name the expression refers to (function names and index dims excluded)."""
     if isinstance(node, Name):
         return [node]
-    if isinstance(node, Num):
-        return []
-    if isinstance(node, Call):
-        out = [n for a in node.args for n in names_in(a)]
-        return out + [n for _, a in node.kwargs for n in names_in(a)]
-    if isinstance(node, Index):
-        return names_in(node.base)
-    if isinstance(node, BinOp):
-        return names_in(node.left) + names_in(node.right)
-    return names_in(node.operand)
+    return [n for c in children(node) for n in names_in(c)]
 
 
 def to_text(node: Node) -> str:

@@ -306,3 +306,12 @@ def test_no_eval_in_the_spec_language():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in ("eval", "exec", "compile"), module
         assert "yaml.load(" not in source and "yaml.Loader" not in source
+
+
+def test_children_cover_every_sub_expression():
+    """names_in (built on children) sees names in arguments, keywords, indexed bases, operands."""
+    from specrec.spec.expressions import children, names_in
+
+    node = parse("-Normal(a[user] + dot(U[user], V[item]), sigma=s ^ 2)")
+    assert [n.id for n in names_in(node)] == ["a", "U", "V", "s"]
+    assert children(parse("x")) == () and len(children(parse("f(x, y, k=z)"))) == 3

@@ -135,14 +135,10 @@ def columns_in(e: Expr) -> set[str]:
 
 
 def uses_statistic(node: E.Node) -> bool:
-    if isinstance(node, E.Call):
-        return (
-            node.func in F.SCALAR_STATISTICS
-            or node.func in F.GROUPED_STATISTICS
-            or any(uses_statistic(a) for a in node.args)
-        )
-    if isinstance(node, E.BinOp):
-        return uses_statistic(node.left) or uses_statistic(node.right)
-    if isinstance(node, E.Neg):
-        return uses_statistic(node.operand)
-    return False
+    """Whether a data statistic appears anywhere in ``node`` (its value is a placeholder
+    without data, so constraints on it are checked only with data)."""
+    if isinstance(node, E.Call) and (
+        node.func in F.SCALAR_STATISTICS or node.func in F.GROUPED_STATISTICS
+    ):
+        return True
+    return any(uses_statistic(c) for c in E.children(node))
