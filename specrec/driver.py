@@ -66,6 +66,14 @@ class Inferred:
 Say = Callable[[str], None]
 
 
+def check_method(backend: Backend, settings: Inference) -> None:
+    """Raise a BackendError when ``backend`` does not offer the method at all: checked before the
+    data is loaded, so the cheapest refusal comes first (``check`` repeats it with the rest)."""
+    reasons = backends.method_reasons(backend, settings)
+    if reasons:
+        raise BackendError(reasons[0])
+
+
 def check(backend: Backend, model: Model, settings: Inference) -> None:
     """Raise a BackendError with every reason ``backend`` cannot fit this, before any work."""
     reasons = backends.refusal_reasons(backend, model, settings)

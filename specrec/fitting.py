@@ -17,7 +17,6 @@ import numpy as np
 
 from specrec import backends, driver, rundir
 from specrec.data.source import load_data
-from specrec.errors import BackendError
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import to_inference_data
 from specrec.model.lower import lower, row_data
@@ -81,8 +80,7 @@ def fit(
     s = loaded.spec
     name = backend or s.backend
     b = backends.get(name)
-    if not backends.offers(b, s.inference.method):
-        raise BackendError(backends.method_reasons(b, s.inference)[0])
+    driver.check_method(b, s.inference)
 
     t_total = time.perf_counter()
     ds, split = load_data(loaded, data)

@@ -39,7 +39,7 @@ from scipy import stats
 
 from specrec import backends, driver, methods, rundir
 from specrec.agreement import MAX_HYPER_ELEMENTS, element_labels, factor_dims
-from specrec.errors import BackendError, UsageError
+from specrec.errors import UsageError
 from specrec.model.ir import Model
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import SimulateData
@@ -163,8 +163,7 @@ def run_sbc(
     if sims < 2:
         raise UsageError(f"sbc needs at least 2 simulations, found {sims}")
     b = backends.get(backend)
-    if not backends.offers(b, s.inference.method):
-        raise BackendError(backends.method_reasons(b, s.inference)[0])
+    driver.check_method(b, s.inference)
     n_bins = bins or default_bins(sims)
     jitter = np.random.default_rng([seed, 7])
     rows: list[dict] = []

@@ -71,3 +71,17 @@ def test_a_method_the_backend_does_not_offer_is_refused_with_what_it_offers() ->
     reasons = backends.refusal_reasons(_MapOnly(), p.model, nuts)
     assert reasons == ["partial does not offer method 'nuts' (it offers map)"]
     assert backends.offered_methods(_MapOnly()) == ("map",)
+
+
+def test_a_method_not_offered_is_refused_before_the_data_is_read() -> None:
+    """driver.check_method: the cheap refusal fit and sbc make before loading any data."""
+    import pytest
+
+    from specrec import driver
+    from specrec.errors import BackendError
+    from specrec.testing.cases import example_spec
+
+    loaded = example_spec("group_means", ["inference.method=nuts"])
+    with pytest.raises(BackendError, match="does not offer method 'nuts'"):
+        driver.check_method(_MapOnly(), loaded.spec.inference)
+    driver.check_method(_Declaring(), loaded.spec.inference)  # offered: no error
