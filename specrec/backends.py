@@ -65,7 +65,8 @@ class Backend(Protocol):
     has a backend-neutral kernel, over ``log_density`` (``offered_methods``), and hands ``fit``
     a ready model: subsampled when ``batch_size`` is set, checked by ``refusal_reasons``.
     ``log_density`` may take ``jacobian: bool = True``; without it the core's MAP (which needs
-    the density of the constrained values) is not offered.
+    the density of the constrained values) is not offered.  ``samplers`` (optional): the NUTS
+    implementations ``inference.sampler`` may name on it; any other name is refused in the core.
     """
 
     name: str
@@ -128,6 +129,18 @@ def method_reasons(backend: Backend, settings: Inference) -> list[str]:
     return [
         f"{name} does not offer method {settings.method!r} "
         f"(it offers {', '.join(offered_methods(backend)) or 'none'})"
+    ]
+
+
+def sampler_reasons(backend: Backend, settings: Inference) -> list[str]:
+    """Why ``inference.sampler`` cannot be used on ``backend`` (it declares ``samplers``)."""
+    offered = getattr(backend, "samplers", None)
+    if settings.sampler is None or offered is None or settings.sampler in offered:
+        return []
+    name = getattr(backend, "name", "this backend")
+    return [
+        f"sampler {settings.sampler!r} is unknown to the {name} backend; "
+        f"choose one of {', '.join(offered)}"
     ]
 
 
@@ -205,6 +218,7 @@ def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list
         method_reasons(backend, settings)
         + distribution_reasons(backend, model)
         + minibatch_reasons(settings, model)
+        + sampler_reasons(backend, settings)
         + backend.unsupported(model, settings)
         + feature_reasons(backend, model)
     )

@@ -85,3 +85,18 @@ def test_a_method_not_offered_is_refused_before_the_data_is_read() -> None:
     with pytest.raises(BackendError, match="does not offer method 'nuts'"):
         driver.check_method(_MapOnly(), loaded.spec.inference)
     driver.check_method(_Declaring(), loaded.spec.inference)  # offered: no error
+
+
+class _OneSampler(_Declaring):
+    samplers = ("own",)
+
+
+def test_a_sampler_the_backend_does_not_declare_is_refused_in_the_core() -> None:
+    p = prepare_example("group_means")
+    settings = p.loaded.spec.inference.model_copy(update={"method": "nuts", "sampler": "stan"})
+    assert backends.refusal_reasons(_OneSampler(), p.model, settings) == [
+        "sampler 'stan' is unknown to the partial backend; choose one of own"
+    ]
+    own = settings.model_copy(update={"sampler": "own"})
+    assert backends.refusal_reasons(_OneSampler(), p.model, own) == []
+    assert backends.refusal_reasons(_Declaring(), p.model, settings) == []  # declares none

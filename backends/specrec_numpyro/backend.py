@@ -105,18 +105,14 @@ class NumPyroBackend:
     methods = ("map", "vi", "nuts", "gibbs")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
+    samplers = ("numpyro",)  # its own NUTS only
 
     @property
     def version(self) -> str:
         return numpyro.__version__
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
-        reasons = []
-        if settings.sampler not in (None, "numpyro"):
-            reasons.append(
-                f"sampler {settings.sampler!r}: the numpyro backend has only its own NUTS"
-            )
-        return reasons
+        return []  # nothing of its own beyond the core's checks (samplers included)
 
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool

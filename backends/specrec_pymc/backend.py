@@ -140,6 +140,7 @@ class PyMCBackend:
     methods = ("nuts",)  # map and vi: the core's optimisers over log_density
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
+    samplers = tuple(SAMPLERS)
 
     @property
     def version(self) -> str:
@@ -148,13 +149,8 @@ class PyMCBackend:
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
         reasons = []
         sampler = settings.sampler
-        if sampler is not None:
-            if sampler not in SAMPLERS:
-                reasons.append(
-                    f"sampler {sampler!r} is unknown to the pymc backend; "
-                    f"choose one of {', '.join(SAMPLERS)}"
-                )
-            elif importlib.util.find_spec(SAMPLERS[sampler]) is None:
+        if sampler in SAMPLERS:  # another name is refused by the core (``samplers``)
+            if importlib.util.find_spec(SAMPLERS[sampler]) is None:
                 reasons.append(
                     f"sampler {sampler!r} is not installed (pip install {SAMPLERS[sampler]})"
                 )

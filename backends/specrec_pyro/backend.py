@@ -107,16 +107,14 @@ class PyroBackend:
     methods = ("map", "vi", "nuts")
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
+    samplers = ("pyro",)  # its own NUTS only
 
     @property
     def version(self) -> str:
         return pyro.__version__
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
-        reasons = []
-        if settings.sampler not in (None, "pyro"):
-            reasons.append(f"sampler {settings.sampler!r}: the pyro backend has only its own NUTS")
-        return reasons
+        return []  # nothing of its own beyond the core's checks (samplers included)
 
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
