@@ -27,6 +27,27 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def commit() -> str | None:
+    """The commit the figures were measured at, ``+dirty`` when the tree had uncommitted
+    changes (a figure from a dirty tree measures code no commit holds); None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def machine(note: str = "") -> dict:
     """CPU, cores, memory and the load average when the benchmark started (a busy machine
     slows every timing; the load says how busy), plus a free-text note from the command line."""
@@ -65,7 +86,8 @@ def describe(result: dict) -> str:
         where += f", load {m['load_average_at_start'][0]:.1f} at start"
     where += ")"
     versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v and k != "platform")
-    line = f"`{result['command']}` on {where}; versions: {versions}"
+    at = f" at {result['commit'][:12]}" if result.get("commit") else ""
+    line = f"`{result['command']}`{at} on {where}; versions: {versions}"
     return line + (f". Note: {m['note']}" if m.get("note") else "")
 
 
@@ -97,6 +119,7 @@ def publish(
         "benchmark": benchmark,
         "date": now(),
         "command": shlex.join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "commit": commit(),
         "machine": machine(note),
         "versions": versions or library_versions(),
         **fields,
