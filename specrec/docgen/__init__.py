@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from specrec.docgen.benchmarks import movielens_benchmarks
+from specrec.docgen.benchmarks import movielens_benchmarks, readme
 from specrec.docgen.cli_ref import cli_page
 from specrec.docgen.errors import errors_page
 from specrec.docgen.spec_keys import spec_keys_page
@@ -32,6 +32,8 @@ PAGES: dict[str, Callable[[Path], str]] = {
     "docs/errors.md": errors_page,
     # fragments included by pages (pymdownx.snippets), not pages themselves
     "docs/gen/movielens-benchmarks.md": movielens_benchmarks,
+    # the README's benchmark table (only the block between its markers is generated)
+    "README.md": readme,
 }
 
 

@@ -72,3 +72,75 @@ def movielens_benchmarks(root: Path) -> str:
         rows,
     )
     return header + body + "\nFrom:\n\n" + "\n".join(sources) + "\n"
+
+
+#: the generated block of the README (everything between the markers is rewritten)
+README_BEGIN = "<!-- begin generated: benchmark table (make docs-gen; from benchmarks/results) -->"
+README_END = "<!-- end generated: benchmark table -->"
+BACKENDS = ("numpyro", "pymc", "pyro")
+
+
+def _newest_rows(root: Path) -> tuple[dict, list[str]]:
+    """(spec, method, backend) -> (row, file name, result) from the newest results file that
+    has it, and one source line per file used."""
+    best: dict[tuple, tuple[dict, str, dict]] = {}
+    paths = sorted({p for pattern in SOURCES for p in (root / RESULTS).glob(pattern)})
+    for path in paths:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(result, dict) or "rows" not in result:
+            continue
+        for r in result["rows"]:
+            if r.get("test_rmse") is None:
+                continue
+            key = (r.get("spec"), r.get("method"), r.get("backend"))
+            if key not in best or result.get("date", "") > best[key][2].get("date", ""):
+                best[key] = (r, path.name, result)
+    used = sorted(
+        {(name, res.get("date", "?")[:10], res.get("commit")) for _, name, res in best.values()}
+    )
+    sources = [
+        f"`{name}` ({date}" + (f", commit {c[:7]}" if c else ", commit not recorded") + ")"
+        for name, date, c in used
+    ]
+    return best, sources
+
+
+def readme_table(root: Path) -> str:
+    """The README's benchmark table: one row per spec and method, a column per backend (test
+    RMSE, fit seconds), the hand-written reference, each cell from the newest results file
+    that measured it; the files, with their dates and commits, listed under it."""
+    best, sources = _newest_rows(root)
+    pairs = sorted({(k[0], k[1]) for k in best})
+    rows = []
+    for spec, method in pairs:
+        cells, ref, dates = [], "-", set()
+        for b in BACKENDS:
+            hit = best.get((spec, method, b))
+            if hit is None:
+                cells.append("")
+                continue
+            r, _, result = hit
+            dates.add(result.get("date", "?")[:10])
+            cells.append(f"{r['test_rmse']:.4f} ({_num(r.get('fit_s'), 0)} s)")
+            # only a reference run beside the fit (it names itself) is shown: older files
+            # carried figures copied from elsewhere, which compare with nothing measured
+            if r.get("reference") and r.get("reference_rmse") is not None and ref == "-":
+                fit_s = _num(r.get("reference_fit_s"), 0)
+                ref = f"{r['reference_rmse']:.4f} {r['reference']} ({fit_s} s)"
+        rows.append([f"`{spec}` {method}", *cells, ref, ", ".join(sorted(dates))])
+    body = table(["spec, method", *BACKENDS, "reference, same run", "measured"], rows)
+    note = (
+        "Test RMSE on MovieLens 100k (random 90/10 split) with the fit time in brackets; "
+        "each cell from the newest of: " + ", ".join(sources) + "."
+    )
+    return f"{README_BEGIN}\n{body}\n{note}\n{README_END}"
+
+
+def readme(root: Path) -> str:
+    """README.md with its generated block rewritten (the rest is left as written)."""
+    text = (root / "README.md").read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        return text
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return head + readme_table(root) + tail

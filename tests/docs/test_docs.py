@@ -130,3 +130,33 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     html = (tmp_path / "site" / "guides" / "backends" / "index.html").read_text()
     assert "ExampleBackend" in html and "--8&lt;--" not in html  # snippets were included
     assert "fonts.googleapis" not in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_readme_benchmark_table_shows_only_references_run_beside(tmp_path) -> None:
+    """The README block is laid out from the results files: the newest file wins per cell, and
+    a reference figure is shown only when the row names a reference run in the same invocation."""
+    import json
+
+    from specrec.docgen.benchmarks import README_BEGIN, README_END, readme
+
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    old = {"spec": "pmf", "method": "map", "test_rmse": 0.95, "fit_s": 10.0}
+    old |= {"reference_rmse": 0.9384, "reference_fit_s": 55.0}  # a copied constant
+    new = {"spec": "pmf", "method": "map", "test_rmse": 0.9414, "fit_s": 9.0}
+    new |= {"reference": "PyMC find_MAP", "reference_rmse": 0.9385, "reference_fit_s": 37.0}
+    for name, date, row, commit in [
+        ("movielens-a.json", "2026-01-01", old, None),
+        ("movielens-b.json", "2026-02-01", new, "abcdef123456"),
+    ]:
+        rows = [row | {"backend": "numpyro"}, old | {"spec": "hpmf", "backend": "pyro"}]
+        payload = {"date": date, "rows": rows, "commit": commit}
+        (results / name).write_text(json.dumps(payload))
+    (tmp_path / "README.md").write_text(f"intro\n{README_BEGIN}\nold table\n{README_END}\nend\n")
+    text = readme(tmp_path)
+    assert text.startswith("intro\n") and text.endswith("end\n") and "old table" not in text
+    assert "0.9414 (9 s)" in text and "0.95 " not in text
+    assert "0.9385 PyMC find_MAP (37 s)" in text and "0.9384" not in text
+    assert "commit abcdef1" in text and "2026-02-01" in text
+    hpmf = next(line for line in text.splitlines() if line.startswith("| `hpmf`"))
+    assert "0.9500 (10 s) | - |" in hpmf  # the newer file re-measured it: the copied figure goes
