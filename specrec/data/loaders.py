@@ -19,7 +19,7 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.data.formats import FORMATS, RawTable, detect_format, read_headerless, read_table
-from specrec.data.movielens import load_side_info_100k, read_member
+from specrec.data.movielens import listed_ids_100k, load_side_info_100k, read_member
 from specrec.data.splits import Split
 from specrec.errors import DataError
 
@@ -110,16 +110,20 @@ def load_split_files(
     numeric: Sequence[str] = (),
     value_range: tuple[float | None, float | None] | None = None,
     sep: str | None = None,
+    listed_in: str | Path | None = None,
 ) -> tuple[Dataset, Split]:
     """Read a given train/test pair (``u1.base``/``u1.test``) as one data set plus its split.
 
     Both files are coded together so a code means the same user in train and test; the returned
     ``Split`` (kind ``"files"``) has the train file's rows first, then the test file's.
+    ``listed_in``: a MovieLens 100k folder whose u.user / u.item list every id the rows may use.
     """
     request = _request(response, categorical, numeric, rename, value_range)
     wanted = _file_columns(request)
     tables = [_read(Path(p), format, sep, wanted) for p in (train_path, test_path)]
     ds, origin = _build(tables, request, source=f"{train_path} + {test_path}")
+    if listed_in is not None:
+        check_listed_ids(ds, origin, listed_in)
     _warn_duplicates(ds, origin)
     n_train = len(tables[0].frame)
     split = Split.from_rows(
@@ -138,8 +142,33 @@ def load_movielens_100k(folder: str | Path) -> Dataset:
     table = read_headerless(text, "\t", file)
     request = _request("rating", ("user_id", "item_id"), ("timestamp",), None, (1, 5))
     ds, origin = _build([table], request, source=file)
+    check_listed_ids(ds, origin, folder)
     _warn_duplicates(ds, origin)
     return ds
+
+
+def check_listed_ids(ds: Dataset, origin: _Origin, folder: str | Path) -> None:
+    """Refuse a rating whose user or item the archive's own id lists (u.user, u.item) lack.
+
+    Why: MovieLens ships the list of its users and items, so an id outside it (user 0, a
+    foreign row pasted in) is damage, not a new user to fit from the population level.  A bare
+    u.data (no lists) is not checked; removing the lists is the explicit way to accept such rows.
+    """
+    for column, (listed, file) in listed_ids_100k(folder).items():
+        if column not in ds.codes:
+            continue
+        unknown = ~np.isin(ds.levels[column], listed)
+        if not unknown.any():
+            continue
+        at = np.isin(ds.codes[column], np.flatnonzero(unknown))
+        i = int(np.argmax(at))
+        raise DataError(
+            f"column {column!r}: id {ds.levels[column][ds.codes[column][i]]} is not listed in "
+            f"{file} ({int(at.sum())} rows, {int(unknown.sum())} ids not listed); fix the rows, "
+            f"or remove the id lists to fit unlisted ids from the population level",
+            file=origin.files[int(origin.file_index[i])],
+            row=int(origin.rows[i]),
+        )
 
 
 def find_duplicates(ds: Dataset, columns: Iterable[str] | None = None) -> pd.DataFrame:

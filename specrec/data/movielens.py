@@ -151,6 +151,28 @@ def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataF
     return frame
 
 
+def listed_ids_100k(folder: str | Path) -> dict[str, tuple[np.ndarray, str]]:
+    """The ids the archive itself lists (u.user's users, u.item's items), each with its file.
+
+    Why: a ``u.data`` row whose user u.user does not list is a damaged or foreign row, not a new
+    user; the loaders check ratings against these lists.  Only the id column is checked here
+    (a text age in u.user matters only to covariates).  A list that is absent (a bare u.data)
+    is not returned, so no check is made against it.
+    """
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    for level, name, columns in (
+        ("user_id", "u.user", _USER_COLUMNS),
+        ("item_id", "u.item", _ITEM_COLUMNS),
+    ):
+        try:
+            text, file = read_member(folder, name)
+        except DataError:
+            continue
+        table = _read_pipe_table(text, file, columns)
+        out[level] = (_integers(table[level], file, level, 1), file)
+    return out
+
+
 def side_attributes_100k(
     folder: str | Path, levels: dict[str, np.ndarray]
 ) -> dict[str, dict[str, Attribute]]:

@@ -80,6 +80,7 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
                 _under(folder, split_cfg.test),
                 numeric=["timestamp"],
                 value_range=cfg.range,
+                listed_in=folder,
             )
             return _with_side_tables(ds, folder, cfg), split
         ds = _with_side_tables(loaders.load_movielens_100k(folder), folder, cfg)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from specrec.data.loaders import load_ratings
+from specrec.data.loaders import load_movielens_100k, load_ratings, load_split_files
 from specrec.data.movielens import load_side_info_100k, side_attributes_100k
 from specrec.errors import EXIT_BAD_INPUT, DataError
 
@@ -97,3 +97,35 @@ def test_bad_side_tables_are_positioned(tmp_path: Path, kind: str) -> None:
 def test_missing_side_tables_are_no_covariates(tmp_path: Path) -> None:
     (tmp_path / "u.data").write_text(GOOD_UDATA)
     assert side_attributes_100k(tmp_path, {"user_id": [1]}) == {}
+
+
+#: A rating row whose id the archive's own lists (u.user, u.item) lack, per id column.
+UNLISTED = {"user_id": "3\t1\t4\t881250951\n", "item_id": "1\t9\t4\t881250951\n"}
+
+
+@pytest.mark.parametrize("column", sorted(UNLISTED))
+def test_an_id_the_archive_does_not_list_is_refused_with_file_and_row(
+    tmp_path: Path, column: str
+) -> None:
+    folder = _side(tmp_path)
+    (folder / "u.data").write_text(GOOD_UDATA + UNLISTED[column])
+    err = _error(lambda: load_movielens_100k(folder))
+    assert err.file == str(folder / "u.data") and err.row == 3, str(err)
+    assert column in str(err) and ("u.user" if column == "user_id" else "u.item") in str(err)
+
+
+@pytest.mark.parametrize("part", ["u1.base", "u1.test"])
+@pytest.mark.parametrize("column", sorted(UNLISTED))
+def test_split_files_are_checked_against_the_id_lists(
+    tmp_path: Path, column: str, part: str
+) -> None:
+    folder = _side(tmp_path)
+    for name in ("u1.base", "u1.test"):
+        (folder / name).write_text(GOOD_UDATA + (UNLISTED[column] if name == part else ""))
+    err = _error(lambda: load_split_files(folder / "u1.base", folder / "u1.test", listed_in=folder))
+    assert err.file == str(folder / part) and err.row == 3, str(err)
+
+
+def test_without_id_lists_any_positive_id_is_a_level(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text(GOOD_UDATA + UNLISTED["user_id"])
+    assert list(load_movielens_100k(tmp_path).levels["user_id"]) == [1, 2, 3]
