@@ -320,7 +320,9 @@ def test_unsupported(backend: Any, quick: Problem) -> None:
     ok = quick.settings("nuts")
     assert backend.unsupported(quick.model, ok) == []
     assert backend.unsupported(quick.model, ok.model_copy(update={"sampler": "pymc"})) == []
-    [reason] = backend.unsupported(quick.model, ok.model_copy(update={"sampler": "stan"}))
+    stan = ok.model_copy(update={"sampler": "stan"})
+    assert backend.unsupported(quick.model, stan) == []  # an undeclared name is the core's
+    [reason] = backends.refusal_reasons(backend, quick.model, stan)
     assert "'stan'" in reason and "pymc" in reason
     if importlib.util.find_spec("nutpie") is None:
         [reason] = backend.unsupported(quick.model, ok.model_copy(update={"sampler": "nutpie"}))
