@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from specrec.conjugacy import probe
+from specrec.conjugacy import linalg, probe
 from specrec.conjugacy.analysis import GAUSSIAN_CHILDREN, SCALAR_PAIRS, Update
 from specrec.conjugacy.probe import Arrays
 from specrec.model.ir import Model, RandomVariable
@@ -111,7 +111,7 @@ def _child_precision(arrays: Arrays, model: Model, child: RandomVariable, values
         return (1.0 / s**2)[..., None]
     if child.distribution == "MvNormal":
         c = probe.child_arg(arrays, model, child, "chol", values)
-        return xp.linalg.inv(c @ xp.swapaxes(c, -1, -2))
+        return linalg.inverse_from_cholesky(xp, c)
     c = probe.child_arg(arrays, model, child, "precision_chol", values)
     return c @ xp.swapaxes(c, -1, -2)
 
@@ -139,8 +139,10 @@ def gaussian_params(
     else:
         key = "chol" if rv.distribution == "MvNormal" else "precision_chol"
         c = xp.reshape(xp.broadcast_to(args[key], (*rv.shape, d)), (g, d, d))
-        cct = c @ xp.swapaxes(c, -1, -2)
-        prec = xp.linalg.inv(cct) if rv.distribution == "MvNormal" else cct
+        if rv.distribution == "MvNormal":  # c is the covariance's factor
+            prec = linalg.inverse_from_cholesky(xp, c)
+        else:
+            prec = c @ xp.swapaxes(c, -1, -2)
         h = xp.einsum("gde,ge->gd", prec, mu0)
     for child in p.kids:
         arg = GAUSSIAN_CHILDREN[child.distribution]
@@ -167,11 +169,12 @@ def gaussian_params(
 
 def gaussian_draw(arrays: Arrays, random: Random, rv: RandomVariable, prec: Any, h: Any) -> Any:
     xp = arrays.xp
-    chol = xp.linalg.cholesky(prec)
-    mean = xp.linalg.solve(prec, h[..., None])[..., 0]
+    # with prec = C C^T: mean prec^-1 h = C^-T C^-1 h, noise C^-T z, so one draw is
+    # C^-T (C^-1 h + z)
+    chol = linalg.cholesky(xp, prec)
     z = random.normal(h.shape)
-    noise = xp.linalg.solve(xp.swapaxes(chol, -1, -2), z[..., None])[..., 0]
-    return xp.reshape(mean + noise, rv.shape)
+    y = linalg.solve_lower(xp, chol, h[..., None]) + z[..., None]
+    return xp.reshape(linalg.solve_upper_t(xp, chol, y)[..., 0], rv.shape)
 
 
 def scalar_params(
@@ -247,7 +250,7 @@ def wishart_draw(
 ) -> Any:
     xp = arrays.xp
     d = rv.shape[-1]
-    c = xp.linalg.cholesky(xp.linalg.inv(inv_scale))
+    c = linalg.cholesky(xp, linalg.spd_inverse(xp, inv_scale))
     chi2 = 2.0 * random.gamma((nu - xp.arange(d)) / 2.0)
     bartlett = xp.tril(random.normal((d, d)), -1) + xp.diag(xp.sqrt(chi2))
     return c @ bartlett

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,3 +79,20 @@ def test_fit_runs_gibbs_end_to_end():
     )
     assert run.metrics["inference"]["method"] == "gibbs"
     assert run.idata.posterior["group_means"].shape == (2, 100, 3)
+
+
+def test_a_sweep_calls_no_lapack_kernel():
+    """jaxlib 0.10's batched LAPACK kernels wait on XLA's intra-op pool; two at once (a
+    Cholesky and a solve of the same precisions) deadlocked a Gibbs run on 2 cores, so the
+    conditionals factorise in plain array operations (``specrec.conjugacy.linalg``)."""
+    from specrec_numpyro.gibbs import make_sweep
+
+    m = model("normal_wishart")
+    values = initial_values(m, np.random.default_rng(0), 1.0)
+    rows = device_rows(m)
+    sweep = make_sweep(m, analyse(m), rows)
+    start = {k: jnp.asarray(v, jnp.float32) for k, v in values.items()}
+    hlo = jax.jit(sweep).lower(start, jax.random.PRNGKey(0)).compile().as_text()
+    assert "wishart" in [u.kind for u in analyse(m)]
+    targets = set(re.findall(r'custom_call_target="([^"]+)"', hlo))
+    assert not [t for t in targets if "lapack" in t], targets
