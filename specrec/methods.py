@@ -220,7 +220,7 @@ def _builtins() -> None:
             "(specrec explain lists them), slice steps elsewhere (MCMC)",
             produces="chains",
             loss_trace=False,
-            settings=frozenset({"draws", "warmup", "chains"}),
+            settings=frozenset({"draws", "warmup", "chains", "thin"}),
             map_start=True,
             quick=(("warmup", 30), ("draws", 20), ("chains", 1)),
         )

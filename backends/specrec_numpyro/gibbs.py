@@ -5,7 +5,7 @@ namespace), so this kernel and the numpy reference cannot differ in their maths.
 visits the sites in the analysis' order; a site without a closed form gets slice steps
 (Neal 2003: stepping out, then shrinkage, width 1) on each of its unconstrained elements,
 on NumPyro's log density of the model plus the Jacobian of the site's transform.  Warm-up
-and draws are two ``lax.scan`` loops over sweeps, chains are ``vmap``-ed, and the whole run is
+and draws are one ``lax.scan`` over sweeps, chains are ``vmap``-ed, and the whole run is
 compiled ahead of time so that ``compile_s`` is measured apart from ``fit_s``.
 """
 
@@ -184,7 +184,8 @@ def make_sweep(
 def fit_gibbs(
     model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
 ) -> FitResult:
-    """``settings.chains`` chains of ``warmup`` + ``draws`` sweeps from ``init``."""
+    """``settings.chains`` chains of ``warmup + draws * thin`` sweeps from ``init``, keeping
+    every ``thin``-th after warm-up."""
     t0 = time.perf_counter()
     updates = analyse(model, settings.seed)
     reasons = unsupported(model, updates)
@@ -195,20 +196,35 @@ def fit_gibbs(
     dtype = jnp.result_type(float)
     start = {rv.name: jnp.asarray(init[rv.name], dtype) for rv in model.latents}
 
+    warmup, draws, thin = settings.warmup, settings.draws, settings.thin
+
     def chain(key: Any) -> dict[str, Any]:
-        k_warm, k_draw = jax.random.split(key)
-        warm = jax.random.split(k_warm, settings.warmup)
-        values = jax.lax.scan(lambda v, k: (sweep(v, k), None), start, warm)[0]
-        keys = jax.random.split(k_draw, settings.draws)
-        return jax.lax.scan(lambda v, k: (sweep(v, k),) * 2, values, keys)[1]
+        # one scan over warm-up and draws (the sweep is traced and compiled once, not once per
+        # phase); sweep i after warm-up lands in slot (i - warmup) // thin, so each slot ends
+        # holding the last sweep of its group of thin, and warm-up sweeps write slot 0 until
+        # the first kept draw overwrites it
+        kept = {k: jnp.zeros((draws, *v.shape), v.dtype) for k, v in start.items()}
+
+        def step(carry: tuple, i: Any) -> tuple:
+            values, kept = carry
+            # sweep i's key depends on i alone, so thin=2 keeps exactly every second sweep
+            # of the thin=1 chain with the same seed
+            values = sweep(values, jax.random.fold_in(key, i))
+            slot = jnp.maximum(i - warmup, 0) // thin
+            kept = {
+                n: jax.lax.dynamic_update_index_in_dim(kept[n], values[n], slot, 0) for n in kept
+            }
+            return (values, kept), None
+
+        return jax.lax.scan(step, (start, kept), jnp.arange(warmup + draws * thin))[0][1]
 
     keys = jax.random.split(jax.random.PRNGKey(settings.seed), settings.chains)
     run = jax.jit(jax.vmap(chain)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    draws = jax.block_until_ready(run(keys))
+    out = jax.block_until_ready(run(keys))
     fit_s = time.perf_counter() - t1
-    posterior = {k: np.asarray(v, dtype=float) for k, v in draws.items()}
+    posterior = {k: np.asarray(v, dtype=float) for k, v in out.items()}
     for name, v in posterior.items():
         if not np.all(np.isfinite(v)):
             raise FitError(f"gibbs: non-finite draws of {name}")

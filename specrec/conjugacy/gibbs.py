@@ -111,7 +111,8 @@ def sample(
     progress: bool = False,
     updates: list[Update] | None = None,
 ) -> FitResult:
-    """Run ``settings.chains`` chains of ``settings.warmup + settings.draws`` sweeps.
+    """Run ``settings.chains`` chains of ``warmup + draws * thin`` sweeps, keeping every
+    ``thin``-th after warm-up.
 
     ``updates`` (default: ``analyse(model)``) may be given to test a sampler against a
     deliberately wrong plan.  ``sample_stats["lp"]`` is the log density of each draw.
@@ -131,10 +132,11 @@ def sample(
     for c in range(chains):
         rng = np.random.default_rng([settings.seed, c])
         values = {n: np.asarray(init[n], dtype=float) for n in names}
-        for i in range(settings.warmup + draws):
+        thin = settings.thin
+        for i in range(settings.warmup + draws * thin):
             values = sweep(model, plans, values, rng)
-            if i >= settings.warmup:
-                k = i - settings.warmup
+            k, skip = divmod(i - settings.warmup, thin)
+            if i >= settings.warmup and skip == thin - 1:
                 for n in names:
                     post[n][c, k] = values[n]
                 lp[c, k] = log_density(model, unconstrain(model, values))[0]

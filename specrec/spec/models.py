@@ -312,10 +312,16 @@ class Inference(Strict):
     steps: Count = Field(4000, ge=1, description="optimiser steps (map, vi)")
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
     draws: Count = Field(
-        500, ge=1, description="posterior draws per chain (nuts; vi: from the guide)"
+        500, ge=1, description="posterior draws per chain (nuts, gibbs; vi: from the guide)"
     )
-    warmup: Count = Field(500, ge=0, description="warm-up iterations per chain (nuts)")
-    chains: Count = Field(1, ge=1, description="independent chains (nuts)")
+    warmup: Count = Field(500, ge=0, description="warm-up iterations per chain (nuts, gibbs)")
+    thin: Count = Field(
+        1,
+        ge=1,
+        description="gibbs: keep every thin-th sweep after warm-up (a chain runs draws x thin "
+        "sweeps and keeps draws of them)",
+    )
+    chains: Count = Field(1, ge=1, description="independent chains (nuts, gibbs)")
     target_accept: Real = Field(
         0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
     )

@@ -80,3 +80,13 @@ def test_explain_prints_each_parameter_and_its_reason():
         in r.output
     )
     assert "sigma: slice step (HalfNormal prior on the sigma of the Normal likelihood" in r.output
+
+
+def test_thin_keeps_every_thin_th_sweep_of_the_same_chain():
+    m = model("normal_wishart")
+    init = initial_values(m, np.random.default_rng(0), 0.1)
+    every = sample(m, Inference(method="gibbs", warmup=3, draws=8, seed=4), init)
+    thinned = sample(m, Inference(method="gibbs", warmup=3, draws=4, thin=2, seed=4), init)
+    for name, v in thinned.posterior.items():
+        assert v.shape[1] == 4
+        np.testing.assert_array_equal(v, every.posterior[name][:, 1::2])

@@ -96,3 +96,17 @@ def test_a_sweep_calls_no_lapack_kernel():
     assert "wishart" in [u.kind for u in analyse(m)]
     targets = set(re.findall(r'custom_call_target="([^"]+)"', hlo))
     assert not [t for t in targets if "lapack" in t], targets
+
+
+def test_the_kernel_thins_the_same_chain():
+    m = model("normal_wishart")
+    init = initial_values(m, np.random.default_rng(0), 0.1)
+
+    def run(draws: int, thin: int):
+        settings = Inference(method="gibbs", warmup=3, draws=draws, thin=thin, chains=2, seed=4)
+        return NumPyroBackend().fit(m, settings, init, progress=False).posterior
+
+    every, thinned = run(8, 1), run(4, 2)
+    for name, v in thinned.items():
+        assert v.shape[:2] == (2, 4)
+        np.testing.assert_allclose(v, every[name][:, 1::2], rtol=1e-5, atol=1e-6)
