@@ -111,7 +111,7 @@ def _child_precision(arrays: Arrays, model: Model, child: RandomVariable, values
         return (1.0 / s**2)[..., None]
     if child.distribution == "MvNormal":
         c = probe.child_arg(arrays, model, child, "chol", values)
-        return linalg.inverse_from_cholesky(xp, c)
+        return linalg.inverse_from_cholesky(xp, c, arrays.loop)
     c = probe.child_arg(arrays, model, child, "precision_chol", values)
     return c @ xp.swapaxes(c, -1, -2)
 
@@ -140,7 +140,7 @@ def gaussian_params(
         key = "chol" if rv.distribution == "MvNormal" else "precision_chol"
         c = xp.reshape(xp.broadcast_to(args[key], (*rv.shape, d)), (g, d, d))
         if rv.distribution == "MvNormal":  # c is the covariance's factor
-            prec = linalg.inverse_from_cholesky(xp, c)
+            prec = linalg.inverse_from_cholesky(xp, c, arrays.loop)
         else:
             prec = c @ xp.swapaxes(c, -1, -2)
         h = xp.einsum("gde,ge->gd", prec, mu0)
@@ -171,10 +171,10 @@ def gaussian_draw(arrays: Arrays, random: Random, rv: RandomVariable, prec: Any,
     xp = arrays.xp
     # with prec = C C^T: mean prec^-1 h = C^-T C^-1 h, noise C^-T z, so one draw is
     # C^-T (C^-1 h + z)
-    chol = linalg.cholesky(xp, prec)
+    chol = linalg.cholesky(xp, prec, arrays.loop)
     z = random.normal(h.shape)
-    y = linalg.solve_lower(xp, chol, h[..., None]) + z[..., None]
-    return xp.reshape(linalg.solve_upper_t(xp, chol, y)[..., 0], rv.shape)
+    y = linalg.solve_lower(xp, chol, h[..., None], arrays.loop) + z[..., None]
+    return xp.reshape(linalg.solve_upper_t(xp, chol, y, arrays.loop)[..., 0], rv.shape)
 
 
 def scalar_params(
@@ -250,7 +250,7 @@ def wishart_draw(
 ) -> Any:
     xp = arrays.xp
     d = rv.shape[-1]
-    c = linalg.cholesky(xp, linalg.spd_inverse(xp, inv_scale))
+    c = linalg.cholesky(xp, linalg.spd_inverse(xp, inv_scale, arrays.loop), arrays.loop)
     chi2 = 2.0 * random.gamma((nu - xp.arange(d)) / 2.0)
     bartlett = xp.tril(random.normal((d, d)), -1) + xp.diag(xp.sqrt(chi2))
     return c @ bartlett

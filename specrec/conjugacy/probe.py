@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from specrec.conjugacy import linalg
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import NUMPY_OPS, ArrayOps, evaluate
 
@@ -30,6 +31,7 @@ class Arrays:
     ops: ArrayOps
     row_arrays: Mapping[str, Any] | None = None
     response: Any = None  # the likelihood's observations on the model scale
+    loop: linalg.Loop = linalg.python_loop  # the D-step loops of ``linalg`` (JAX: fori_loop)
 
     def y(self, model: Model) -> Any:
         if self.response is not None:
