@@ -22,6 +22,9 @@ def _flags_after(code: str, env_flags: str | None) -> str:
 
 
 def test_add_flag_appends_once_and_keeps_the_users_value(monkeypatch):
+    # In-process: another test in this worker may have started JAX already, which alone
+    # makes add_flag a no-op (tested below in a fresh interpreter).
+    monkeypatch.setattr("specrec.xla_flags._jax_started", lambda: False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
     assert not add_flag(NO_YNN_FUSIONS)
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot"
