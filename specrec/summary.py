@@ -43,6 +43,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
         pct = cov_key.removeprefix("coverage_").replace("_", ".")
         lines.append(f"  {pct} % predictive interval coverage (test): {_fmt(test[cov_key], 3)}")
     lines += _honesty_lines(test, m.get("loo"))
+    lines += _idata_lines(metrics.get("idata"))
     if _is_mcmc(d.get("method")):
         lines.append(
             f"  divergences {d.get('divergences')}, R-hat max {_fmt(d.get('rhat_max'), 3)} "
@@ -105,6 +106,14 @@ def _honesty_lines(test: dict, loo: dict | None) -> list[str]:
             f"{loo['elpd_loo_per_rating']:.3f} per {unit}), p_loo {loo['p_loo']:.1f}{warn}"
         )
     return lines
+
+
+def _idata_lines(idata: dict | None) -> list[str]:
+    """Which ArviZ groups posterior.nc left out and why (runs before format 2 say nothing)."""
+    if not idata:
+        return []
+    lines = [f"  posterior.nc left out {g}: {why}" for g, why in idata.get("left_out", {}).items()]
+    return lines + [f"  posterior.nc {g}: {note}" for g, note in idata.get("notes", {}).items()]
 
 
 _COMPARE_ROWS = [

@@ -108,6 +108,14 @@ METRICS_FIELDS: dict[str, str] = {
     "metrics.loo.n_pareto_k_above_good": "ratings whose k exceeds good_k (unreliable estimate)",
     "metrics.loo.n_pareto_k_above_1": "ratings whose k exceeds 1 (estimate badly biased)",
     "metrics.loo.warning": "true when any k exceeds good_k: treat elpd_loo with caution",
+    # -- posterior.nc (specrec.evaluate.groups) -------------------------------------------------
+    "idata.groups": "ArviZ groups posterior.nc holds besides posterior and sample_stats "
+    "(observed_data, constant_data, log_likelihood, posterior_predictive, predictions, "
+    "predictions_constant_data)",
+    "idata.left_out": "groups left out of posterior.nc, each with its reason (empty: none)",
+    "idata.left_out.<group>": "why that group is not in posterior.nc (over evaluate.idata_max_mb, "
+    "or no test pairs)",
+    "idata.notes.<group>": "a group that is kept but must be read with care (a map fit's one draw)",
     # -- convergence ----------------------------------------------------------------------------
     "diagnostics.method": "inference method (map, vi, nuts)",
     "diagnostics.mixture.dim": "the mixture's component dim",
