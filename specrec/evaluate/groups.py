@@ -33,6 +33,15 @@ from specrec.model.reference import predict_draws
 
 #: The observation dims of the training rows and of the test pairs.
 OBS, PAIR = "obs", "pair"
+#: Every group this module adds, in the order a run stores them.
+EXTRA_GROUPS = (
+    "observed_data",
+    "constant_data",
+    "log_likelihood",
+    "posterior_predictive",
+    "predictions",
+    "predictions_constant_data",
+)
 
 
 @dataclass
@@ -58,8 +67,9 @@ def over_budget(group: str, n_draws: int, n_rows: int, what: str, max_mb: float)
     need = size_mb(n_draws, n_rows)
     if need <= max_mb:
         return None
+    shown = f"{need:,.0f}" if need >= 10 else f"{need:.2g}"
     return (
-        f"{n_draws} draws x {n_rows} {what} need {need:,.0f} MB, over the budget "
+        f"{n_draws} draws x {n_rows} {what} need {shown} MB, over the budget "
         f"evaluate.idata_max_mb = {max_mb:g}"
     )
 
