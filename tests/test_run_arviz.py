@@ -150,6 +150,12 @@ def test_numpyro_nuts_run_is_a_complete_inference_data(runs):
     assert stats["diverging"].dtype == bool
     bfmi = az.bfmi(idata)  # the energy statistic is the one BFMI reads
     assert bfmi.shape == (2,) and np.all(np.isfinite(bfmi))
+    d = runs("numpyro", "nuts").metrics["diagnostics"]
+    np.testing.assert_allclose(d["bfmi"], bfmi)
+    table = az.summary(idata, var_names=["mu", "mu_u", "sigma"])
+    assert list(d["parameters"]) == list(table.index)
+    assert d["parameters"]["sigma"]["r_hat"] == float(table.loc["sigma", "r_hat"])
+    assert set(d["verdict"]) == {"warnings", "expected"}
 
 
 @pytest.mark.backend("numpyro")

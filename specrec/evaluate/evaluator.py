@@ -37,6 +37,7 @@ from specrec.evaluate.metrics import (
 )
 from specrec.evaluate.mixture_summary import mixture_summary
 from specrec.evaluate.ranking import ranking_metrics
+from specrec.evaluate.verdict import bfmi, parameter_table, verdict
 from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
@@ -45,6 +46,7 @@ MAX_DRAWS = 2000  # predictions use at most this many posterior draws (thinned e
 MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
 CHUNK_ELEMENTS = 20_000_000  # draws x rows predicted at once (160 MB of float64 per array)
 MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables
+MAX_TABLE_ELEMENTS = 200  # hyperparameter elements in the per-parameter table (az.summary)
 
 
 @dataclass
@@ -230,8 +232,13 @@ def evaluate_fit(
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
         hyper = model.hyperparameters()
         diagnostics["hyperparameters"] = D.variable_diagnostics(idata, hyper)
+        diagnostics["bfmi"] = bfmi(idata)
+        diagnostics["verdict"] = verdict(model, idata, diagnostics)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
+    if methods.has_draws(method):
+        table_names = _table_names(model)
+        diagnostics["parameters"] = parameter_table(idata, table_names, mcmc)
     if loss is not None:
         curves["loss"] = np.asarray(loss)
         diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), 50) :]))
@@ -283,6 +290,19 @@ def evaluate_fit(
         curves,
         groups,
     )
+
+
+def _table_names(model: Model) -> list[str]:
+    """The hyperparameters ``az.summary`` tabulates: all of them while they have at most
+    ``MAX_TABLE_ELEMENTS`` elements together, else the smallest ones that fit."""
+    sizes = {n: int(np.prod(model.latent(n).shape, dtype=int)) for n in model.hyperparameters()}
+    names, total = [], 0
+    for name in sorted(sizes, key=lambda n: sizes[n]):
+        if total + sizes[name] > MAX_TABLE_ELEMENTS:
+            break
+        names.append(name)
+        total += sizes[name]
+    return [n for n in sizes if n in names]  # in the model's order
 
 
 def _predictive_sample(
