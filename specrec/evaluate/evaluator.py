@@ -276,8 +276,8 @@ def evaluate_fit(
     )
     if not methods.has_draws(method):
         groups.notes["log_likelihood"] = (
-            f"{method} gives a point estimate: every group has 1 draw, and az.loo on it is "
-            "not meaningful"
+            f"{method} gives a point estimate: every group has 1 draw, so there is no "
+            "posterior to re-weight and az.loo / az.compare cannot use the run"
         )
     return Evaluation(
         {

@@ -115,7 +115,7 @@ METRICS_FIELDS: dict[str, str] = {
     "idata.left_out": "groups left out of posterior.nc, each with its reason (empty: none)",
     "idata.left_out.<group>": "why that group is not in posterior.nc (over evaluate.idata_max_mb, "
     "or no test pairs)",
-    "idata.notes.<group>": "a group that is kept but must be read with care (a map fit's one draw)",
+    "idata.notes.<group>": "a group that is kept but must be read with care (a map fit's one draw: no az.loo)",
     # -- convergence ----------------------------------------------------------------------------
     "diagnostics.method": "inference method (map, vi, nuts)",
     "diagnostics.mixture.dim": "the mixture's component dim",
