@@ -44,17 +44,17 @@ def runs(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("runs")
     made: dict = {}
 
-    def get(backend: str, method: str):
-        if (backend, method) not in made:
-            made[backend, method] = fit(
+    def get(backend: str, method: str, *extra: str):
+        if (backend, method, extra) not in made:
+            made[backend, method, extra] = fit(
                 SPECS / "quickstart.yaml",
                 backend=backend,
                 method=method,
-                overrides=SMALL + BUDGETS[method],
+                overrides=SMALL + BUDGETS[method] + list(extra),
                 out=out,
                 progress=False,
             )
-        return made[backend, method]
+        return made[backend, method, extra]
 
     return get
 
@@ -208,3 +208,23 @@ def test_pymc_vi_run_is_a_complete_inference_data(runs):
 @pytest.mark.backend("pyro")
 def test_pyro_vi_run_is_a_complete_inference_data(runs):
     check_arviz_runs(check_groups(runs("pyro", "vi")), mcmc=False)
+
+
+@pytest.mark.backend("numpyro")
+def test_groups_over_the_budget_are_left_out_with_the_reason(runs):
+    from specrec.summary import fit_summary
+
+    run = runs("numpyro", "vi", "evaluate.idata_max_mb=0.001")
+    idata = _az().from_netcdf(str(run.path / "posterior.nc"))
+    assert {"observed_data", "constant_data", "posterior"} <= set(idata.groups())
+    kept = {"log_likelihood", "posterior_predictive", "predictions", "predictions_constant_data"}
+    assert not kept & set(idata.groups()), idata.groups()
+    left_out = run.metrics["idata"]["left_out"]
+    assert set(left_out) == {"log_likelihood", "posterior_predictive", "predictions"}
+    n = len(run.model.data)
+    assert left_out["posterior_predictive"].startswith(f"60 draws x {n} training rows need ")
+    assert all("evaluate.idata_max_mb = 0.001" in why for why in left_out.values())
+    assert "elpd_loo" in run.metrics["metrics"]["loo"]  # LOO is within its own budget
+    text = fit_summary(run.metrics, run.path)
+    for group, why in left_out.items():
+        assert f"posterior.nc left out {group}: {why}" in text

@@ -42,7 +42,9 @@ from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
 
-MAX_DRAWS = 2000  # predictions use at most this many posterior draws (thinned evenly)
+#: predictions use at most this many posterior draws (thinned evenly); PSIS-LOO and
+#: posterior.nc's per-draw groups use every draw, so they line up with the posterior group
+MAX_DRAWS = 2000
 MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
 CHUNK_ELEMENTS = 20_000_000  # draws x rows predicted at once (160 MB of float64 per array)
 MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables

@@ -46,3 +46,19 @@ def test_replicated_ratings_have_their_own_stream():
     pp = a.datasets["posterior_predictive"][model.response].values
     np.testing.assert_array_equal(pp, b.datasets["posterior_predictive"][model.response].values)
     assert not np.allclose(pp[0, 0], model.data.y)  # draws of y, not y
+
+
+def test_loo_is_computed_when_its_array_is_too_large_to_keep():
+    import arviz as az
+    import xarray as xr
+
+    from specrec.evaluate import evaluator
+    from specrec.spec.models import Evaluate
+
+    model, post = _model_and_prior_draws(300, 1, 20, seed=6)
+    idata = az.InferenceData(posterior=xr.Dataset({"x": (("chain", "draw"), np.zeros((1, 20)))}))
+    budget = Evaluate(loo_max_mb=1e6, idata_max_mb=0.01)
+    loo, kept, why = evaluator._loo(model, post, "vi", budget, idata)
+    assert loo["n_rows"] == 300 and kept is None and "idata_max_mb = 0.01" in why
+    loo, kept, why = evaluator._loo(model, post, "map", Evaluate(idata_max_mb=0.01), idata)
+    assert "point estimate" in loo["skipped"] and kept is None  # neither wanted: not computed
