@@ -24,7 +24,9 @@ from specrec.model.ir import Model
 from specrec.spec.models import Inference
 
 #: ArviZ's sampler-statistic vocabulary; every backend reports (a subset of) these names.
-SAMPLE_STATS = methods.HMC_STATS
+#: ``energy`` (the Hamiltonian at each draw, what ``az.bfmi`` and ``az.plot_energy`` read) is
+#: reported where the sampler exposes it (NumPyro, PyMC); it is not one a method requires.
+SAMPLE_STATS = (*methods.HMC_STATS, "energy")
 
 
 @dataclass

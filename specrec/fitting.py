@@ -18,7 +18,7 @@ import numpy as np
 from specrec import backends, driver, rundir
 from specrec.data.source import load_data
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
-from specrec.inference import to_inference_data
+from specrec.inference import add_groups, to_inference_data
 from specrec.model.lower import lower, row_data
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
@@ -104,6 +104,7 @@ def fit(
         s.evaluate,
         s.inference.seed,
     )
+    add_groups(idata, ev.groups.datasets)
     timing = driver.Timing(
         compile_s=result.compile_s,
         fit_s=result.fit_s,

@@ -51,3 +51,12 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
         loss = np.asarray(result.loss, dtype=float)
         idata.add_groups({"loss": xr.Dataset({"loss": (("step",), loss)})})
     return idata
+
+
+def add_groups(idata: az.InferenceData, groups: dict) -> None:
+    """Add ``observed_data``, ``log_likelihood``, ... (``specrec.evaluate.groups``) in place.
+
+    ArviZ warns about a group name outside its schema; every name here is inside it.
+    """
+    if groups:
+        idata.add_groups(groups)

@@ -43,6 +43,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
         pct = cov_key.removeprefix("coverage_").replace("_", ".")
         lines.append(f"  {pct} % predictive interval coverage (test): {_fmt(test[cov_key], 3)}")
     lines += _honesty_lines(test, m.get("loo"))
+    lines += _idata_lines(metrics.get("idata"))
     if _is_mcmc(d.get("method")):
         lines.append(
             f"  divergences {d.get('divergences')}, R-hat max {_fmt(d.get('rhat_max'), 3)} "
@@ -55,6 +56,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             f"  final loss {d['loss_final']:.1f}, converged: {conv.get('converged')} "
             f"(relative change {_fmt(conv.get('rel_change'), 5)})"
         )
+    lines += _parameter_lines(d.get("parameters"), d.get("verdict"))
     cold = m.get("cold_start_test_rows") or {}
     if any(cold.values()):
         lines.append(
@@ -105,6 +107,45 @@ def _honesty_lines(test: dict, loo: dict | None) -> list[str]:
             f"{loo['elpd_loo_per_rating']:.3f} per {unit}), p_loo {loo['p_loo']:.1f}{warn}"
         )
     return lines
+
+
+#: az.summary columns shown in the terminal, with their headings; rows shown at most.
+_PARAM_COLUMNS = [("mean", "mean"), ("sd", "sd"), ("hdi_3%", "hdi 3%"), ("hdi_97%", "hdi 97%"),
+                  ("mcse_mean", "mcse"), ("ess_bulk", "ess bulk"), ("ess_tail", "ess tail"),
+                  ("r_hat", "r_hat")]  # fmt: skip
+_PARAM_ROWS = 12
+
+
+def _parameter_lines(table: dict | None, verdict: dict | None) -> list[str]:
+    """The hyperparameters' az.summary table and the verdict (expected vs real warnings)."""
+    lines = []
+    if table:
+        cols = [(k, h) for k, h in _PARAM_COLUMNS if any(k in row for row in table.values())]
+        width = max(10, *(len(label) + 2 for label in table))
+        lines.append("  " + f"{'parameter':<{width}}" + "".join(f"{h:>9}" for _, h in cols))
+        for label, row in list(table.items())[:_PARAM_ROWS]:
+            digits = {"ess_bulk": 0, "ess_tail": 0, "r_hat": 3}
+            cells = [
+                "-" if row.get(k) is None else f"{row[k]:.{digits.get(k, 3)}f}" for k, _ in cols
+            ]
+            lines.append("  " + f"{label:<{width}}" + "".join(f"{c:>9}" for c in cells))
+        if len(table) > _PARAM_ROWS:
+            lines.append(f"  ... {len(table) - _PARAM_ROWS} more in metrics.json (diagnostics)")
+    if verdict is not None:
+        warnings = verdict.get("warnings") or []
+        lines.append(
+            "  verdict: " + ("WARNING " + "; ".join(warnings) if warnings else "no real warning")
+        )
+        lines += [f"  expected, not a warning: {e}" for e in verdict.get("expected") or []]
+    return lines
+
+
+def _idata_lines(idata: dict | None) -> list[str]:
+    """Which ArviZ groups posterior.nc left out and why (runs before format 2 say nothing)."""
+    if not idata:
+        return []
+    lines = [f"  posterior.nc left out {g}: {why}" for g, why in idata.get("left_out", {}).items()]
+    return lines + [f"  posterior.nc {g}: {note}" for g, note in idata.get("notes", {}).items()]
 
 
 _COMPARE_ROWS = [

@@ -188,6 +188,7 @@ class NumPyroBackend:
             extra_fields=(
                 "diverging",
                 "potential_energy",
+                "energy",
                 "num_steps",
                 "accept_prob",
                 "adapt_state.step_size",
@@ -202,6 +203,7 @@ class NumPyroBackend:
             "n_steps": n_steps,  # the driver derives tree_depth from it
             "acceptance_rate": np.asarray(extra["accept_prob"], dtype=float),
             "step_size": np.asarray(extra["adapt_state.step_size"], dtype=float),
+            "energy": np.asarray(extra["energy"], dtype=float),  # az.bfmi, az.plot_energy
         }
         posterior = {k: np.asarray(v) for k, v in samples.items()}
         return FitResult("nuts", posterior, sample_stats=stats)

@@ -17,8 +17,15 @@ from specrec.data.dataset import Dataset
 from specrec.evaluate import diagnostics as D
 from specrec.evaluate.activity import rmse_by_activity, training_counts
 from specrec.evaluate.baselines import baselines
-from specrec.evaluate.likelihood import level_log_likelihood, pointwise_log_likelihood
-from specrec.evaluate.loo import loo_budget_reason, psis_loo, psis_loo_chunks
+from specrec.evaluate.groups import (
+    Groups,
+    build_groups,
+    log_likelihood_array,
+    n_loo_units,
+    over_budget,
+)
+from specrec.evaluate.likelihood import pointwise_log_likelihood
+from specrec.evaluate.loo import loo_budget_reason, psis_loo_chunks
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
     COVERAGE_LEVELS,
@@ -30,14 +37,18 @@ from specrec.evaluate.metrics import (
 )
 from specrec.evaluate.mixture_summary import mixture_summary
 from specrec.evaluate.ranking import ranking_metrics
+from specrec.evaluate.verdict import bfmi, parameter_table, verdict
 from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
 from specrec.spec.models import Evaluate
 
-MAX_DRAWS = 2000  # predictions use at most this many posterior draws (thinned evenly)
+#: predictions use at most this many posterior draws (thinned evenly); PSIS-LOO and
+#: posterior.nc's per-draw groups use every draw, so they line up with the posterior group
+MAX_DRAWS = 2000
 MIN_PREDICTIVE = 200  # a point estimate is replicated so the predictive interval has draws
 CHUNK_ELEMENTS = 20_000_000  # draws x rows predicted at once (160 MB of float64 per array)
 MAX_DIAG_ELEMENTS = 20_000  # parameter R-hat/ESS over larger posteriors only for small variables
+MAX_TABLE_ELEMENTS = 200  # hyperparameter elements in the per-parameter table (az.summary)
 
 
 @dataclass
@@ -45,6 +56,8 @@ class Evaluation:
     metrics: dict
     predictions: pd.DataFrame
     curves: dict[str, np.ndarray] = field(default_factory=dict)
+    #: posterior.nc's groups beyond posterior and sample_stats (``specrec.evaluate.groups``)
+    groups: Groups = field(default_factory=Groups)
 
 
 def _posterior_arrays(idata, model: Model) -> dict[str, np.ndarray]:
@@ -170,7 +183,8 @@ def evaluate_fit(
     mcmc = methods.is_mcmc(method)
     rng = np.random.default_rng(seed)
     vr = model.value_range
-    post = thin_draws(_posterior_arrays(idata, model), MAX_DRAWS)
+    every_draw = _posterior_arrays(idata, model)
+    post = thin_draws(every_draw, MAX_DRAWS)
     # MCMC diagnostics need every draw's prediction; others only the summaries (bounded memory)
     predicted = predict_rows(model, post, test_rows, settings.interval, rng, mcmc)
     point, lower, upper, mean_draws = predicted
@@ -220,8 +234,13 @@ def evaluate_fit(
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
         hyper = model.hyperparameters()
         diagnostics["hyperparameters"] = D.variable_diagnostics(idata, hyper)
+        diagnostics["bfmi"] = bfmi(idata)
+        diagnostics["verdict"] = verdict(model, idata, diagnostics)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
+    if methods.has_draws(method):
+        table_names = _table_names(model)
+        diagnostics["parameters"] = parameter_table(idata, table_names, mcmc)
     if loss is not None:
         curves["loss"] = np.asarray(loss)
         diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), 50) :]))
@@ -247,17 +266,45 @@ def evaluate_fit(
     }
     if model.mixture is not None:
         diagnostics["mixture"] = mixture_summary(model, idata)
+    loo, log_lik, kept_reason = _loo(model, every_draw, method, settings, idata)
     metrics = {
         "test": test_metrics,
         "train": train_metrics,
         "cold_start_test_rows": cold,
-        "loo": _loo(model, post, method, settings.loo_max_mb, idata),
+        "loo": loo,
     }
+    groups = build_groups(
+        model, every_draw, test_rows, log_lik, kept_reason, settings.idata_max_mb, seed
+    )
+    if not methods.has_draws(method):
+        groups.notes["log_likelihood"] = (
+            f"{method} gives a point estimate: every group has 1 draw, so there is no "
+            "posterior to re-weight and az.loo / az.compare cannot use the run"
+        )
     return Evaluation(
-        {"metrics": metrics, "baselines": base, "diagnostics": diagnostics},
+        {
+            "metrics": metrics,
+            "baselines": base,
+            "diagnostics": diagnostics,
+            "idata": groups.record(),
+        },
         pd.DataFrame(table),
         curves,
+        groups,
     )
+
+
+def _table_names(model: Model) -> list[str]:
+    """The hyperparameters ``az.summary`` tabulates: all of them while they have at most
+    ``MAX_TABLE_ELEMENTS`` elements together, else the smallest ones that fit."""
+    sizes = {n: int(np.prod(model.latent(n).shape, dtype=int)) for n in model.hyperparameters()}
+    names, total = [], 0
+    for name in sorted(sizes, key=lambda n: sizes[n]):
+        if total + sizes[name] > MAX_TABLE_ELEMENTS:
+            break
+        names.append(name)
+        total += sizes[name]
+    return [n for n in sizes if n in names]  # in the model's order
 
 
 def _predictive_sample(
@@ -322,25 +369,36 @@ def _honesty_and_ranking(
     }
 
 
-def _loo(model: Model, post: dict[str, np.ndarray], method: str, max_mb: float, idata) -> dict:
-    """PSIS-LOO on the training ratings, or ``{"skipped": reason}``."""
+def _loo(
+    model: Model, post: dict[str, np.ndarray], method: str, settings: Evaluate, idata
+) -> tuple[dict, tuple[np.ndarray, str] | None, str | None]:
+    """PSIS-LOO on the training ratings (or ``{"skipped": reason}``) over every draw, the
+    log-likelihood it read when posterior.nc keeps it (else None), and why it is not kept.
+
+    The log-likelihood is computed once, for LOO and for the ``log_likelihood`` group: a map
+    fit still stores its one draw (LOO is skipped), and LOO is still computed when the array
+    is too large to keep but within ``loo_max_mb``.
+    """
     chains, draws = next(iter(post.values())).shape[:2]
-    reason = loo_budget_reason(method, chains * draws, len(model.data), max_mb)
+    n_units = n_loo_units(model)
+    mix = model.mixture
+    unit = mix.per if mix is not None and mix.per is not None else "row"
+    what = "training rows" if unit == "row" else f"levels of {unit}"
+    reason = loo_budget_reason(method, chains * draws, n_units, settings.loo_max_mb)
+    not_kept = over_budget("log_likelihood", chains * draws, n_units, what, settings.idata_max_mb)
+    if reason is not None and not_kept is not None:
+        return {"skipped": reason}, None, not_kept
+    log_lik = log_likelihood_array(model, post)
+    kept = None if not_kept is not None else log_lik
     if reason is not None:
-        return {"skipped": reason}
-    if model.mixture is not None and model.mixture.per is not None:
-        # a level's rows share its summed-out component: leave out one level at a time
-        per = model.mixture.per
-        return {
-            "unit": per,
-            **psis_loo(level_log_likelihood(model, post), _relative_efficiency(idata, model)),
-        }
-    rows = model.data
-    chunks = (
-        pointwise_log_likelihood(model, post, rows.take(chunk))
-        for chunk in row_chunks(len(rows), chains * draws)
+        return {"skipped": reason}, kept, not_kept
+    ll = log_lik[0]
+    chunks = (ll[:, :, c] for c in row_chunks(ll.shape[2], chains * draws))
+    return (
+        {"unit": unit, **psis_loo_chunks(chunks, _relative_efficiency(idata, model))},
+        kept,
+        not_kept,
     )
-    return {"unit": "row", **psis_loo_chunks(chunks, _relative_efficiency(idata, model))}
 
 
 def _relative_efficiency(idata, model: Model) -> float:

@@ -108,6 +108,14 @@ METRICS_FIELDS: dict[str, str] = {
     "metrics.loo.n_pareto_k_above_good": "ratings whose k exceeds good_k (unreliable estimate)",
     "metrics.loo.n_pareto_k_above_1": "ratings whose k exceeds 1 (estimate badly biased)",
     "metrics.loo.warning": "true when any k exceeds good_k: treat elpd_loo with caution",
+    # -- posterior.nc (specrec.evaluate.groups) -------------------------------------------------
+    "idata.groups": "ArviZ groups posterior.nc holds besides posterior and sample_stats "
+    "(observed_data, constant_data, log_likelihood, posterior_predictive, predictions, "
+    "predictions_constant_data)",
+    "idata.left_out": "groups left out of posterior.nc, each with its reason (empty: none)",
+    "idata.left_out.<group>": "why that group is not in posterior.nc (over evaluate.idata_max_mb, "
+    "or no test pairs)",
+    "idata.notes.<group>": "a group that is kept but must be read with care (a map fit's one draw: no az.loo)",
     # -- convergence ----------------------------------------------------------------------------
     "diagnostics.method": "inference method (map, vi, nuts)",
     "diagnostics.mixture.dim": "the mixture's component dim",
@@ -142,6 +150,17 @@ METRICS_FIELDS: dict[str, str] = {
     "indexed by no data dim)",
     "diagnostics.hyperparameters.<var>.ess_bulk_min": "smallest bulk ESS of that hyperparameter",
     "diagnostics.hyperparameters.<var>.ess_tail_min": "smallest tail ESS of that hyperparameter",
+    "diagnostics.parameters": "az.summary of the hyperparameters (at most 200 elements), below "
+    "(vi, nuts, gibbs); empty when there are none",
+    "diagnostics.parameters.<param>.<stat>": "one element's az.summary column: mean, sd, hdi_3%, "
+    "hdi_97% (94 % HDI), and for MCMC mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat (null: "
+    "undefined, e.g. R-hat of one chain)",
+    "diagnostics.bfmi": "Bayesian fraction of missing information per chain, from the sampler's "
+    "energy (below 0.3: the tails are explored badly); null when the sampler reports no energy",
+    "diagnostics.verdict.warnings": "real convergence warnings (MCMC): divergences, BFMI < 0.3, "
+    "R-hat > 1.01 or bulk ESS < 100 on predictions, R-hat > 1.01 on an identified parameter",
+    "diagnostics.verdict.expected": "what is expected, not a warning: R-hat > 1.01 on variables "
+    "over a factor dim (rotation, sign) or a mixture's component dim (label switching)",
     "diagnostics.loss_final": "mean loss (negative ELBO) over the last 50 steps (map/vi)",
     "diagnostics.loss_convergence.converged": "relative change between the means of the last "
     "two windows of the loss is <= 1e-3",

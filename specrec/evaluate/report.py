@@ -180,6 +180,29 @@ pre{background:#f6f6f6;padding:1em;overflow-x:auto}.warn{color:#a00;font-weight:
 """
 
 
+def _parameter_parts(diagnostics: dict) -> list[str]:
+    """The verdict (real warnings in red) and the az.summary table of every non-row parameter."""
+    out = []
+    verdict = diagnostics.get("verdict")
+    if verdict is not None:
+        out += [f"<p class=warn>WARNING: {html.escape(w)}</p>" for w in verdict["warnings"]]
+        out += [f"<p>Expected, not a warning: {html.escape(e)}</p>" for e in verdict["expected"]]
+        if not verdict["warnings"]:
+            out.append("<p>Verdict: no real convergence warning.</p>")
+    table = diagnostics.get("parameters") or {}
+    if table:
+        cols = list(dict.fromkeys(c for row in table.values() for c in row))
+        head = "".join(f"<td><b>{html.escape(c)}</b></td>" for c in ["parameter", *cols])
+        rows = "".join(
+            f"<tr><td><code>{html.escape(label)}</code></td>"
+            + "".join(f"<td class=num>{html.escape(_cell(row.get(c)))}</td>" for c in cols)
+            + "</tr>"
+            for label, row in table.items()
+        )
+        out.append(f"<h2>Parameters (az.summary)</h2><table><tr>{head}</tr>{rows}</table>")
+    return out
+
+
 def render_html(metrics: dict, folder: Path, figures: list[tuple], summary: str) -> str:
     """The page: summary, figures embedded as base64 PNG, then every number with its meaning."""
     title = (
@@ -197,6 +220,7 @@ def render_html(metrics: dict, folder: Path, figures: list[tuple], summary: str)
             f"<p class=warn>PSIS-LOO: {loo['n_pareto_k_above_good']} training ratings have "
             f"Pareto k above {loo['good_k']:.2f}; elpd_loo is unreliable.</p>"
         )
+    parts += _parameter_parts(metrics["diagnostics"])
     for name, fig_title, caption in figures:
         data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
         parts.append(
@@ -206,7 +230,8 @@ def render_html(metrics: dict, folder: Path, figures: list[tuple], summary: str)
         )
     parts.append(_table("Test and train metrics", metrics["metrics"], "metrics"))
     parts.append(_table("Baselines", metrics.get("baselines", {}), "baselines"))
-    parts.append(_table("Diagnostics", metrics["diagnostics"], "diagnostics"))
+    diag = {k: v for k, v in metrics["diagnostics"].items() if k != "parameters"}
+    parts.append(_table("Diagnostics", diag, "diagnostics"))
     parts.append(_table("Timing", metrics.get("timing", {}), "timing"))
     parts.append(
         _table(

@@ -397,6 +397,13 @@ class Evaluate(Strict):
         description="PSIS-LOO is skipped (with the reason recorded) when the pointwise "
         "log-likelihood, draws x training rows in float64, would exceed this many MB",
     )
+    idata_max_mb: Real = Field(
+        500.0,
+        ge=0,
+        description="each per-draw group of posterior.nc (log_likelihood, posterior_predictive, "
+        "predictions) is left out, with the reason recorded in metrics.json, when its draws x "
+        "rows in float64 would exceed this many MB",
+    )
 
 
 class Spec(Strict):

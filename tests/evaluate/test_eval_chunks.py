@@ -62,11 +62,17 @@ def test_loo_by_chunks_of_rows_equals_one_array(monkeypatch):
             }
         )
     )
-    whole = evaluator._loo(model, post, "nuts", 1e6, idata)
+    from specrec.spec.models import Evaluate
+
+    budget = Evaluate(loo_max_mb=1e6, idata_max_mb=1e6)
+    whole, log_lik, _ = evaluator._loo(model, post, "nuts", budget, idata)
     monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 40 * 70)  # 70 rows per chunk, 5 chunks
     assert len(evaluator.row_chunks(300, 40)) == 5
-    parts = evaluator._loo(model, post, "nuts", 1e6, idata)
+    parts, chunked, _ = evaluator._loo(model, post, "nuts", budget, idata)
     assert parts["unit"] == "row" and parts["n_rows"] == 300
+    # the array kept for posterior.nc's log_likelihood group is the one LOO read
+    assert chunked is not None and log_lik is not None and chunked[0].shape == (2, 20, 300)
+    np.testing.assert_allclose(chunked[0], log_lik[0], rtol=1e-12)
     for key in ("elpd_loo", "se", "p_loo", "pareto_k_max"):
         assert parts[key] == pytest.approx(whole[key], rel=1e-9), key
 
