@@ -67,6 +67,27 @@ def responsibilities(
     return np.exp(joint - special.logsumexp(joint, axis=1, keepdims=True))
 
 
+def point_report(model: Model, values: dict[str, np.ndarray]) -> dict[str, float | int]:
+    """What a mixture fit is judged by at one point, whichever method made it: the data
+    log-likelihood of the training rows with the component summed out (no priors: the number
+    EM's reference reports), and the non-empty components (the most probable component of at
+    least one level; every row is a level without ``per``)."""
+    mix = _mixture(model)
+    args = {
+        k: np.asarray(evaluate(e, values, mix.rows, NUMPY_OPS))
+        for k, e in model.likelihood.args.items()
+    }
+    if mix.per is None:
+        joint = component_log_prob(model, args, mix.rows) + log_weights(model, values)
+    else:
+        joint = level_log_likelihood(model, values, args)
+    norm = special.logsumexp(joint, axis=1)
+    k = joint.shape[1]
+    seen = np.unique(mix.rows.index[mix.per]) if mix.per is not None else slice(None)
+    top = np.bincount(joint[seen].argmax(1), minlength=k)
+    return {"log_likelihood": float(norm.sum()), "nonempty_components": int(np.count_nonzero(top))}
+
+
 def component_order(mean_by_component: np.ndarray) -> np.ndarray:
     """Components sorted by their mean prediction over the training rows, lowest first
     (``mean_by_component``: ``(rows, K)``): the label order of the pivot draw."""
