@@ -28,6 +28,7 @@ component), so the weighted sums are written here over that layout.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 from scipy import sparse, special
 
 from specrec.conjugacy.analysis import children, references
+from specrec.errors import FitError
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import initial_values
 from specrec.model.walk import NUMPY_OPS, evaluate
@@ -43,22 +45,88 @@ HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
 #: smallest weight a component keeps (an empty component's Dirichlet(1) mode is 0, whose log
 #: would make the prior density 0 * -inf)
 TINY = float(np.finfo(float).tiny)
+#: a spread below this times the data's is a component collapsed onto its rows (an error)
+COLLAPSED = 1e-8
 #: golden-section iterations of the 1-d maximisation (bracket shrinks by 0.618 each)
 GOLDEN_STEPS = 90
+
+
+class Layout:
+    """Which element of a site each (row, component) reads, ``which`` ``(rows, K)`` (-1: none).
+
+    Where it factorises as ``base[row] + shift[k]`` (a type's mean of the row's item: ``base``
+    the item, ``shift`` k x items; a type's spread: one ``base`` for every row), gathers and sums
+    run over a ``(targets, K)`` table and a sparse row-to-target matrix instead of ``(rows, K)``
+    index arrays; one ``base`` for every row gives ``(1, K)`` values that broadcast.
+    """
+
+    def __init__(self, which: np.ndarray, size: int):
+        self.which, self.size = which, size
+        self.base: np.ndarray | None = None
+        self.shift: np.ndarray | None = None
+        self.single: int | None = None
+        if which.size == 0 or which.min() < 0:
+            return
+        base, shift = which[:, 0], which[0] - which[0, 0]
+        if not np.array_equal(which, base[:, None] + shift[None, :]):
+            return
+        self.base, self.shift = base, shift
+        self.which = None  # type: ignore[assignment]  (factorised: the (rows, K) array goes)
+        if np.all(base == base[0]):
+            self.single = int(base[0])
+            return
+        targets = int(base.max()) + 1
+        self.table = np.minimum(np.arange(targets)[:, None] + shift[None, :], size - 1)
+        self.rows_to_targets = sparse.csr_matrix(
+            (np.ones(len(base)), (base, np.arange(len(base)))), shape=(targets, len(base))
+        )
+        seen = np.zeros(targets, dtype=bool)
+        seen[base] = True
+        self.seen = seen
+
+    def column(self, j: int) -> np.ndarray:
+        """The element each row reads in component ``j`` (-1: none), ``(rows,)``."""
+        if self.base is not None:
+            assert self.shift is not None
+            return self.base + self.shift[j]
+        return self.which[:, j]
+
+    def gather(self, p: np.ndarray) -> np.ndarray:
+        """``p[which]``: ``(rows, K)``, or ``(1, K)`` when every row reads the same elements."""
+        if self.single is not None:
+            assert self.shift is not None
+            return p[self.single + self.shift][None, :]
+        if self.base is not None:
+            return np.take(p[self.table], self.base, axis=0)
+        return np.where(self.which >= 0, p[np.maximum(self.which, 0)], 0.0)
+
+    def scatter(self, x: np.ndarray) -> np.ndarray:
+        """The sums of ``x`` (``(rows, K)``) over the (row, k) that read each element."""
+        out = np.zeros(self.size)
+        if self.single is not None:
+            assert self.shift is not None
+            np.add.at(out, self.single + self.shift, np.asarray(x).sum(0))
+            return out
+        if self.base is not None:
+            sums = np.asarray(self.rows_to_targets @ x)
+            np.add.at(out, self.table[self.seen].reshape(-1), sums[self.seen].reshape(-1))
+            return out
+        flat, vals = self.which.reshape(-1), np.broadcast_to(x, self.which.shape).reshape(-1)
+        keep = flat >= 0
+        return np.bincount(flat[keep], weights=vals[keep], minlength=self.size)
 
 
 @dataclass
 class Site:
     """A latent in the likelihood's ``mu`` (role ``mean``) or ``sigma`` (role ``scale``).
 
-    Element ``(row, k)`` of the argument is ``offset + coef * p[which]`` (``which`` = -1: it
-    does not read ``p``); ``fixed``: offset and coef do not depend on other latents, so they are
-    computed once.
+    Element ``(row, k)`` of the argument is ``offset + coef * p[which]`` (``layout``);
+    ``fixed``: offset and coef do not depend on other latents, so they are computed once.
     """
 
     rv: RandomVariable
     role: str
-    which: np.ndarray
+    layout: Layout
     offset: Any = 0.0
     coef: Any = 1.0
     fixed: bool = True
@@ -129,18 +197,18 @@ def _probe(
 
     b = at(np.zeros(size))
     c = at(np.ones(size)) - b
-    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(c))):
+    if not (np.isfinite(b).all() and np.isfinite(c).all()):
         return None
     moved = np.abs(c) > 1e-12 * (1.0 + np.abs(b))
     with np.errstate(all="ignore"):
         pos = (at(np.arange(size) + 1.0) - b) / np.where(moved, c, 1.0) - 1.0
     which = np.where(moved, np.rint(pos), -1).astype(np.int64)
-    if np.any(np.abs(pos - which)[moved] > 1e-6) or np.any(which >= size):
+    if np.abs(np.where(moved, pos - which, 0.0)).max(initial=0) > 1e-6 or which.max() >= size:
         return None
     p = np.random.default_rng(7).uniform(0.5, 2.0, size)
     want = at(p)
-    got = b + c * np.where(which >= 0, p[np.maximum(which, 0)], 0.0)
-    if not np.allclose(got, want, rtol=1e-8, atol=1e-10 * (1 + np.abs(want).max())):
+    err = np.abs(b + c * np.where(moved, p[np.maximum(which, 0)], 0.0) - want)
+    if err.max(initial=0) > 1e-8 * (1 + np.abs(want).max(initial=0)):
         return None
     return b, c, which
 
@@ -151,7 +219,28 @@ def _compact(x: np.ndarray) -> Any:
     return float(flat[0]) if flat.size and np.all(flat == flat[0]) else np.ascontiguousarray(x)
 
 
+#: structures found, by model (the refusal check, the start and the kernel ask for the same
+#: model's): id -> (weak reference, structure or the reasons it has none)
+_FOUND: dict[int, tuple[weakref.ref, Structure | Unsupported]] = {}
+
+
 def structure(model: Model) -> Structure:
+    """The kernel's view of ``model`` (found once per model); raises ``Unsupported``."""
+    hit = _FOUND.get(id(model))
+    if hit is None or hit[0]() is not model:
+        try:
+            found: Structure | Unsupported = _structure(model)
+        except Unsupported as e:
+            found = e
+        key = id(model)
+        _FOUND[key] = (weakref.ref(model, lambda _, d=_FOUND, k=key: d.pop(k, None)), found)
+        hit = _FOUND[key]
+    if isinstance(hit[1], Unsupported):
+        raise hit[1]
+    return hit[1]
+
+
+def _structure(model: Model) -> Structure:
     """The kernel's view of ``model``; raises ``Unsupported`` with every reason it is not one
     em fits (a mixture of a Normal likelihood whose mean is affine in Normal-prior sites and
     whose standard deviation is proportional to positive sites, with fixed priors)."""
@@ -168,11 +257,11 @@ def structure(model: Model) -> Structure:
     means: list[Site] = []
     scales: list[Site] = []
     for rv in model.latents:
-        where = {a for a, e in rv.args.items() if references(e)}
-        if where:
+        reads = set().union(*(references(e) for e in rv.args.values()))
+        if reads:
             reasons.append(
-                f"{rv.name}'s prior reads other parameters ({', '.join(sorted(where))}): "
-                "em's M-step needs every prior fixed (a hierarchical model is not handled)"
+                f"{rv.name}'s prior reads {', '.join(sorted(reads))}: em's M-step needs "
+                "every prior fixed (a hierarchical model is not handled)"
             )
             continue
         prior_args[rv.name] = {
@@ -254,18 +343,21 @@ def _weights_reasons(
 def _site(
     model: Model, rv: RandomVariable, arg: str, points: list[dict], k: int, reasons: list[str]
 ) -> Site | None:
-    """The site's layout in argument ``arg``, the same at two points of the other latents."""
-    probes = [_probe(model, arg, rv, values, k) for values in points]
+    """The site's layout in argument ``arg``, the same at two points of the other latents
+    (one point when the argument reads no other latent)."""
+    fixed = references(model.likelihood.args[arg]) == {rv.name}
+    probes = [_probe(model, arg, rv, values, k) for values in points[: 1 if fixed else 2]]
     if any(p is None for p in probes):
         form = "affine in" if arg == "mu" else "proportional to"
         reasons.append(f"the likelihood's {arg} is not elementwise {form} {rv.name}")
         return None
-    (b, c, which), (_, _, which2) = probes  # type: ignore[misc]
-    if not np.array_equal(which, which2):
+    b, c, which = probes[0]  # type: ignore[misc]
+    if any(not np.array_equal(which, p[2]) for p in probes[1:]):  # type: ignore[index]
         reasons.append(f"which element of {rv.name} a row reads depends on other parameters")
         return None
-    fixed = references(model.likelihood.args[arg]) == {rv.name}
-    return Site(rv, "mean" if arg == "mu" else "scale", which, _compact(b), _compact(c), fixed)
+    size = int(np.prod(rv.shape, dtype=int))
+    role = "mean" if arg == "mu" else "scale"
+    return Site(rv, role, Layout(which, size), _compact(b), _compact(c), fixed)
 
 
 # --- the kernel ---------------------------------------------------------------------------
@@ -283,9 +375,10 @@ class _State:
         """The likelihood argument ``name`` at the current values."""
         if len(site_list) == 1 and site_list[0].fixed:
             s = site_list[0]
-            p = self.values[s.rv.name].reshape(-1)
-            picked = p[s.which] if np.all(s.which >= 0) else np.where(s.which >= 0, p[s.which], 0)
-            return s.offset + s.coef * picked
+            return s.offset + s.coef * s.layout.gather(self.values[s.rv.name].reshape(-1))
+        if not site_list:  # a constant argument: one row of it when it is the same for all
+            x = _arg(self.st.model, name, self.values, self.st.k)
+            return x[:1] if np.all(x == x[:1]) else x
         return _arg(self.st.model, name, self.values, self.st.k)
 
     def mean(self) -> np.ndarray:
@@ -317,15 +410,6 @@ class _State:
         return total
 
 
-def _segment(which: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
-    """Sum ``x`` (rows, K) into the site's elements by ``which`` (-1: not read)."""
-    flat, vals = which.reshape(-1), np.broadcast_to(x, which.shape).reshape(-1)
-    if flat.size and flat.min() < 0:
-        keep = flat >= 0
-        flat, vals = flat[keep], vals[keep]
-    return np.bincount(flat, weights=vals, minlength=size)
-
-
 def _site_design(state: _State, site: Site, name: str) -> tuple[Any, Any]:
     """The site's offset and coefficient at the current values of the other latents."""
     if site.fixed:
@@ -346,22 +430,20 @@ def m_step_weights(state: _State, r: np.ndarray) -> None:
 
 def m_step_mean(state: _State, site: Site, rr: np.ndarray, sd: np.ndarray) -> None:
     """The Normal prior's site at the mode of prior x Gaussian rows weighted by ``rr``."""
-    size = int(np.prod(site.rv.shape, dtype=int))
     b, c = _site_design(state, site, "mu")
     m0 = np.broadcast_to(site.prior["mu"], site.rv.shape).reshape(-1)
     tau0 = 1.0 / np.broadcast_to(site.prior["sigma"], site.rv.shape).reshape(-1) ** 2
     wt = rr / sd**2
-    prec = tau0 + _segment(site.which, wt * c * c, size)
-    h = tau0 * m0 + _segment(site.which, wt * c * (state.y - b), size)
+    prec = tau0 + site.layout.scatter(wt * (c * c))
+    h = tau0 * m0 + site.layout.scatter(wt * (c * (state.y - b)))
     state.values[site.rv.name] = (h / prec).reshape(site.rv.shape)
 
 
 def m_step_scale(state: _State, site: Site, rr: np.ndarray, mean: np.ndarray) -> None:
     """The positive site at the maximiser of log prior(s) - n log s - S / (2 s^2)."""
-    size = int(np.prod(site.rv.shape, dtype=int))
     _, c = _site_design(state, site, "sigma")
-    n = _segment(site.which, rr, size)
-    big_s = _segment(site.which, rr * ((state.y - mean) / c) ** 2, size)
+    n = site.layout.scatter(rr)
+    big_s = site.layout.scatter(rr * ((state.y - mean) / c) ** 2)
     old = state.values[site.rv.name].reshape(-1)
     prior = {a: np.broadcast_to(v, site.rv.shape).reshape(-1) for a, v in site.prior.items()}
     if site.rv.distribution == "InverseGamma":  # (a + 1 + n) s^2 - b s - S = 0
@@ -428,6 +510,7 @@ def run(
     the returned point's (no M-step follows it)."""
     st = st or structure(model)
     state = _State(st, init)
+    spread = float(np.std(state.y)) or 1.0
     trace: list[float] = []
     converged = False
     ll = float("nan")
@@ -453,37 +536,118 @@ def run(
         mean = state.mean()
         for site in st.scales:
             m_step_scale(state, site, rr, mean)
+        if st.scales and np.min(state.sd()) < COLLAPSED * spread:
+            raise FitError(
+                f"em: a component's spread fell to {np.min(state.sd()):.3g} at iteration "
+                f"{t + 1}: it fits its levels' rows exactly, where the likelihood is unbounded "
+                "and the mode does not exist; give the spread a prior that keeps it off 0 "
+                "(InverseGamma, as the mixture specs do) or start elsewhere (init: assign)"
+            )
     return EMRun(state.values, np.asarray(trace), ll, r, converged)
 
 
 def assignment_start(model: Model, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A start no component can take over: the M-step of a random hard assignment.
+    """A start no component can take over: the M-step of a k-means-like hard assignment.
 
-    Levels (users) are dealt to the K components at random in equal numbers (a shuffled
-    round robin), the weights start equal, every spread at the data's spread (the response's
-    standard deviation on the model scale), and each mean site at its weighted mode given that
-    assignment.  No component starts wider than another, so none takes every level at the
-    first E-step, as a spread drawn from its prior does (``init: prior``).
+    Every spread starts at the data's spread (the response's standard deviation on the model
+    scale) and the weights equal, so no component starts wider than another and none takes
+    every level at the first E-step, as a spread drawn from its prior does (``init: prior``).
+    The means: K seed levels (users) are chosen as k-means++ does (Arthur and Vassilvitskii
+    2007, with its greedy candidates): the first at random, each next one among a few drawn
+    with probability proportional to the level's mean squared residual under its nearest seed,
+    keeping the candidate that lowers the total most.  Component k's means are its seed's
+    rows' mode (elements the seed has no rows for: the mode of all rows); every level is then
+    assigned to the component that fits its rows best, and each mean site set to its mode
+    given that assignment.  Where the mean is not one site of fixed layout the assignment is
+    random in equal numbers instead (a shuffled round robin).
     """
     st = structure(model)
-    values = initial_values(model, rng, 0.0)
-    state = _State(st, values)
-    labels = rng.permutation(np.arange(st.n_levels) % st.k)
-    r = np.zeros((st.n_levels, st.k))
-    r[np.arange(st.n_levels), labels] = 1.0
+    state = _State(st, initial_values(model, rng, 0.0))
     if st.weights is not None:
         state.values[st.weights.name] = np.full(st.k, 1.0 / st.k)
     spread = float(np.std(state.y))
     for site in st.scales:
         _, c = _site_design(state, site, "sigma")
         state.values[site.rv.name] = np.full(site.rv.shape, spread / float(np.median(c)))
-    for site in st.means:  # start at the prior mean, then one weighted mode each
-        state.values[site.rv.name] = np.broadcast_to(site.prior["mu"], site.rv.shape).copy()
-    rr = r if st.levels is None else r[st.levels]
     sd = state.sd()
+    for site in st.means:  # every component at the mode of all rows
+        state.values[site.rv.name] = np.broadcast_to(site.prior["mu"], site.rv.shape).copy()
+        m_step_mean(state, site, np.ones((len(state.y), st.k)), sd)
+    one = st.means[0] if len(st.means) == 1 else None
+    if one is not None and one.fixed and one.layout.base is not None and st.k > 1:
+        _seed_components(state, one, rng, spread)
+        joint = state.joint(state.mean(), state.sd())
+        labels = joint.argmax(1)
+    else:
+        labels = rng.permutation(np.arange(st.n_levels) % st.k)
+    r = np.zeros((st.n_levels, st.k))
+    r[np.arange(st.n_levels), labels] = 1.0
+    rr = r if st.levels is None else r[st.levels]
     for site in st.means:
         m_step_mean(state, site, rr, sd)
     return {rv.name: np.asarray(state.values[rv.name]) for rv in model.latents}
+
+
+def _seed_components(state: _State, site: Site, rng: np.random.Generator, spread: float) -> None:
+    """Set component k of the mean site from the k-th k-means++ seed level (in place)."""
+    st = state.st
+    n_rows = len(state.y)
+    levels = st.levels if st.levels is not None else np.arange(n_rows)
+    order = np.argsort(levels, kind="stable")
+    starts = np.searchsorted(levels[order], np.arange(st.n_levels + 1))
+    counts = np.diff(starts)
+    y = state.y[:, 0]
+    m0 = np.broadcast_to(site.prior["mu"], site.rv.shape).reshape(-1)
+    tau0 = 1.0 / np.broadcast_to(site.prior["sigma"], site.rv.shape).reshape(-1) ** 2
+    tau = 1.0 / spread**2
+    offset = np.broadcast_to(site.offset, (n_rows, st.k))
+    coef = np.broadcast_to(site.coef, (n_rows, st.k))
+    p = state.values[site.rv.name].reshape(-1).copy()
+    base = p.copy()
+
+    def seeded(level: int, j: int) -> np.ndarray:
+        """Column j's elements from the rows of ``level`` only; others from all rows."""
+        rows = order[starts[level] : starts[level + 1]]
+        el = site.layout.column(j)[rows]
+        c, b = coef[rows, j], offset[rows, j]
+        prec = np.bincount(el, tau * c * c, p.size)
+        h = np.bincount(el, tau * c * (y[rows] - b), p.size)
+        touched = np.bincount(el, None, p.size) > 0
+        out = base.copy()
+        out[touched] = ((h + tau0 * m0) / (prec + tau0))[touched]
+        return out
+
+    def residual(q: np.ndarray, j: int) -> np.ndarray:
+        """Each level's mean squared residual when its rows are read as component j."""
+        m = offset[:, j] + coef[:, j] * q[site.layout.column(j)]
+        sq = st.level_sum(((y - m) ** 2)[:, None])[:, 0]
+        return sq / np.maximum(counts, 1)
+
+    rated = np.flatnonzero(counts > 0)
+    first = int(rng.choice(rated))
+    q = seeded(first, 0)
+    p[_column_mask(site, 0, p.size)] = q[_column_mask(site, 0, p.size)]
+    best = residual(q, 0)
+    tries = 2 + int(np.log(st.k))
+    for j in range(1, st.k):
+        weight = np.where(counts > 0, best, 0.0)
+        if weight.sum() <= 0:
+            weight = (counts > 0).astype(float)
+        candidates = rng.choice(st.n_levels, size=tries, p=weight / weight.sum())
+        options = [(seeded(int(u), j), int(u)) for u in candidates]
+        dists = [np.minimum(best, residual(qu, j)) for qu, _ in options]
+        pick = int(np.argmin([d[counts > 0].sum() for d in dists]))
+        mask = _column_mask(site, j, p.size)
+        p[mask] = options[pick][0][mask]
+        best = dists[pick]
+    state.values[site.rv.name] = p.reshape(site.rv.shape)
+
+
+def _column_mask(site: Site, j: int, size: int) -> np.ndarray:
+    """The site's elements component j reads."""
+    mask = np.zeros(size, dtype=bool)
+    mask[site.layout.column(j)] = True
+    return mask
 
 
 def nonempty_components(responsibilities: np.ndarray) -> int:
