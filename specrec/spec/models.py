@@ -360,7 +360,8 @@ class Inference(Strict):
     def _restarts_optimise(self) -> Inference:
         m = methods.get(self.method)
         if self.restarts > 1 and not m.restarts:
-            takes = " and ".join(x.name for x in methods.all_methods() if x.restarts)
+            names = [x.name for x in methods.all_methods() if x.restarts]
+            takes = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
             instead = (
                 f"for {m.name} run several chains (inference.chains) and "
                 if m.is_mcmc
