@@ -170,12 +170,14 @@ def restart_reports(model: Model, settings: Inference, results: list[FitResult])
         return {}
     from specrec.model import mixture
 
-    reports = [
-        mixture.point_report(
-            model, {rv.name: np.asarray(r.posterior[rv.name])[0, 0] for rv in model.latents}
-        )
-        for r in results
-    ]
+    def report(r: FitResult) -> dict:
+        own = r.info.get("em")  # em has computed both at its point already
+        if isinstance(own, dict) and "nonempty_components" in own:
+            return own
+        point = {rv.name: np.asarray(r.posterior[rv.name])[0, 0] for rv in model.latents}
+        return mixture.point_report(model, point)
+
+    reports = [report(r) for r in results]
     return {k: [rep[k] for rep in reports] for k in ("log_likelihood", "nonempty_components")}
 
 

@@ -683,6 +683,8 @@ def fit(
             "log_posterior": float(out.log_posterior[-1]),
         }
     }
-    if model.mixture is not None:
-        info["em"]["nonempty_components"] = nonempty_components(out.responsibilities)  # type: ignore[index]
+    if model.mixture is not None:  # over the levels with training rows, as the summary counts
+        st = structure(model)
+        seen = slice(None) if st.levels is None else np.unique(st.levels)
+        info["em"]["nonempty_components"] = nonempty_components(out.responsibilities[seen])  # type: ignore[index]
     return FitResult("em", posterior, loss=-out.log_posterior, info=info)
