@@ -1,5 +1,8 @@
 """EM for a mixture likelihood: the MAP of the ``map`` method's objective, by closed-form steps.
 
+A model without a mixture is one component and no E-step: the same M-steps are then exact
+coordinate ascent to the MAP (one step for a Normal mean with a known spread).
+
 The objective is the one ``map`` maximises: the log density of the constrained values, no
 Jacobian, with the component summed out (``log p(y | theta) + log p(theta)``).  Each iteration
 
