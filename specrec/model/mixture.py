@@ -73,17 +73,21 @@ def point_report(model: Model, values: dict[str, np.ndarray]) -> dict[str, float
     EM's reference reports), and the non-empty components (the most probable component of at
     least one level; every row is a level without ``per``)."""
     mix = _mixture(model)
-    args = {
-        k: np.asarray(evaluate(e, values, mix.rows, NUMPY_OPS))
-        for k, e in model.likelihood.args.items()
-    }
     if mix.per is None:
+        args = {
+            k: np.asarray(evaluate(e, values, mix.rows, NUMPY_OPS))
+            for k, e in model.likelihood.args.items()
+        }
         joint = component_log_prob(model, args, mix.rows) + log_weights(model, values)
-    else:
-        joint = level_log_likelihood(model, values, args)
-    norm = special.logsumexp(joint, axis=1)
+        norm = special.logsumexp(joint, axis=1)
+        seen: Any = slice(None)
+    else:  # the reference keeps a level's terms per draw: the evaluator needs them too
+        from specrec.model import reference
+
+        joint = reference.level_log_responsibilities(model, values)
+        norm = reference.level_evidence(model, values)
+        seen = np.unique(mix.rows.index[mix.per])
     k = joint.shape[1]
-    seen = np.unique(mix.rows.index[mix.per]) if mix.per is not None else slice(None)
     top = np.bincount(joint[seen].argmax(1), minlength=k)
     return {"log_likelihood": float(norm.sum()), "nonempty_components": int(np.count_nonzero(top))}
 

@@ -294,18 +294,20 @@ def row_log_weights(model: Model, values: dict[str, np.ndarray], rows: RowData) 
     training rows (``mixture.row_log_weights``) at one draw.
 
     A level's responsibilities depend on the draw and the training rows only, so they are
-    computed once per draw and kept (``_level_responsibilities``): the evaluator and
+    computed once per draw and kept (``level_log_responsibilities``): the evaluator and
     ``predict`` ask for them again for every chunk of rows they predict.
     """
     mix = model.mixture
     assert mix is not None
     if mix.per is None:
         return mixture.row_log_weights(model, values, rows, {})
-    return _level_responsibilities(model, values)[rows.index[mix.per]]
+    return level_log_responsibilities(model, values)[rows.index[mix.per]]
 
 
 #: per training rows (id -> weak reference, responsibilities by draw digest), newest last
-_RESPONSIBILITIES: dict[int, tuple[weakref.ref, OrderedDict[bytes, np.ndarray]]] = {}
+_RESPONSIBILITIES: dict[
+    int, tuple[weakref.ref, OrderedDict[bytes, tuple[np.ndarray, np.ndarray]]]
+] = {}
 KEPT_DRAWS = 512
 
 
@@ -317,8 +319,18 @@ def _digest(model: Model, values: dict[str, np.ndarray]) -> bytes:
     return digest.digest()
 
 
-def _level_responsibilities(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
+def level_log_responsibilities(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
     """``(levels, K)`` log responsibilities at one draw, computed once per draw."""
+    return _level_terms(model, values)[0]
+
+
+def level_evidence(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
+    """``(levels,)`` log p(a level's training rows) at one draw, its component summed out
+    (kept with the responsibilities: the data log-likelihood is their sum)."""
+    return _level_terms(model, values)[1]
+
+
+def _level_terms(model: Model, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     mix = model.mixture
     assert mix is not None and mix.per is not None
     digest = _digest(model, values)
@@ -332,7 +344,8 @@ def _level_responsibilities(model: Model, values: dict[str, np.ndarray]) -> np.n
     if found is None:
         train_args = likelihood_args(model, values, mix.rows)
         joint = mixture.level_log_likelihood(model, values, train_args)
-        found = joint - special.logsumexp(joint, axis=1, keepdims=True)
+        norm = special.logsumexp(joint, axis=1, keepdims=True)
+        found = (joint - norm, norm[:, 0])
         kept[digest] = found
         while len(kept) > KEPT_DRAWS:
             kept.popitem(last=False)
@@ -404,8 +417,7 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
                         out[name][c, d] = np.take(out[name][c, d], order, axis=axis)
             if resp is not None:
                 values = {n: out[n][c, d] for n in names}
-                train_args = likelihood_args(model, values, mix.rows)
-                resp[c, d] = mixture.responsibilities(model, values, train_args)
+                resp[c, d] = np.exp(level_log_responsibilities(model, values))  # kept for later
     if resp is not None and resp_name is not None:
         out[resp_name] = resp
     return out
