@@ -172,6 +172,24 @@ def minibatch_reasons(settings: Inference, model: Model | None = None) -> list[s
     return []
 
 
+def method_model_reasons(model: Model, settings: Inference) -> list[str]:
+    """Why ``settings.method`` cannot fit ``model`` at all, whichever backend (the row's
+    ``Method.refusal_reasons``: the structure a closed-form kernel needs)."""
+    if settings.method not in methods.names():
+        return []
+    return methods.get(settings.method).refusal_reasons(model, settings)
+
+
+def start_reasons(model: Model, settings: Inference) -> list[str]:
+    """Why the start ``settings.init`` asks for cannot be made for ``model``: ``assign`` is
+    the M-step of a random assignment of the mixture's levels, which needs em's structure."""
+    if settings.init != "assign":
+        return []
+    from specrec.conjugacy import em
+
+    return [f"init: assign: {r}" for r in em.refusal_reasons(model)]
+
+
 def supported_distributions(backend: Backend) -> frozenset[str] | None:
     """The distributions ``backend`` declares it translates, or None when it does not say."""
     declared = getattr(backend, "distributions", None)
@@ -211,15 +229,18 @@ def refusal_reasons(backend: Backend, model: Model, settings: Inference) -> list
     """Everything that stops ``backend`` fitting ``model`` with ``settings`` (empty when it can).
 
     The checks that mean the same on every backend live here, once: the method offered, the
-    distributions it declares, minibatches where the method takes none, the model features it
-    declares.  ``backend.unsupported``
-    adds only what is its own (its samplers, say).  A reason given twice (a plugin that also
+    distributions it declares, minibatches where the method takes none, the structure the
+    method's kernel needs (``Method.refusal_reasons``) and the start needs (``init:
+    assign``), the model features it declares.  ``backend.unsupported`` adds only what is its
+    own (its samplers, say).  A reason given twice (a plugin that also
     checks minibatches itself) is reported once.
     """
     reasons = (
         method_reasons(backend, settings)
         + distribution_reasons(backend, model)
         + minibatch_reasons(settings, model)
+        + method_model_reasons(model, settings)
+        + start_reasons(model, settings)
         + sampler_reasons(backend, settings)
         + backend.unsupported(model, settings)
         + feature_reasons(backend, model)
@@ -258,6 +279,7 @@ __all__ = [
     "feature_reasons",
     "get",
     "installed",
+    "method_model_reasons",
     "method_reasons",
     "minibatch_reasons",
     "offered_methods",
@@ -265,6 +287,7 @@ __all__ = [
     "plugins",
     "refresh",
     "refusal_reasons",
+    "start_reasons",
     "supported_distributions",
     "unavailable",
 ]

@@ -152,9 +152,33 @@ def final_loss(result: FitResult) -> float:
 
 def start_values(model: Model, settings: Inference, seed: int) -> dict[str, np.ndarray]:
     """The constrained start of seed ``seed``: uniform within ``init_radius`` in the
-    unconstrained space, or a prior draw (``init: prior``, distinct mixture components)."""
+    unconstrained space, a prior draw (``init: prior``, distinct mixture components), or the
+    M-step of a random assignment of a mixture's levels (``init: assign``, ``conjugacy.em``)."""
     rng = np.random.default_rng(seed)
+    if settings.init == "assign":
+        from specrec.conjugacy import em
+
+        return em.assignment_start(model, rng)
     return initial_values(model, rng, settings.init_radius, from_prior=settings.init == "prior")
+
+
+def restart_reports(model: Model, settings: Inference, results: list[FitResult]) -> dict:
+    """Every start's result beyond its loss, for a mixture fitted to a point: the data
+    log-likelihood (component summed out, no priors) and the non-empty components of each, so
+    a start that emptied components is seen, not only the one kept."""
+    if model.mixture is None or methods.get(settings.method).produces != "point":
+        return {}
+    from specrec.model import mixture
+
+    def report(r: FitResult) -> dict:
+        own = r.info.get("em")  # em has computed both at its point already
+        if isinstance(own, dict) and "nonempty_components" in own:
+            return own
+        point = {rv.name: np.asarray(r.posterior[rv.name])[0, 0] for rv in model.latents}
+        return mixture.point_report(model, point)
+
+    reports = [report(r) for r in results]
+    return {k: [rep[k] for rep in reports] for k in ("log_likelihood", "nonempty_components")}
 
 
 def map_start(
@@ -224,6 +248,7 @@ def run_inference(
             "losses": losses,
             "chosen": best,
             "seeds": [settings.seed + i for i in range(n)],
+            **restart_reports(ready, settings, results),
         }
     init_fit = None
     if map_fits:

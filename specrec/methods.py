@@ -31,6 +31,11 @@ Produces = Literal["point", "draws", "chains"]
 #: as EM and coordinate-ascent VI do) declares ``needs_density=False`` and is passed ``None``.
 CoreKernel = Callable[["LogDensity | None", "Model", "Inference", dict, bool, str], "FitResult"]
 
+#: Why a method cannot fit a model with these settings, decided on the model representation
+#: before any work (empty: it can).  A kernel derived from the model's structure (EM,
+#: coordinate-ascent VI) says here what structure it needs; every backend refuses alike.
+ModelReasons = Callable[["Model", "Inference"], list[str]]
+
 #: Settings every method reads.
 COMMON_SETTINGS = frozenset({"method", "seed", "init", "init_radius"})
 
@@ -50,6 +55,10 @@ class Method:
     only has to run (the conformance suite's seeding tests), as (key, value) pairs.
     ``needs_density``: the core kernel evaluates the backend's compiled log density (False for
     a kernel that computes from the model representation alone: no backend program is built).
+    ``model_reasons``: why the method cannot fit a given model (``ModelReasons``), read by
+    ``backends.refusal_reasons`` with the backend's own reasons.  ``exact_loss``: the loss trace
+    is exact, not an estimate (em's log posterior per iteration): the evaluator reads its last
+    value and last change, not means over windows.
     """
 
     name: str
@@ -65,6 +74,12 @@ class Method:
     jacobian: bool = True
     needs_density: bool = True
     quick: tuple[tuple[str, object], ...] = ()
+    model_reasons: ModelReasons | None = field(default=None, compare=False, repr=False)
+    exact_loss: bool = False
+
+    def refusal_reasons(self, model: Model, settings: Inference) -> list[str]:
+        """Why this method cannot fit ``model`` with ``settings`` (empty: it can)."""
+        return [] if self.model_reasons is None else self.model_reasons(model, settings)
 
     @property
     def has_draws(self) -> bool:
@@ -225,6 +240,36 @@ def _builtins() -> None:
             quick=(("warmup", 30), ("draws", 20), ("chains", 1)),
         )
     )
+
+    register(
+        Method(
+            "em",
+            "expectation-maximisation: E-step responsibilities of a mixture's components, "
+            "M-step closed-form modes under the priors (the MAP map finds, no Adam)",
+            produces="point",
+            loss_trace=True,
+            settings=frozenset({"steps", "tol", "restarts"}),
+            restarts=True,
+            kernel=_em_kernel,
+            jacobian=False,
+            needs_density=False,
+            quick=(("steps", 50),),
+            model_reasons=_em_reasons,
+            exact_loss=True,
+        )
+    )
+
+
+def _em_kernel(density, model, settings, init, progress, label):  # type: ignore[no-untyped-def]
+    from specrec.conjugacy import em  # scipy and the model code: imported when fitting
+
+    return em.fit(density, model, settings, init, progress, label)
+
+
+def _em_reasons(model: Model, settings: Inference) -> list[str]:
+    from specrec.conjugacy import em
+
+    return [f"em: {r}" for r in em.refusal_reasons(model)]
 
 
 _builtins()

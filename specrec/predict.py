@@ -26,10 +26,14 @@ from specrec.spec.load import LoadedSpec
 
 
 def likelihood_dims(model: Model) -> list[Dim]:
-    """The data dims the likelihood indexes by, in the spec's order (user, item, ...)."""
+    """The data dims the likelihood indexes by, in the spec's order (user, item, ...); a
+    mixture's ``per`` dim too (a user's type probabilities come from the user's ratings, so
+    a prediction needs to know whose it is, though no parameter is indexed by user)."""
     found = {
         e.dim for arg in model.likelihood.args.values() for e in walk(arg) if isinstance(e, Gather)
     }
+    if model.mixture is not None and model.mixture.per is not None:
+        found.add(model.mixture.per)
     return [d for d in model.dims.values() if d.name in found]
 
 

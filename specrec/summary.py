@@ -57,6 +57,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             f"(relative change {_fmt(conv.get('rel_change'), 5)})"
         )
     lines += _parameter_lines(d.get("parameters"), d.get("verdict"))
+    lines += _mixture_lines(d.get("mixture"), metrics.get("restarts"))
     cold = m.get("cold_start_test_rows") or {}
     if any(cold.values()):
         lines.append(
@@ -71,6 +72,27 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+def _mixture_lines(mix: dict | None, restarts: dict | None) -> list[str]:
+    """A mixture's data log-likelihood and non-empty components, and every start's."""
+    if not mix or "log_likelihood" not in mix:
+        return []
+    lines = [
+        f"  mixture: log-likelihood {mix['log_likelihood']:.1f} (component summed out, no "
+        f"priors), {mix['nonempty_components']} of {mix['components']} components non-empty"
+    ]
+    if restarts and "log_likelihood" in restarts:
+        starts = ", ".join(
+            f"{ll:.1f} ({n})"
+            for ll, n in zip(
+                restarts["log_likelihood"], restarts["nonempty_components"], strict=True
+            )
+        )
+        lines.append(
+            f"  starts: log-likelihood (non-empty) {starts}; kept start {restarts['chosen']}"
+        )
+    return lines
 
 
 def _honesty_lines(test: dict, loo: dict | None) -> list[str]:

@@ -134,7 +134,7 @@ def test_backends_json_lists_numpyro():
     assert numpyro["error"] is None and numpyro["available"]
     assert numpyro["distribution"] == "specrec-models"
     assert numpyro["requires"]["numpyro"] == metadata.version("numpyro")
-    assert set(numpyro["methods"]) == {"map", "vi", "nuts", "gibbs"}
+    assert set(numpyro["methods"]) == {"map", "vi", "nuts", "gibbs", "em"}
 
 
 def test_fit_unknown_backend_names_the_installed_ones(tmp_path: Path):
@@ -221,7 +221,8 @@ def test_commands_a_spec_header_shows_are_valid(spec: Path):
 def test_header_commands_are_found():
     """The header test above checks something: the shipped headers' commands are parsed, with
     a continued line joined and its ``--set`` overrides kept."""
-    [_, nuts] = _header_commands(SPECS / "netflix_mixture.yaml")
+    [_, em, nuts] = _header_commands(SPECS / "netflix_mixture.yaml")
+    assert em[-2:] == ["--method", "em"]
     assert nuts[:3] == ["specrec", "fit", "specs/netflix_mixture.yaml"]
     assert "inference.method=nuts" in nuts and "inference.restarts=1" in nuts
     assert sum(len(_header_commands(p)) for p in ALL_SPECS) >= 10

@@ -243,9 +243,13 @@ def evaluate_fit(
         diagnostics["parameters"] = parameter_table(idata, table_names, mcmc)
     if loss is not None:
         curves["loss"] = np.asarray(loss)
-        diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), 50) :]))
+        # a noisy loss (an ELBO estimate, Adam's steps) is judged over windows; an exact one
+        # (em's log posterior per iteration) by its last value and last change
+        exact = method in methods.names() and methods.get(method).exact_loss
+        window = 1 if exact else 50
+        diagnostics["loss_final"] = float(np.mean(loss[-min(len(loss), window) :]))
         diagnostics["loss_convergence"] = D.loss_converged(
-            np.asarray(loss), window=min(100, max(1, len(loss) // 4))
+            np.asarray(loss), window=1 if exact else min(100, max(1, len(loss) // 4))
         )
 
     calibration = interval_coverage(sample_rows.y, y_draws, CALIBRATION_LEVELS, vr, settings.clip)

@@ -26,6 +26,18 @@ METRICS_FIELDS: dict[str, str] = {
     "restarts.losses": "final loss of each start (inference.restarts > 1 only)",
     "restarts.chosen": "index of the start kept (lowest final loss)",
     "restarts.seeds": "seed of each start",
+    "restarts.log_likelihood": "mixture fitted to a point (map, em): data log-likelihood of "
+    "each start's result, component summed out, no priors",
+    "restarts.nonempty_components": "mixture fitted to a point: non-empty components of each "
+    "start's result (the most probable component of at least one level)",
+    "backend.em.iterations": "em: log posteriors computed (iterations + 1 at most inference.steps)",
+    "backend.em.converged": "em: the relative change of the log posterior reached inference.tol",
+    "backend.em.log_likelihood": "em: data log-likelihood at the point kept (component summed "
+    "out, no priors)",
+    "backend.em.log_posterior": "em: log posterior at the point kept (map's objective: priors "
+    "of the constrained values, no Jacobian)",
+    "backend.em.nonempty_components": "em on a mixture: components that are the most probable "
+    "one of at least one level",
     "init_fit.method": "inference.init: map only: the fit that gave the start (map)",
     "init_fit.fit_s": "seconds of those map fits (included in timing.fit_s)",
     "init_fit.final_loss": "final loss of each map fit (one per restart)",
@@ -125,6 +137,10 @@ METRICS_FIELDS: dict[str, str] = {
     "switching removed before any summary or R-hat)",
     "diagnostics.mixture.weights_mean": "posterior mean weight of each component (averaged over "
     "levels when the weights vary by level)",
+    "diagnostics.mixture.log_likelihood": "data log-likelihood of the training rows with the "
+    "component summed out, no priors (at the point; averaged over up to 10 draws)",
+    "diagnostics.mixture.nonempty_components": "components that are the most probable one of at "
+    "least one level with training rows (rows without per; rounded mean over those draws)",
     "diagnostics.mixture.levels": "levels of per with training rows",
     "diagnostics.mixture.levels_per_component": "levels whose most probable component is k",
     "diagnostics.mixture.mean_max_responsibility": "mean over levels of the largest posterior "
@@ -161,9 +177,11 @@ METRICS_FIELDS: dict[str, str] = {
     "R-hat > 1.01 or bulk ESS < 100 on predictions, R-hat > 1.01 on an identified parameter",
     "diagnostics.verdict.expected": "what is expected, not a warning: R-hat > 1.01 on variables "
     "over a factor dim (rotation, sign) or a mixture's component dim (label switching)",
-    "diagnostics.loss_final": "mean loss (negative ELBO) over the last 50 steps (map/vi)",
+    "diagnostics.loss_final": "mean loss (negative ELBO) over the last 50 steps (map/vi); "
+    "em: the last value (negative log posterior)",
     "diagnostics.loss_convergence.converged": "relative change between the means of the last "
-    "two windows of the loss is <= 1e-3",
+    "two windows of the loss is <= 1e-3 (em: of its last two values; em's own stop is "
+    "backend.em.converged)",
     "diagnostics.loss_convergence.rel_change": "that relative change; null when too few steps",
 }
 

@@ -13,6 +13,8 @@ from specrec.model.ir import Model
 
 #: a level whose largest responsibility is below this is counted as ambiguous
 CLEAR = 0.9
+#: draws the data log-likelihood is averaged over (evenly spaced; a point fit has one)
+REPORT_DRAWS = 10
 
 
 def mixture_summary(model: Model, idata) -> dict:
@@ -27,6 +29,14 @@ def mixture_summary(model: Model, idata) -> dict:
             values = {n: np.asarray(post[n].values[c, d]) for n in names}
             w = np.exp(mixture.log_weights(model, values))
             weights.append(w.reshape(-1, w.shape[-1]).mean(0))
+    picked = np.unique(np.linspace(0, chains * draws - 1, min(REPORT_DRAWS, chains * draws)))
+    reports = [
+        mixture.point_report(
+            model,
+            {n: np.asarray(post[n].values[i // draws, i % draws]) for n in names},
+        )
+        for i in picked.astype(int)
+    ]
     out: dict = {
         "dim": mix.dim,
         "per": mix.per,
@@ -34,6 +44,8 @@ def mixture_summary(model: Model, idata) -> dict:
         "order": "draws matched to a pivot draw by their predictions; the pivot's components "
         "by mean prediction over the training rows, lowest first",
         "weights_mean": np.mean(weights, axis=0).round(6).tolist(),
+        "log_likelihood": float(np.mean([r["log_likelihood"] for r in reports])),
+        "nonempty_components": int(np.rint(np.mean([r["nonempty_components"] for r in reports]))),
     }
     if mix.per is None or model.responsibility_name is None:
         return out

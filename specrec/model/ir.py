@@ -298,6 +298,8 @@ class Model:
 
     def subsampled(self, batch_size: int | None) -> Model:
         """The same model with its likelihood estimated on minibatches of ``batch_size`` rows."""
+        if batch_size == self.batch_size:  # the same model (what was found of it still holds)
+            return self
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if batch_size is not None and self.mixture is not None and self.mixture.per is not None:

@@ -67,6 +67,31 @@ def responsibilities(
     return np.exp(joint - special.logsumexp(joint, axis=1, keepdims=True))
 
 
+def point_report(model: Model, values: dict[str, np.ndarray]) -> dict[str, float | int]:
+    """What a mixture fit is judged by at one point, whichever method made it: the data
+    log-likelihood of the training rows with the component summed out (no priors: the number
+    EM's reference reports), and the non-empty components (the most probable component of at
+    least one level; every row is a level without ``per``)."""
+    mix = _mixture(model)
+    if mix.per is None:
+        args = {
+            k: np.asarray(evaluate(e, values, mix.rows, NUMPY_OPS))
+            for k, e in model.likelihood.args.items()
+        }
+        joint = component_log_prob(model, args, mix.rows) + log_weights(model, values)
+        norm = special.logsumexp(joint, axis=1)
+        seen: Any = slice(None)
+    else:  # the reference keeps a level's terms per draw: the evaluator needs them too
+        from specrec.model import reference
+
+        joint = reference.level_log_responsibilities(model, values)
+        norm = reference.level_evidence(model, values)
+        seen = np.unique(mix.rows.index[mix.per])
+    k = joint.shape[1]
+    top = np.bincount(joint[seen].argmax(1), minlength=k)
+    return {"log_likelihood": float(norm.sum()), "nonempty_components": int(np.count_nonzero(top))}
+
+
 def component_order(mean_by_component: np.ndarray) -> np.ndarray:
     """Components sorted by their mean prediction over the training rows, lowest first
     (``mean_by_component``: ``(rows, K)``): the label order of the pivot draw."""

@@ -6,6 +6,9 @@ and the evaluator predicts with it, so a prediction never depends on which backe
 
 from __future__ import annotations
 
+import hashlib
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -111,9 +114,17 @@ def sample_prior(
 
 def _choose(rng: np.random.Generator, log_w: np.ndarray) -> np.ndarray:
     """One component per row of ``log_w`` (normalised log probabilities, ``(n, K)``)."""
-    p = np.exp(log_w - special.logsumexp(log_w, axis=1, keepdims=True))
-    u = rng.random(p.shape[0])[:, None]
-    return np.minimum((np.cumsum(p, axis=1) < u).sum(1), p.shape[1] - 1)
+    return _choose_p(rng, _probabilities(log_w))
+
+
+def _probabilities(log_w: np.ndarray) -> np.ndarray:
+    """Cumulative component probabilities per row, what ``_choose_p`` draws from."""
+    return np.cumsum(np.exp(log_w - special.logsumexp(log_w, axis=1, keepdims=True)), axis=1)
+
+
+def _choose_p(rng: np.random.Generator, cumulative: np.ndarray) -> np.ndarray:
+    u = rng.random(cumulative.shape[0])[:, None]
+    return np.minimum((cumulative < u).sum(1), cumulative.shape[1] - 1)
 
 
 def _sample_component(
@@ -253,18 +264,24 @@ def predict_draws(
     assert dist.mean is not None
     mean = np.empty((chains, draws, len(rows)))
     ysim = np.empty_like(mean) if rng is not None else None
+    last: tuple[bytes, dict, np.ndarray, np.ndarray] | None = None
     for c in range(chains):
         for d in range(draws):
             values = {n: posterior[n][c, d] for n in names}
-            args = likelihood_args(model, values, rows)
             if model.mixture is not None:  # each component's mean, weighted as the row's level
-                log_w = row_log_weights(model, values, rows)
-                k = log_w.shape[1]
-                means = np.broadcast_to(dist.mean(**args), (len(rows), k))
-                mean[c, d] = np.sum(np.exp(log_w) * means, axis=1)
+                # a draw repeated (a point fit's replicated predictive draws) is worked out once
+                key = _digest(model, values)
+                if last is None or last[0] != key:
+                    args = likelihood_args(model, values, rows)
+                    log_w = row_log_weights(model, values, rows)
+                    means = np.broadcast_to(dist.mean(**args), log_w.shape)
+                    p = _probabilities(log_w)
+                    last = (key, args, p, np.sum(np.exp(log_w) * means, axis=1))
+                _, args, p, mean[c, d] = last
                 if ysim is not None and rng is not None:
-                    ysim[c, d] = _sample_component(model, rng, args, _choose(rng, log_w))
+                    ysim[c, d] = _sample_component(model, rng, args, _choose_p(rng, p))
                 continue
+            args = likelihood_args(model, values, rows)
             mean[c, d] = np.broadcast_to(dist.mean(**args), (len(rows),))
             if ysim is not None:
                 full = _broadcast_args(model.likelihood, args, (len(rows),))
@@ -274,11 +291,65 @@ def predict_draws(
 
 def row_log_weights(model: Model, values: dict[str, np.ndarray], rows: RowData) -> np.ndarray:
     """``(rows, K)`` log probability of each mixture component for each row, given the
-    training rows (``mixture.row_log_weights``) at one draw."""
+    training rows (``mixture.row_log_weights``) at one draw.
+
+    A level's responsibilities depend on the draw and the training rows only, so they are
+    computed once per draw and kept (``level_log_responsibilities``): the evaluator and
+    ``predict`` ask for them again for every chunk of rows they predict.
+    """
     mix = model.mixture
     assert mix is not None
-    train_args = likelihood_args(model, values, mix.rows) if mix.per is not None else {}
-    return mixture.row_log_weights(model, values, rows, train_args)
+    if mix.per is None:
+        return mixture.row_log_weights(model, values, rows, {})
+    return level_log_responsibilities(model, values)[rows.index[mix.per]]
+
+
+#: per training rows (id -> weak reference, responsibilities by draw digest), newest last
+_RESPONSIBILITIES: dict[
+    int, tuple[weakref.ref, OrderedDict[bytes, tuple[np.ndarray, np.ndarray]]]
+] = {}
+KEPT_DRAWS = 512
+
+
+def _digest(model: Model, values: dict[str, np.ndarray]) -> bytes:
+    """A key of one draw's values (two draws with the same key are the same draw)."""
+    digest = hashlib.sha1()
+    for rv in model.latents:
+        digest.update(np.ascontiguousarray(values[rv.name], dtype=float).tobytes())
+    return digest.digest()
+
+
+def level_log_responsibilities(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
+    """``(levels, K)`` log responsibilities at one draw, computed once per draw."""
+    return _level_terms(model, values)[0]
+
+
+def level_evidence(model: Model, values: dict[str, np.ndarray]) -> np.ndarray:
+    """``(levels,)`` log p(a level's training rows) at one draw, its component summed out
+    (kept with the responsibilities: the data log-likelihood is their sum)."""
+    return _level_terms(model, values)[1]
+
+
+def _level_terms(model: Model, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    mix = model.mixture
+    assert mix is not None and mix.per is not None
+    digest = _digest(model, values)
+    key = id(mix.rows)
+    hit = _RESPONSIBILITIES.get(key)
+    if hit is None or hit[0]() is not mix.rows:
+        ref = weakref.ref(mix.rows, lambda _, d=_RESPONSIBILITIES, k=key: d.pop(k, None))
+        hit = _RESPONSIBILITIES[key] = (ref, OrderedDict())
+    kept = hit[1]
+    found = kept.get(digest)
+    if found is None:
+        train_args = likelihood_args(model, values, mix.rows)
+        joint = mixture.level_log_likelihood(model, values, train_args)
+        norm = special.logsumexp(joint, axis=1, keepdims=True)
+        found = (joint - norm, norm[:, 0])
+        kept[digest] = found
+        while len(kept) > KEPT_DRAWS:
+            kept.popitem(last=False)
+    return found
 
 
 def sample_new_levels(
@@ -346,8 +417,7 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
                         out[name][c, d] = np.take(out[name][c, d], order, axis=axis)
             if resp is not None:
                 values = {n: out[n][c, d] for n in names}
-                train_args = likelihood_args(model, values, mix.rows)
-                resp[c, d] = mixture.responsibilities(model, values, train_args)
+                resp[c, d] = np.exp(level_log_responsibilities(model, values))  # kept for later
     if resp is not None and resp_name is not None:
         out[resp_name] = resp
     return out

@@ -309,7 +309,15 @@ class Inference(Strict):
         "vi", description="the inference method: one of the methods table (reference: methods)"
     )
     seed: Count = Field(0, description="seed of initial values, inference and evaluation draws")
-    steps: Count = Field(4000, ge=1, description="optimiser steps (map, vi)")
+    steps: Count = Field(
+        4000, ge=1, description="optimiser steps (map, vi); em: the most iterations"
+    )
+    tol: Real = Field(
+        1e-8,
+        gt=0,
+        description="em: stop when the log posterior changes by at most tol x its magnitude "
+        "between iterations (relative; 1e-8 is a change of 0.01 on a log posterior of -1e6)",
+    )
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
     draws: Count = Field(
         500, ge=1, description="posterior draws per chain (nuts, gibbs; vi: from the guide)"
@@ -329,26 +337,31 @@ class Inference(Strict):
     init_radius: Real = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
-    init: Literal["uniform", "prior", "map"] = Field(
+    init: Literal["uniform", "prior", "assign", "map"] = Field(
         "uniform",
         description="uniform: start within +-init_radius of 0 in the unconstrained space; prior: "
         "start at a draw from the prior (gives mixture components distinct starts, as EM's "
-        "random start does); map (nuts, vi): first fit map (steps, lr) from a uniform start and "
+        "random start does); assign (mixtures): deal the mixture's levels (users) to the "
+        "components at random in equal numbers, start every spread at the data's spread and "
+        "each mean at its mode given that assignment, so no component starts wide enough to "
+        "take every level; map (nuts, vi): first fit map (steps, lr) from a uniform start and "
         "start there, as the PMF notebook starts NUTS at the MAP estimate",
     )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
     restarts: Count = Field(
         1,
         ge=1,
-        description="map, vi: fit from this many starts (seeds seed, seed + 1, ...) and keep "
-        "the lowest final loss; a mixture can stop at a local optimum with an empty component",
+        description="map, vi, em: fit from this many starts (seeds seed, seed + 1, ...) and "
+        "keep the lowest final loss; a mixture can stop at a local optimum with an empty "
+        "component",
     )
 
     @model_validator(mode="after")
     def _restarts_optimise(self) -> Inference:
         m = methods.get(self.method)
         if self.restarts > 1 and not m.restarts:
-            takes = " and ".join(x.name for x in methods.all_methods() if x.restarts)
+            names = [x.name for x in methods.all_methods() if x.restarts]
+            takes = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
             instead = (
                 f"for {m.name} run several chains (inference.chains) and "
                 if m.is_mcmc

@@ -34,6 +34,8 @@ What is checked, on small models so one backend runs in a minute or two:
   loss trace;
 * ``test_mixture_map_reaches_em``: a mixture of two user types, its type summed out, fitted by
   ``map`` to EM's log-likelihood (xfail unless the backend declares the ``mixture`` feature);
+* ``test_mixture_em_matches_the_reference_em``: the same case by ``em`` (the core's kernel, any
+  backend that declares the feature) reaches the independent numpy EM's log-likelihood;
 * ``test_seeding``: the same seed gives identical draws, another seed other draws.
 
 Fit sizes are in ``FIT_SETTINGS`` and each method's ``quick`` settings; the models in
@@ -79,6 +81,7 @@ __all__ = [
     "test_log_density_matches_reference",
     "test_minibatch_log_density_is_unbiased",
     "test_minibatch_vi",
+    "test_mixture_em_matches_the_reference_em",
     "test_mixture_map_reaches_em",
     "test_seeding",
     "test_simplest_model_is_supported",
@@ -441,6 +444,27 @@ def test_mixture_map_reaches_em(backend_name: str) -> None:
     assert abs(ll - ref.log_likelihood) <= 3e-3 * abs(ref.log_likelihood), (ll, ref)
     np.testing.assert_allclose(np.sort(w), np.sort(ref.weights), atol=0.03)
     np.testing.assert_allclose(np.sort(sigma), np.sort(ref.sds), atol=0.05)
+
+
+def test_mixture_em_matches_the_reference_em(backend_name: str) -> None:
+    """``em`` on the mixture case, as the backend is given it (the core's kernel, from the
+    model alone), reaches the log-likelihood of the independent numpy EM run with the spec's
+    priors from the same start, to 1e-8 relative, with both types non-empty."""
+    p, settings, result = fit(backend_name, "mixture", "em", {"init": "assign", "tol": 1e-12})
+    model = p.model
+    rows = model.data
+    users, items, y = rows.index["user"], rows.index["item"], model.to_model_scale(rows.y)
+    n_users, n_items = model.dims["user"].size, model.dims["item"].size
+    start = driver.start_values(model, settings, settings.seed)
+    priors = em.Priors(a=1.0, m0=3.0, s0=1.5, alpha=4.0, beta=2.0)  # the case's priors
+    ref = em.gaussian_mixture_em(
+        users, items, y, n_users, n_items, 2, None, 4000, 1e-12, priors,
+        (start["w"], start["mu"], start["sigma"]),
+    )  # fmt: skip
+    w, mu, sigma = (np.asarray(result.posterior[k])[0, 0] for k in ("w", "mu", "sigma"))
+    ll = em.mixture_log_likelihood(users, items, y, n_users, w, mu, sigma)
+    assert abs(ll - ref.log_likelihood) <= 1e-8 * abs(ref.log_likelihood), (ll, ref)
+    assert result.info["em"]["nonempty_components"] == 2
 
 
 # ---- seeding -----------------------------------------------------------------------------------
