@@ -56,8 +56,17 @@ def test_training_rows_round_trip_without_pickles(tmp_path: Path) -> None:
         {"user_id": np.array([0, 1, 1]), "item_id": np.array([1, 0, 2])},
         {"user_id": np.array(["ann", "bob"]), "item_id": np.array([10, 20, 30])},
         {"timestamp": np.array([5.0, 6.0, 7.0])},
+        attributes={
+            "user_id": {"age": dataset.Attribute(np.array([31.0, 45.0]))},
+            "item_id": {
+                "genres": dataset.Attribute(np.eye(3)[[0, 2, 1]], ("Drama", "Comedy", "War"))
+            },
+        },
     )
     dataset.save(ds, tmp_path / "train.npz")
     back = dataset.load(tmp_path / "train.npz", "rating")
-    assert back.fingerprint() == ds.fingerprint()
+    assert back.fingerprint() == ds.fingerprint()  # covers the side data's values too
     assert back.levels["user_id"].tolist() == ["ann", "bob"]
+    # a covariate model is lowered again from the run's rows (predict, recommend)
+    assert back.attributes["item_id"]["genres"].labels == ("Drama", "Comedy", "War")
+    assert back.attributes["user_id"]["age"].labels == ()

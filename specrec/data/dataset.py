@@ -100,6 +100,11 @@ def save(ds: Dataset, path: Path) -> None:
         arrays[f"levels/{name}"] = levels if levels.dtype.kind in "iuf" else levels.astype(str)
     for name, v in ds.numeric.items():
         arrays[f"numeric/{name}"] = np.asarray(v, dtype=np.float64)
+    # side data too: a covariate model lowered again from a run (predict, recommend) needs it
+    for column, attrs in ds.attributes.items():
+        for name, attr in attrs.items():
+            arrays[f"attributes/{column}/{name}"] = np.asarray(attr.values, dtype=np.float64)
+            arrays[f"attribute_labels/{column}/{name}"] = np.asarray(attr.labels, dtype=str)
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
 
@@ -107,9 +112,28 @@ def save(ds: Dataset, path: Path) -> None:
 def load(path: Path, response: str, source: str = "") -> Dataset:
     """Read what ``save`` wrote; ``allow_pickle=False`` so a run directory cannot run code."""
     with np.load(path, allow_pickle=False) as z:
-        parts: dict[str, dict[str, np.ndarray]] = {"codes": {}, "levels": {}, "numeric": {}}
+        parts: dict[str, dict[str, np.ndarray]] = {
+            "codes": {},
+            "levels": {},
+            "numeric": {},
+            "attributes": {},
+            "attribute_labels": {},
+        }
         for key in z.files:
             if "/" in key:
                 group, name = key.split("/", 1)
                 parts[group][name] = z[key]
-        return Dataset(response, z["y"], parts["codes"], parts["levels"], parts["numeric"], source)
+        attributes: dict[str, dict[str, Attribute]] = {}
+        for key, values in parts["attributes"].items():  # written by a version with side data
+            column, name = key.split("/", 1)
+            labels = tuple(str(x) for x in parts["attribute_labels"].get(key, ()))
+            attributes.setdefault(column, {})[name] = Attribute(values, labels)
+        return Dataset(
+            response,
+            z["y"],
+            parts["codes"],
+            parts["levels"],
+            parts["numeric"],
+            source,
+            attributes=attributes,
+        )
