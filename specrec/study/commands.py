@@ -11,6 +11,7 @@ import click
 
 from specrec.errors import EXIT_FAILED, EXIT_OK
 from specrec.study.cells import Cell
+from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, default_store, run_study, study_status
 
 
@@ -94,7 +95,10 @@ def format_cells(result: Plan) -> str:
         state = c.status + (f" ({c.note})" if c.note else "")
         cid = c.cell_id[:12] if c.cell_id else "-" * 12
         rmse = ""
-        if c.row and c.row.get("metrics"):
+        damage = run_damage(c.row) if c.status == "done" else None
+        if damage:
+            state, rmse = "damaged", f"  {damage}"
+        elif c.row and c.row.get("metrics"):
             rmse = f"  test RMSE {c.row['metrics']['metrics']['test']['rmse']:.4f}"
         lines.append(f"{cid}  {state:<22} {c.cell.title}{rmse}")
     return "\n".join(lines)

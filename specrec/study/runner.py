@@ -8,6 +8,7 @@ recorded as it is instead of being fitted a second time.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -115,6 +116,16 @@ def _finished_run(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _readable_metrics(run: Path) -> str | None:
+    """A run's metrics.json text if it is a JSON object; a damaged one is not adopted (the
+    cell is fitted again, into a new run directory beside it)."""
+    try:
+        text = (run / "metrics.json").read_text(encoding="utf-8")
+        return text if isinstance(json.loads(text), dict) else None
+    except (OSError, ValueError):
+        return None
+
+
 def run_study(
     path: str | Path,
     *,
@@ -157,8 +168,9 @@ def run_study(
                 event("failed", cell, {"error": error_text(fp)})
                 continue
             found = _finished_run(runs_root / cid[:16])
-            if found is not None:  # fitted before a crash, never recorded: record it now
-                db.mark_done(cid, str(found), (found / "metrics.json").read_text(), "adopted")
+            metrics = _readable_metrics(found) if found is not None else None
+            if metrics is not None:  # fitted before a crash, never recorded: record it now
+                db.mark_done(cid, str(found), metrics, "adopted")
                 event("done", cell, {"run_dir": str(found), "adopted": True})
                 continue
             todo.append((cid, cell))
