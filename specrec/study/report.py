@@ -135,8 +135,8 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         "",
         f"specrec study run {_md(result.study.file)}; cells: "
         + ", ".join(f"{n} {k}" for k, n in result.counts().items()),
-        f"Machine: {_machine()}",
-        f"Versions: {_versions(result)}",
+        f"Machine: {_md(_machine())}",
+        f"Versions: {_md(_versions(result))}",
         "",
         "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); fit "
         "seconds exclude compilation, mean over the configuration's cells.",

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hand_store import planned_store
 
 from specrec.cli import main
-from specrec.study.cells import Fingerprints, fingerprint_all, plan
+from specrec.study.cells import fingerprint_all, plan
 from specrec.study.file import load_study
 from specrec.study.runner import _ids, run_study
-from specrec.study.store import Store
 
 STUDY = """\
 specrec_study: 1
@@ -65,12 +65,7 @@ DAMAGE = {
 
 def _store(tmp_path: Path, write_study, kind: str) -> tuple[Path, list[str]]:
     path = write_study(STUDY, name="damaged")
-    cells = plan(load_study(path))
-    fps = fingerprint_all(cells)
-    ids = [cid for _, cid in _ids(cells, fps)]
-    db = Store(tmp_path / "damaged.study.sqlite")
-    db.save_fingerprints({k: v for k, v in fps.items() if isinstance(v, Fingerprints)})
-    db.add({cid: cell.describe() for cell, cid in zip(cells, ids, strict=True)})
+    _, ids, db = planned_store(path)
     text, run_fault, _ = DAMAGE[kind]
     for cid, metrics in zip(ids, [GOOD, text], strict=True):
         run = tmp_path / "runs" / cid[:16]
