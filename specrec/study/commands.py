@@ -24,13 +24,19 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
         if quiet:
             return
         if kind == "planned":
-            done = info["total"] - info["todo"]
+            held = info.get("held", 0)
+            done = info["total"] - info["todo"] - held
+            wait = f", {held} held by a live worker of an earlier run (waiting)" if held else ""
             click.echo(
-                f"{info['total']} cells: {done} already done, {info['todo']} to run", err=True
+                f"{info['total']} cells: {done} already done, {info['todo']} to run{wait}",
+                err=True,
             )
-            if info["todo"]:
-                bar = click.progressbar(length=info["todo"], label="cells", file=sys.stderr)
+            if info["todo"] + held:
+                length = info["todo"] + held
+                bar = click.progressbar(length=length, label="cells", file=sys.stderr)
                 bar.__enter__()
+        elif kind == "held":
+            click.echo(f"{cell.title}: held by {info['worker']}; not started again", err=True)
         elif kind == "executor":
             click.echo(f"running on {info['where']}", err=True)
         elif kind in ("done", "failed") and bar is not None:
