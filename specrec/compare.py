@@ -146,8 +146,9 @@ def _agreement(runs: dict[str, fitting.Run], seed: int) -> dict:
     for name, run in usable.items():
         assert run.model is not None and run.test_rows is not None
         method = run.metrics["inference"]["method"]
+        rmse = run.metrics["metrics"]["test"]["rmse"]
         estimates.append(
-            agreement.estimate(name, method, run.model, run.idata, run.test_rows, pick)
+            agreement.estimate(name, method, run.model, run.idata, run.test_rows, pick, rmse)
         )
     return agreement.agreement(estimates)
 

@@ -132,6 +132,8 @@ class Predictor:
         self, pairs: pd.DataFrame, dims: list[Dim]
     ) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
         file = pairs.attrs.get("file")
+        # file rows as an editor shows them (header row 1); a frame built in code has no file
+        rows = pairs.attrs.get("rows", np.arange(2, len(pairs) + 2))
         ids: dict[str, list[str]] = {}
         for d in dims:
             col = d.column if d.column in pairs.columns else d.name
@@ -144,8 +146,9 @@ class Predictor:
             ids[d.name] = [_id_text(v) for v in pairs[col]]
             empty = [i for i, v in enumerate(ids[d.name]) if v.strip() in ("", "nan", "None")]
             if empty:
-                # row numbers as an editor shows them: the header is row 1
-                raise DataError(f"column {col!r} has an empty id", file=file, row=empty[0] + 2)
+                raise DataError(
+                    f"column {col!r} has an empty id", file=file, row=int(rows[empty[0]])
+                )
         columns = {}
         for name in self.model.data.columns:
             if name not in pairs.columns:

@@ -104,17 +104,20 @@ def load_run(path: str | Path) -> Run:
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
-    """A pairs file (CSV, or TSV by its extension), every column read as text first."""
+    """A pairs file (CSV, or TSV by its extension), every column read as text first.
+
+    Read by the same reader as rating files, so a short or long row, an empty file and blank
+    lines get the same messages and row numbers; ``attrs["rows"]`` keeps each pair's file row.
+    """
+    from specrec.data.formats import read_delimited
     from specrec.errors import DataError
 
     p = Path(path)
     if not p.is_file():
         raise DataError("no such file", file=str(p))
     sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the pairs: {exc}", file=str(p)) from None
-    df = df.apply(lambda c: c.str.strip())
+    table = read_delimited(p, sep)
+    df = table.frame.apply(lambda c: c.str.strip())
+    df.attrs["rows"] = table.rows.tolist()  # a list: pandas compares attrs on concat
     df.attrs["file"] = str(p)  # so that errors about the pairs name their file
     return df

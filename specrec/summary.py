@@ -262,8 +262,15 @@ def _agreement_lines(agree: dict) -> list[str]:
                 f"    {p['a']} vs {p['b']}: max z {_fmt(p['max_z'], 2)}, "
                 f"{p['n_flagged']} flagged (z > {agree['z_flag']:g}); {diffs}"
             )
+        elif p["test"] == "prediction bound":
+            verdict = "FLAGGED" if p["predictions_flagged"] else "ok"
+            lines.append(
+                f"    {p['a']} vs {p['b']}: predictions RMS diff {_fmt(p['rms_diff_prediction'])}"
+                f" vs bound {p['pred_fraction']:g} x test RMSE = {_fmt(p['bound'])}: {verdict};"
+                f" {diffs}; parameters not tested (not sampled: no Monte Carlo error)"
+            )
         else:
-            lines.append(f"    {p['a']} vs {p['b']}: {diffs} (not sampled: no z test)")
+            lines.append(f"    {p['a']} vs {p['b']}: not tested (no z test, no test RMSE); {diffs}")
     if agree.get("unidentified"):
         lines.append(
             "    not flagged (sign/rotation of the latent factors): "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from specrec.cli import main
@@ -30,15 +32,33 @@ SMALLER = {
 }
 
 
+#: simulated specs whose data hold too little signal for the shipped budget to beat the global
+#: mean, with the allowed ratio of test RMSE to the global mean's.  scale.yaml is a speed spec:
+#: 16 factors of sd 0.3 under noise 0.8 give an oracle RMSE of 0.798 against the global mean's
+#: 0.860, and 2000 minibatch steps reach 0.867 (2026-12-04); it must not be worse than 1.02 x.
+NEAR_THE_MEAN = {"scale.yaml": 1.02}
+
+
 @pytest.mark.backend("numpyro")
 @pytest.mark.parametrize("spec", ALL)
 def test_example_spec_fits(spec: str, tmp_path: Path, fake_ml100k: Path):
+    simulated = yaml.safe_load((SPECS / spec).read_text())["data"]["source"] == "simulate"
     args = ["fit", str(SPECS / spec), "--out", str(tmp_path), "--json", "-q"]
     for s in TINY + SMALLER.get(spec, []):
+        if simulated and s.startswith("inference.steps="):
+            # map/vi keep the spec's own steps (seconds once compiled): 100 steps left
+            # constrained_pmf, scale and watch_minutes worse than the global mean (2026-12-04)
+            continue
         args += ["--set", s]
     if spec.startswith("movielens/"):
         args += ["--data", str(fake_ml100k)]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
-    assert m["metrics"]["test"]["rmse"] > 0
+    rmse = m["metrics"]["test"]["rmse"]
+    assert math.isfinite(rmse) and rmse > 0, rmse
+    if simulated:
+        # data drawn from the spec itself: the fit must beat predicting the mean, up to the
+        # spec's stated allowance
+        bound = NEAR_THE_MEAN.get(spec, 1.0) * m["baselines"]["global_mean"]["rmse"]
+        assert rmse < bound, (rmse, bound, m["baselines"])

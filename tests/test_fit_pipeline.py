@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,10 @@ def test_fit_writes_a_complete_run_directory(quickstart_run):
     assert len(runs) == 1 and not runs[0].name.startswith(".tmp")
     assert printed == runs[0]  # --quiet prints the run directory and nothing else
     metrics = json.loads((runs[0] / "metrics.json").read_text())
-    for key in REQUIRED:
-        assert _get(metrics, key) is not None or key == "diagnostics.rhat_max", key
+    for key in REQUIRED:  # a NUTS run of two chains has every one, R-hat included
+        assert _get(metrics, key) is not None, key
+    # a number, not a value check: 50 draws of 2 chains is too short for R-hat near 1 (2.14)
+    assert math.isfinite(metrics["diagnostics"]["rhat_max"]), metrics["diagnostics"]
     files = {p.name for p in runs[0].iterdir()}
     assert {
         "spec.yaml",

@@ -8,6 +8,7 @@ Nothing here interprets values; that keeps format quirks (MovieLens ``::`` separ
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import re
 from collections.abc import Sequence
@@ -88,7 +89,7 @@ def read_table(
         return read_headerless(text, sep or _SEPARATORS[fmt], str(path))
     if fmt == "parquet":
         return _read_parquet(path, columns)
-    table = _read_with_header(path, sep or _SEPARATORS[fmt])
+    table = read_delimited(path, sep or _SEPARATORS[fmt])
     if fmt == "ml-csv":
         return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS), True)
     return table
@@ -123,8 +124,9 @@ def read_headerless(text: str, sep: str, file: str) -> RawTable:
     return RawTable(frame, rows, file, positive_ids=True)
 
 
-def _read_with_header(path: Path, sep: str) -> RawTable:
-    """Read a delimited file with a header line; every value stays a string.
+def read_delimited(path: Path, sep: str) -> RawTable:
+    """Read a delimited file with a header line; every value stays a string (rating files and
+    the pairs of ``predict``).
 
     ``skip_blank_lines=False`` keeps blank lines as all-missing rows so the row numbers stay
     exact; they are dropped afterwards.  (A quoted field spanning lines would shift the count;
@@ -155,19 +157,48 @@ def _read_with_header(path: Path, sep: str) -> RawTable:
     except UnicodeDecodeError as error:
         raise DataError(f"the file is not UTF-8 text ({error.reason})", file=file) from None
     rows = np.arange(2, len(frame) + 2, dtype=np.int64)
-    blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy()
-    if blank.any():
-        frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
-    short = frame.isna().any(axis=1).to_numpy()  # pandas fills a short row's last fields
-    if short.any():
-        i = int(np.argmax(short))
-        found = int(frame.iloc[i].notna().sum())
-        raise DataError(
-            f"expected {frame.shape[1]} fields like the header, found {found}",
-            file=file,
-            row=int(rows[i]),
-        )
+    # pandas fills a short row's missing fields with "" (as it reads an empty field), so a row
+    # whose last field is empty is looked up in the raw text: blank line, short row, or a real
+    # empty value (left to the column checks, which name the column).  Only such rows are
+    # re-read, so a clean file costs nothing extra.
+    suspect = np.flatnonzero((frame.iloc[:, -1].isna() | (frame.iloc[:, -1] == "")).to_numpy())
+    if suspect.size:
+        lines = pd.Series(_raw_lines(path), dtype=object)
+        text = lines.reindex(rows[suspect] - 1).fillna("")
+        blank = (text.str.strip() == "").to_numpy()
+        # counting separators can only over-count (a quoted separator), never under-count, so
+        # a row it calls short is confirmed with the csv module before it is refused
+        short = ~blank & (text.str.count(re.escape(sep)).to_numpy() + 1 < frame.shape[1])
+        for i in np.flatnonzero(short):
+            found = _field_count(text.iloc[i], sep)
+            if found < frame.shape[1]:
+                raise DataError(
+                    f"expected {frame.shape[1]} fields like the header "
+                    f"({', '.join(map(str, frame.columns))}), found {found}",
+                    file=file,
+                    row=int(rows[suspect[i]]),
+                )
+        if blank.any():
+            keep = np.ones(len(frame), dtype=bool)
+            keep[suspect[blank]] = False
+            frame, rows = frame[keep].reset_index(drop=True), rows[keep]
     return RawTable(frame, rows, file)
+
+
+def _raw_lines(path: Path) -> list[str]:
+    """The file's lines as text (row n is ``lines[n - 1]``), for re-reading suspect rows.
+
+    Split on newlines only, as the parser does (``str.splitlines`` also breaks at form feeds
+    and other separators, which would shift the row numbers)."""
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _field_count(line: str, sep: str) -> int:
+    """Fields on one line as the parser splits them (quotes respected for a 1-char sep)."""
+    if len(sep) == 1:
+        return len(next(csv.reader([line], delimiter=sep)))
+    return line.count(sep) + 1
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> RawTable:

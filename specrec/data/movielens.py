@@ -6,7 +6,6 @@ loader that needs nothing but the folder (or the unextracted ``ml-100k.zip``) ``
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -99,21 +98,34 @@ def load_side_info_100k(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]
     int column per genre (``GENRES_100K``).  Keyed by raw id, not code, so they can be joined to
     any ``Dataset`` through its ``levels``.
     """
-    users = _read_pipe_table(*read_member(folder, "u.user"), _USER_COLUMNS)
-    user_file = read_member(folder, "u.user")[1]
+    return _users(*read_member(folder, "u.user")), _genres(*read_member(folder, "u.item"))
+
+
+def _users(text: str, file: str) -> pd.DataFrame:
+    users, rows = _read_pipe_table(text, file, _USER_COLUMNS)
     for column in ("user_id", "age"):
-        users[column] = _integers(users[column], user_file, column, 0 if column == "age" else 1)
-    users = users.set_index("user_id")
-    items = _read_pipe_table(*read_member(folder, "u.item"), _ITEM_COLUMNS)
-    item_file = read_member(folder, "u.item")[1]
-    items["item_id"] = _integers(items["item_id"], item_file, "item_id", 1)
-    genres = pd.DataFrame({g: _integers(items[g], item_file, g, 0, 1) for g in GENRES_100K})
-    genres.index = pd.Index(items["item_id"], name="item_id")
-    return users[["age", "gender", "occupation"]], genres
+        users[column] = _integers(users[column], file, rows, column, 0 if column == "age" else 1)
+    gender = users["gender"].fillna("").astype(str).str.strip()
+    bad = ~gender.isin(("M", "F")).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(
+            f"column 'gender' must be M or F, found {gender.iloc[i]!r}", file=file, row=int(rows[i])
+        )
+    users["gender"] = gender
+    return users.set_index("user_id")[["age", "gender", "occupation"]]
+
+
+def _genres(text: str, file: str) -> pd.DataFrame:
+    items, rows = _read_pipe_table(text, file, _ITEM_COLUMNS)
+    ids = _integers(items["item_id"], file, rows, "item_id", 1)
+    genres = pd.DataFrame({g: _integers(items[g], file, rows, g, 0, 1) for g in GENRES_100K})
+    genres.index = pd.Index(ids, name="item_id")
+    return genres
 
 
 def _integers(
-    text: pd.Series, file: str, column: str, low: int, high: int | None = None
+    text: pd.Series, file: str, rows: np.ndarray, column: str, low: int, high: int | None = None
 ) -> np.ndarray:
     """A column of a side table as int64, or a DataError naming the first bad row."""
     clean = text.fillna("").astype(str).str.strip()
@@ -126,29 +138,40 @@ def _integers(
         i = int(np.argmax(bad))
         expected = f"an integer from {low}" + (f" to {high}" if high is not None else " up")
         raise DataError(
-            f"column {column!r} must be {expected}, found {clean.iloc[i]!r}", file=file, row=i + 1
+            f"column {column!r} must be {expected}, found {clean.iloc[i]!r}",
+            file=file,
+            row=int(rows[i]),
         )
     return values
 
 
-def _read_pipe_table(text: str, file: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Parse a ``|``-separated 100k table, reporting a bad line as a DataError."""
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep="|", header=None, names=list(columns), dtype=str)
-    except (pd.errors.ParserError, ValueError) as error:
-        raise DataError(f"cannot parse the table: {error}", file=file) from None
-    # Empty fields are allowed (u.item has empty dates), missing ones are not: count the bars.
-    lines = pd.Series(text.splitlines(), dtype=object)
-    lines = lines[lines.str.strip() != ""]
-    fields = lines.str.count("[|]").to_numpy() + 1
+def _read_pipe_table(
+    text: str, file: str, columns: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse a ``|``-separated 100k table; also return each frame row's 1-based file row.
+
+    Fields are split on ``|`` only (the tables have no quoting), lines on newlines only, so
+    blank lines are skipped but counted and the row numbers match an editor's.  Empty fields are
+    allowed (u.item has empty dates), missing ones are not: the bars are counted.
+    """
+    lines = pd.Series(text.split("\n"), dtype=object).str.rstrip("\r")
+    rows = np.arange(1, len(lines) + 1, dtype=np.int64)
+    keep = (lines.str.strip() != "").to_numpy()
+    lines, rows = lines[keep].reset_index(drop=True), rows[keep]
+    if len(lines) == 0:
+        raise DataError("the table has no rows", file=file)
+    parts = lines.str.split("|", regex=False)
+    fields = parts.str.len().to_numpy()
     if (fields != len(columns)).any():
         i = int(np.argmax(fields != len(columns)))
         raise DataError(
-            f"expected {len(columns)} fields separated by '|', found {fields[i]}",
+            f"expected {len(columns)} fields separated by '|' ({', '.join(columns[:3])}, ...), "
+            f"found {fields[i]}",
             file=file,
-            row=int(lines.index[i]) + 1,
+            row=int(rows[i]),
         )
-    return frame
+    frame = pd.DataFrame(parts.tolist(), columns=list(columns), dtype=object)
+    return frame.replace("", np.nan), rows
 
 
 def listed_ids_100k(folder: str | Path) -> dict[str, tuple[np.ndarray, str]]:
@@ -168,41 +191,56 @@ def listed_ids_100k(folder: str | Path) -> dict[str, tuple[np.ndarray, str]]:
             text, file = read_member(folder, name)
         except DataError:
             continue
-        table = _read_pipe_table(text, file, columns)
-        out[level] = (_integers(table[level], file, level, 1), file)
+        table, rows = _read_pipe_table(text, file, columns)
+        out[level] = (_integers(table[level], file, rows, level, 1), file)
     return out
 
 
+#: The side table each id column's covariates come from.
+SIDE_TABLES_100K = {"user_id": "u.user", "item_id": "u.item"}
+
+
 def side_attributes_100k(
-    folder: str | Path, levels: dict[str, np.ndarray]
+    folder: str | Path, levels: dict[str, np.ndarray], required: tuple[str, ...] = ()
 ) -> dict[str, dict[str, Attribute]]:
     """The 100k side tables as covariates of the ``user_id`` and ``item_id`` levels.
 
     ``user_id``: ``age`` (years), ``male`` (1 for gender M, else 0) and ``occupation`` (one-hot
     over ``OCCUPATIONS_100K``); ``item_id``: ``genres`` (the 19 flags of ``GENRES_100K``).
-    Raw values: standardising is the spec's choice (``data.covariates``).  Empty when the folder
-    has no u.user / u.item (a bare u.data).  A level missing from a table gets the mean row.
+    Raw values: standardising is the spec's choice (``data.covariates``).  A table that is
+    absent gives no covariates for its column (a bare u.data), unless its column is in
+    ``required`` (the spec declares covariates of it): then the missing file is named.  A broken
+    table is always an error.  A level missing from a table gets the mean row.
     """
-    try:  # no side tables (a bare u.data) is fine; broken ones are an error
-        for name in ("u.user", "u.item"):
-            read_member(folder, name)
-    except DataError:
-        return {}
-    users, genres = load_side_info_100k(folder)
     out: dict[str, dict[str, Attribute]] = {}
-    if "user_id" in levels:
-        u = users.reindex(pd.Index(levels["user_id"]).astype("int64"))
-        seen = set(users["occupation"].dropna())
-        kinds = OCCUPATIONS_100K + tuple(sorted(seen - set(OCCUPATIONS_100K)))
-        one_hot = np.stack([(u["occupation"] == k).to_numpy(float) for k in kinds], axis=1)
-        out["user_id"] = {
-            "age": Attribute(_fill(u["age"].to_numpy(float))),
-            "male": Attribute(_fill(np.where(u["gender"].isna(), np.nan, u["gender"] == "M"))),
-            "occupation": Attribute(one_hot, kinds),
-        }
-    if "item_id" in levels:
-        g = genres.reindex(pd.Index(levels["item_id"]).astype("int64"))
-        out["item_id"] = {"genres": Attribute(_fill(g.to_numpy(float)), GENRES_100K)}
+    for column, name in SIDE_TABLES_100K.items():
+        if column not in levels:
+            continue
+        try:
+            text, file = read_member(folder, name)
+        except DataError as error:
+            if column not in required:
+                continue
+            raise DataError(
+                f"{error.message}; the spec's data.covariates of {column!r} are read from {name}",
+                file=error.file,
+            ) from None
+        index = pd.Index(levels[column]).astype("int64")
+        if column == "user_id":
+            users = _users(text, file)
+            u = users.reindex(index)
+            seen = set(users["occupation"].dropna())
+            kinds = OCCUPATIONS_100K + tuple(sorted(seen - set(OCCUPATIONS_100K)))
+            one_hot = np.stack([(u["occupation"] == k).to_numpy(float) for k in kinds], axis=1)
+            male = np.where(u["gender"].isna(), np.nan, u["gender"] == "M")
+            out[column] = {
+                "age": Attribute(_fill(u["age"].to_numpy(float))),
+                "male": Attribute(_fill(male)),
+                "occupation": Attribute(one_hot, kinds),
+            }
+        else:
+            g = _genres(text, file).reindex(index)
+            out[column] = {"genres": Attribute(_fill(g.to_numpy(float)), GENRES_100K)}
     return out
 
 

@@ -82,8 +82,8 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
                 value_range=cfg.range,
                 listed_in=folder,
             )
-            return _with_side_tables(ds, folder, cfg), split
-        ds = _with_side_tables(loaders.load_movielens_100k(folder), folder, cfg)
+            return _with_side_tables(ds, folder, spec), split
+        ds = _with_side_tables(loaders.load_movielens_100k(folder), folder, spec)
     else:
         assert isinstance(cfg, FileData)
         path = Path(data_path) if data_path else _under(base, cfg.path)
@@ -104,15 +104,26 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
     return ds, make_split(ds, split_cfg, categorical)
 
 
-def _with_side_tables(ds: Dataset, folder: Path, cfg: MovieLens100kData) -> Dataset:
-    """Join u.user / u.item to the levels when the spec declares covariates."""
-    if not cfg.covariates:
+def _with_side_tables(ds: Dataset, folder: Path, spec) -> Dataset:
+    """Join u.user / u.item to the levels when the spec declares covariates.
+
+    A table the declared covariates need but the folder lacks is named as missing (rather than
+    reported later as "the data has no covariate", which blames the spec).
+    """
+    covariates = spec.data.covariates
+    if not covariates:
         return ds
     from dataclasses import replace
 
     from specrec.data.movielens import side_attributes_100k
 
-    return replace(ds, attributes=side_attributes_100k(folder, ds.levels))
+    required = []
+    for cov in covariates.values():
+        dim = spec.dims.get(cov.of)
+        if isinstance(dim, DataDim):
+            required.append(str(dim.column))
+    attributes = side_attributes_100k(folder, ds.levels, tuple(required))
+    return replace(ds, attributes=attributes)
 
 
 def _under(base: Path, name: str) -> Path:

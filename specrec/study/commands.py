@@ -11,6 +11,7 @@ import click
 
 from specrec.errors import EXIT_FAILED, EXIT_OK
 from specrec.study.cells import Cell
+from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, default_store, run_study, study_status
 
 
@@ -23,13 +24,19 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
         if quiet:
             return
         if kind == "planned":
-            done = info["total"] - info["todo"]
+            held = info.get("held", 0)
+            done = info["total"] - info["todo"] - held
+            wait = f", {held} held by a live worker of an earlier run (waiting)" if held else ""
             click.echo(
-                f"{info['total']} cells: {done} already done, {info['todo']} to run", err=True
+                f"{info['total']} cells: {done} already done, {info['todo']} to run{wait}",
+                err=True,
             )
-            if info["todo"]:
-                bar = click.progressbar(length=info["todo"], label="cells", file=sys.stderr)
+            if info["todo"] + held:
+                length = info["todo"] + held
+                bar = click.progressbar(length=length, label="cells", file=sys.stderr)
                 bar.__enter__()
+        elif kind == "held":
+            click.echo(f"{cell.title}: held by {info['worker']}; not started again", err=True)
         elif kind == "executor":
             click.echo(f"running on {info['where']}", err=True)
         elif kind in ("done", "failed") and bar is not None:
@@ -94,7 +101,10 @@ def format_cells(result: Plan) -> str:
         state = c.status + (f" ({c.note})" if c.note else "")
         cid = c.cell_id[:12] if c.cell_id else "-" * 12
         rmse = ""
-        if c.row and c.row.get("metrics"):
+        damage = run_damage(c.row) if c.status == "done" else None
+        if damage:
+            state, rmse = "damaged", f"  {damage}"
+        elif c.row and c.row.get("metrics"):
             rmse = f"  test RMSE {c.row['metrics']['metrics']['test']['rmse']:.4f}"
         lines.append(f"{cid}  {state:<22} {c.cell.title}{rmse}")
     return "\n".join(lines)

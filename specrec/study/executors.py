@@ -28,7 +28,7 @@ class Executor(Protocol):
     where: str  # said in the progress output and recorded per cell
 
     def submit(self, task: dict) -> Any: ...
-    def wait(self, futures: list) -> set: ...
+    def wait(self, futures: list, timeout: float | None = None) -> set: ...
     def recover(self) -> None: ...
     def close(self) -> None: ...
 
@@ -62,8 +62,8 @@ class LocalExecutor:
     def submit(self, task: dict) -> Any:
         return self._pool.submit(worker.run_cell, {**task, "threads": self.threads})
 
-    def wait(self, futures: list) -> set:
-        done, _ = wait_local(futures, return_when=FIRST_COMPLETED)
+    def wait(self, futures: list, timeout: float | None = None) -> set:
+        done, _ = wait_local(futures, timeout=timeout, return_when=FIRST_COMPLETED)
         return done
 
     def recover(self) -> None:
@@ -111,10 +111,13 @@ class DaskExecutor:
         # pure=False: a cell may legitimately run again after a crash; never reuse a result
         return self.client.submit(worker.run_cell, {**task, "threads": self.threads}, pure=False)
 
-    def wait(self, futures: list) -> set:
+    def wait(self, futures: list, timeout: float | None = None) -> set:
         from distributed import wait
 
-        done, _ = wait(futures, return_when="FIRST_COMPLETED")
+        try:
+            done, _ = wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:  # distributed raises where concurrent.futures returns nothing
+            return set()
         return set(done)
 
     def recover(self) -> None:

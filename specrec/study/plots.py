@@ -17,9 +17,15 @@ from specrec.evaluate.plots import _new_figure, _save_atomic
 SERIES = ["label", "backend", "method"]
 
 
+def _plain(text: object) -> str:
+    """User text (a label, a grid value) as matplotlib shows it literally: a ``$`` would start
+    mathtext, and an unbalanced or malformed one stops the whole report with a parse error."""
+    return str(text).replace("$", r"\$")
+
+
 def _name(key: tuple) -> str:
     label, backend, method = key
-    return f"{label} {method} ({backend})"
+    return _plain(f"{label} {method} ({backend})")
 
 
 def _models(table: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +38,7 @@ def rmse_vs_grid(table: pd.DataFrame, key: str, path: Path) -> Path | None:
     done = done[pd.to_numeric(done[key], errors="coerce").notna()]
     if done.empty:
         return None
-    fig, ax = _new_figure(f"Test RMSE vs {key}", key, "test RMSE (mean +- sd)")
+    fig, ax = _new_figure(_plain(f"Test RMSE vs {key}"), _plain(key), "test RMSE (mean +- sd)")
     for series, part in done.groupby(SERIES, sort=False):
         stats = part.groupby(pd.to_numeric(part[key]))["test_rmse"].agg(["mean", "std"])
         ax.errorbar(
@@ -64,7 +70,7 @@ def rmse_mean_sd(summary_rows: pd.DataFrame, baselines: pd.DataFrame, path: Path
     """Mean +- sd of test RMSE per configuration and split family; baselines as vertical lines."""
     if summary_rows.empty:
         return None
-    labels = [" | ".join(str(v) for v in r) for r in summary_rows["config"]]
+    labels = [_plain(" | ".join(str(v) for v in r)) for r in summary_rows["config"]]
     y = np.arange(len(labels))
     fig, ax = _new_figure("Test RMSE over folds and seeds", "test RMSE (mean +- sd)", "")
     fig.set_size_inches(8.0, 1.5 + 0.35 * len(labels))
@@ -72,7 +78,7 @@ def rmse_mean_sd(summary_rows: pd.DataFrame, baselines: pd.DataFrame, path: Path
     ax.set_yticks(y, labels, fontsize="small")
     for name, value in baselines.items():
         ax.axvline(value, linestyle="--", linewidth=1, color="grey")
-        ax.text(value, len(labels) - 0.5, name, rotation=90, fontsize="x-small", va="top")
+        ax.text(value, len(labels) - 0.5, _plain(name), rotation=90, fontsize="x-small", va="top")
     lo = min(summary_rows["mean"].min(), *(baselines.values() or [np.inf]))
     ax.set_xlim(left=max(0.0, 0.9 * lo))
     return _save_atomic(fig, path)

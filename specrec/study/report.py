@@ -8,7 +8,9 @@ can be mailed or committed on its own.
 Files: ``cells.csv``/``cells.parquet`` (one row per cell, failed and pending ones included, plus
 the baselines of each split), ``summary.csv`` and ``summary.md`` (mean and sd of test RMSE over folds and
 seeds per configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
-``rmse_mean_sd.png`` and ``report.html``.
+``rmse_mean_sd.png`` and ``report.html``.  A done cell whose run is damaged (its stored metrics
+unreadable, its run directory gone or its metrics.json truncated: ``study.damage``) has status
+``damaged`` with the reason in ``error``, is left out of the summary and listed on the page.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from specrec.errors import UsageError
 from specrec.registry import install_hint
 from specrec.study import plots
+from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, study_status
 
 CONFIG = ["label", "spec", "backend", "method"]
@@ -43,8 +46,9 @@ def cells_table(result: Plan) -> pd.DataFrame:
         d = c.cell.describe()
         row = {k: d[k] for k in (*CONFIG, "seed", "split", "fold", "split_label")}
         row.update({k: d["grid"].get(k) for k in keys})
-        row.update(status=c.status, cell_id=c.cell_id)
-        m = c.row["metrics"] if c.row and c.status == "done" else None
+        damage = run_damage(c.row) if c.status == "done" else None
+        row.update(status="damaged" if damage else c.status, cell_id=c.cell_id)
+        m = c.row["metrics"] if c.row and c.status == "done" and not damage else None
         if m:
             test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
             cov = next((k for k in test if k.startswith("coverage_")), None)
@@ -77,7 +81,7 @@ def cells_table(result: Plan) -> pd.DataFrame:
                     "test_mae": b["mae"],
                 }
         if c.row:
-            row.update(run_dir=c.row["run_dir"], error=c.row["error"])
+            row.update(run_dir=c.row["run_dir"], error=damage or c.row["error"])
         rows.append(row)
     every = rows + list(baselines.values())
     table = pd.DataFrame(every)
@@ -131,8 +135,8 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         "",
         f"specrec study run {_md(result.study.file)}; cells: "
         + ", ".join(f"{n} {k}" for k, n in result.counts().items()),
-        f"Machine: {_machine()}",
-        f"Versions: {_versions(result)}",
+        f"Machine: {_md(_machine())}",
+        f"Versions: {_md(_versions(result))}",
         "",
         "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); fit "
         "seconds exclude compilation, mean over the configuration's cells.",
@@ -140,8 +144,18 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
+    damaged = table[table["status"] == "damaged"]
+    if len(damaged):
+        notes = [
+            f"- {_md(r['label'])} {_md(r['method'])} on {_md(r['backend'])}, "
+            f"{_md(r['split_label'])}, seed {r['seed']}: {_md(r['error'])}"
+            for _, r in damaged.iterrows()
+        ]
+        tail = ["", f"Damaged runs ({len(damaged)}, not in the table):", "", *notes]
+    else:
+        tail = []
     if done.empty:
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + tail) + "\n"
     done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
     for config, part in done.groupby(keys, sort=False, dropna=False):
         cfg = dict(zip(keys, config, strict=True))
@@ -153,7 +167,7 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         fit = part["fit_s"].dropna()
         cols.append(f"{fit.mean():.1f}" if len(fit) else "-")
         lines.append("| " + " | ".join(cols) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + tail) + "\n"
 
 
 def _mean_sd(values: pd.Series) -> str:
@@ -244,6 +258,16 @@ def _html(result: Plan, table: pd.DataFrame, summary: pd.DataFrame, images: list
         for p in images
     )
     shown = table.drop(columns=["run_dir", "cell_id"], errors="ignore")
+    damaged = table[table["status"] == "damaged"]
+    broken = ""
+    if len(damaged):
+        items = "".join(
+            f"<li>{html.escape(str(r['label']))} {html.escape(str(r['method']))} on "
+            f"{html.escape(str(r['backend']))}, {html.escape(str(r['split_label']))}, seed "
+            f"{html.escape(str(r['seed']))}: {html.escape(str(r['error']))}</li>"
+            for _, r in damaged.iterrows()
+        )
+        broken = f"<h2>Damaged runs ({len(damaged)}, not in the summary)</h2><ul>{items}</ul>"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(s.name)} study</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:90%}}
@@ -252,6 +276,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></hea
 <p>{html.escape(s.description)}</p>
 <p>{html.escape(counts)}; written {datetime.now(timezone.utc).isoformat(timespec="seconds")}</p>
 <p>Versions: {html.escape(versions)}</p>
+{broken}
 <h2>Test RMSE, mean and sd over folds and seeds</h2>
 {summary.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="")}
 <h2>Plots</h2>
@@ -266,7 +291,8 @@ def _versions(result: Plan) -> str:
     seen: dict[str, str] = {}
     for c in result.cells:
         m = c.row["metrics"] if c.row and c.row.get("metrics") else None
-        if m:
-            seen.update(m.get("versions", {}))
+        versions = m.get("versions") if isinstance(m, dict) else None
+        if isinstance(versions, dict):
+            seen.update({str(k): str(v) for k, v in versions.items()})
     seen.pop("platform", None)  # the machine line says it
     return ", ".join(f"{k} {v}" for k, v in seen.items()) or "no finished cell"

@@ -8,12 +8,15 @@ recorded as it is instead of being fitted a second time.
 
 from __future__ import annotations
 
+import json
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specrec.study import lease
 from specrec.study.cells import Cell, Fingerprints, fingerprint_all, plan, study_versions
 from specrec.study.executors import Executor, make_executor
 from specrec.study.file import LoadedStudy, load_study
@@ -115,6 +118,16 @@ def _finished_run(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _readable_metrics(run: Path) -> str | None:
+    """A run's metrics.json text if it is a JSON object; a damaged one is not adopted (the
+    cell is fitted again, into a new run directory beside it)."""
+    try:
+        text = (run / "metrics.json").read_text(encoding="utf-8")
+        return text if isinstance(json.loads(text), dict) else None
+    except (OSError, ValueError):
+        return None
+
+
 def run_study(
     path: str | Path,
     *,
@@ -147,6 +160,7 @@ def run_study(
         db.add({cid: cell.describe() for cid, cell in unique.items()})
         rows = db.rows(list(unique))
         todo: deque[tuple[str, Cell]] = deque()
+        held: dict[str, Cell] = {}
         for cid, cell in unique.items():
             if rows[cid]["status"] == "done":
                 event("skipped", cell, rows[cid])
@@ -156,15 +170,16 @@ def run_study(
                 db.mark_failed(cid, f"cannot load the data: {error_text(fp)}")
                 event("failed", cell, {"error": error_text(fp)})
                 continue
-            found = _finished_run(runs_root / cid[:16])
-            if found is not None:  # fitted before a crash, never recorded: record it now
-                db.mark_done(cid, str(found), (found / "metrics.json").read_text(), "adopted")
-                event("done", cell, {"run_dir": str(found), "adopted": True})
+            worker = lease.holder(runs_root / cid[:16])
+            if worker is not None:  # a worker of a runner that died is still fitting it
+                held[cid] = cell
+                event("held", cell, {"worker": worker})
                 continue
-            todo.append((cid, cell))
-        event("planned", cells[0], {"todo": len(todo), "total": len(unique)})
-        if todo:
-            _execute(todo, db, runs_root, ex, event)
+            if not _adopt(db, cid, cell, runs_root, event):
+                todo.append((cid, cell))
+        event("planned", cells[0], {"todo": len(todo), "held": len(held), "total": len(unique)})
+        if todo or held:
+            _execute(todo, held, db, runs_root, ex, event)
     finally:
         ex.close()
         db.close()
@@ -172,16 +187,38 @@ def run_study(
     return study_status(path, data=data, store=store_path)
 
 
+def _adopt(db: Store, cid: str, cell: Cell, runs_root: Path, event: Event) -> bool:
+    """Record a complete run found in the cell's folder (fitted, never recorded) as done."""
+    found = _finished_run(runs_root / cid[:16])
+    metrics = _readable_metrics(found) if found is not None else None
+    if metrics is None:
+        return False
+    db.mark_done(cid, str(found), metrics, "adopted")
+    event("done", cell, {"run_dir": str(found), "adopted": True})
+    return True
+
+
+#: seconds between looks at the leases of cells a live worker of a dead runner holds
+POLL_S = 5.0
+
+
 def _execute(
     todo: deque[tuple[str, Cell]],
+    held: dict[str, Cell],
     db: Store,
     runs_root: Path,
     ex: Executor,
     event: Event,
 ) -> None:
-    event("executor", todo[0][1], {"where": ex.where})
+    """Run ``todo``; a ``held`` cell is adopted when its worker finishes, or run when its lease
+    dies without a finished run."""
+    event("executor", (todo[0][1] if todo else next(iter(held.values()))), {"where": ex.where})
     inflight: dict = {}
-    while todo or inflight:
+    while todo or inflight or held:
+        for cid in [c for c in held if lease.holder(runs_root / c[:16]) is None]:
+            cell = held.pop(cid)
+            if not _adopt(db, cid, cell, runs_root, event):
+                todo.append((cid, cell))
         while todo and len(inflight) < ex.slots:
             cid, cell = todo.popleft()
             db.mark_running(cid, ex.where)
@@ -194,8 +231,12 @@ def _execute(
             }
             inflight[ex.submit(task)] = (cid, cell)
             event("started", cell, {})
+        if not inflight:
+            if held and not todo:
+                time.sleep(POLL_S)
+            continue
         broken = False
-        for fut in ex.wait(list(inflight)):
+        for fut in ex.wait(list(inflight), timeout=POLL_S if held else None):
             cid, cell = inflight.pop(fut)
             try:
                 res = fut.result()

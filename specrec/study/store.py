@@ -114,14 +114,19 @@ class Store:
             )
 
     def rows(self, cell_ids: list[str] | None = None) -> dict[str, dict]:
-        """Rows by cell id (all of them, or those asked for), ``describe``/``metrics`` parsed."""
+        """Rows by cell id (all of them, or those asked for), ``describe``/``metrics`` parsed.
+
+        Metrics that do not parse are None, with the reason in ``metrics_error``."""
         out = {}
         for r in self.db.execute("SELECT * FROM cells"):
             if cell_ids is not None and r["cell_id"] not in cell_ids:
                 continue
             row = dict(r)
             row["describe"] = json.loads(row["describe"])
-            row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+            try:
+                row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+            except ValueError as exc:  # reported as a damaged cell (study.damage), not a crash
+                row["metrics"], row["metrics_error"] = None, f"not valid JSON ({exc})"
             out[row["cell_id"]] = row
         return out
 

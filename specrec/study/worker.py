@@ -80,15 +80,17 @@ def run_cell(task: dict) -> dict:
     warnings.filterwarnings("ignore", category=UserWarning, module="numpyro")
     try:
         from specrec.fitting import fit
+        from specrec.study.lease import holding
 
-        run = fit(
-            task["spec"],
-            backend=task["backend"],
-            data=task["data"],
-            overrides=list(task["overrides"]),
-            out=task["out"],
-            progress=False,
-        )
+        with holding(task["out"], worker_name()):  # a rerun does not start this cell meanwhile
+            run = fit(
+                task["spec"],
+                backend=task["backend"],
+                data=task["data"],
+                overrides=list(task["overrides"]),
+                out=task["out"],
+                progress=False,
+            )
         assert run.path is not None
         metrics = (Path(run.path) / "metrics.json").read_text()
         return {"ok": True, "run_dir": str(run.path), "metrics": metrics, "worker": worker_name()}

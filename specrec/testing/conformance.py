@@ -349,14 +349,17 @@ def check_nuts_sample_stats(p: Prepared, settings: Inference, result: FitResult)
 
 def check_loss_trace(p: Prepared, settings: Inference, result: FitResult) -> None:
     """map and vi return the objective per step (plotted, saved with the run); it goes down.
-    An optimiser that stops early (L-BFGS at convergence) may return fewer than ``steps``."""
+    An optimiser that stops early (L-BFGS at convergence) may return fewer than ``steps``, but
+    at least two: the suite's cases start away from the optimum, so a trace that never moves
+    (a frozen optimiser, a loss of a constant, parameters not wired to the objective) fails."""
     assert result.loss is not None, "map/vi must return a loss trace"
     loss = np.asarray(result.loss, dtype=float)
-    assert loss.ndim == 1 and 1 <= loss.size <= settings.steps, f"loss shape {loss.shape}"
+    assert loss.ndim == 1 and 2 <= loss.size <= settings.steps, f"loss shape {loss.shape}"
     assert np.all(np.isfinite(loss)), "loss not finite"
     k = max(1, loss.size // 10)
-    assert loss[-k:].mean() <= loss[:k].mean(), (
-        f"loss went up: {loss[:k].mean()} -> {loss[-k:].mean()}"
+    first, last = loss[:k].mean(), loss[-k:].mean()
+    assert first - last > 1e-6 * max(1.0, abs(first)), (
+        f"loss did not go down: mean of the first {k} steps {first}, of the last {k} {last}"
     )
 
 

@@ -189,8 +189,11 @@ def test_fit_recovers_sigma_and_beats_baseline(
     assert result.method == method
     assert result.compile_s > 0 and result.fit_s > 0
     assert abs(float(result.posterior["sigma"].mean()) - 0.5) < 0.15
+    if method != "nuts":  # as on numpyro and pyro: the objective went down
+        assert result.loss is not None and len(result.loss) == 1500
+        assert result.loss[-100:].mean() < result.loss[:100].mean()
     rmse, baseline = _rmse(quick, result)
-    assert rmse < baseline
+    assert rmse < 0.8 * baseline, (rmse, baseline)  # the siblings' bound, not just "beats it"
 
 
 @pytest.mark.parametrize("method", list(FITS))

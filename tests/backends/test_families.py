@@ -145,13 +145,14 @@ CASES = {
     "bpmf_lkj": (BPMF_LKJ, {"sigma": _same}, 0.08),
 }
 
-#: Known gaps, reported as expected failures (never as passes).
-KNOWN_GAPS = {
-    "bpmf_lkj": "mean-field VI: sigma's 90 % interval sits just above the truth on all three "
-    "backends (0.30 vs [0.329, 0.375] on numpyro): the factorised guide cannot hold the "
-    "correlated uncertainty of U and V and pushes it into the noise sd. NUTS on the same data "
-    "covers the truth (test_bpmf_lkj_nuts_recovers_sigma)",
-}
+#: Known biases, asserted as the band they were measured in rather than hidden by an xfail:
+#: family -> hyperparameter -> (low, high) bounds on posterior median / truth.  bpmf_lkj by
+#: mean-field VI: sigma's 90 % interval sits above the truth 0.30 on all three backends
+#: (2026-12-04: numpyro [0.329, 0.375], pymc [0.312, 0.353], pyro [0.303, 0.347]; medians 8-17 %
+#: above): the factorised guide cannot hold the correlated uncertainty of U and V and pushes it
+#: into the noise sd.  NUTS on the same data covers the truth (test_bpmf_lkj_nuts_recovers_sigma).
+#: A median outside the band (a bigger bias, or none: the gap closed) fails and is looked at.
+KNOWN_BIAS = {"bpmf_lkj": {"sigma": (1.0, 1.25)}}
 
 
 def _oracle_rmse(text: str) -> tuple[float, dict[str, np.ndarray], float]:
@@ -168,17 +169,20 @@ def _oracle_rmse(text: str) -> tuple[float, dict[str, np.ndarray], float]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family", list(CASES))
-def test_family_recovers_truth(family: str, backend: str, request: pytest.FixtureRequest) -> None:
-    if family in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[family], strict=False))
+def test_family_recovers_truth(family: str, backend: str) -> None:
     text, hyper, slack = CASES[family]
     oracle, truth, spread = _oracle_rmse(text)
     run = fit(parse_spec_text(text, "spec.yaml"), backend=backend, out=None, progress=False)
     for name, f in hyper.items():
         draws = np.asarray(run.idata.posterior[name].values)
         flat = f(draws.reshape(-1, *draws.shape[2:]))
-        lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
         true = f(np.asarray(truth[name]))
+        band = KNOWN_BIAS.get(family, {}).get(name)
+        if band is not None:
+            ratio = np.median(flat, axis=0) / true
+            assert np.all((band[0] <= ratio) & (ratio <= band[1])), (name, ratio, band)
+            continue
+        lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
         assert np.all((lo <= true) & (true <= hi)), (name, lo, true, hi)
     rmse = run.metrics["metrics"]["test"]["rmse"]
     assert rmse <= oracle + slack * spread + 0.02, (rmse, oracle)

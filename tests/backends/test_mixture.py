@@ -1,9 +1,9 @@
 """The Netflix seed's mixture of user types on every backend.
 
 ``map`` must reach the log-likelihood of EM (the seed's own algorithm, ``specrec.testing.em``,
-as the reference) on data simulated from ``specs/netflix_mixture.yaml``; NUTS must recover the true
-type weights and spreads (inside 90 % intervals, after the stable relabelling) and report a
-clear type for each user.
+as the reference) on data simulated from ``specs/netflix_mixture.yaml``; NUTS must recover the
+type weights and spreads EM estimates on the same rows (inside 90 % intervals, after the stable
+relabelling) and report a clear type for each user.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ BACKENDS = [pytest.param(n, marks=pytest.mark.backend(n)) for n in ("numpyro", "
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "netflix_mixture.yaml"
 # 90 users x 25 items.  With so few ratings per item and type, a type's spread is estimated
 # low (its item means are fitted to the same few ratings: EM's sd for the 0.7 type ranges over
-# 0.59-0.71 across simulation seeds 1-8).  Seed 6's EM estimates lie near the truth, so the
-# intervals are tested against a typical data set rather than an unlucky one.
-SMALL = ["data.sizes.user=90", "data.sizes.item=25", "data.density=0.5", "data.seed=6"]
+# 0.59-0.71 across simulation seeds 1-8), so NUTS is checked against EM on the same data, not
+# against the truth: then no simulation seed has to be picked for landing near the truth.
+SMALL = ["data.sizes.user=90", "data.sizes.item=25", "data.density=0.5", "data.seed=1"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -51,8 +51,9 @@ def test_nuts_recovers_types_and_orders_labels(backend: str) -> None:
     sets += ["inference.warmup=120", "inference.draws=80", "inference.chains=2"]
     run = fit(SPEC, backend=backend, overrides=sets, out=None, progress=False)
     model, post = run.model, run.idata.posterior
-    # the truth in the same label order as the draws: by mean prediction on the training rows
-    truth = {k: np.asarray(v) for k, v in run.metrics["truth"].items()}
+    rows = model.data
+    users, items, y = rows.index["user"], rows.index["item"], rows.y
+    ref = em.best_of(users, items, y, model.dims["user"].size, model.dims["item"].size, 3)
     sigma = np.asarray(post["sigma"].values).reshape(-1, 3)
     w = np.asarray(post["w"].values).reshape(-1, 3)
     # relabelled: each type's item means barely move between draws, chains included
@@ -60,13 +61,13 @@ def test_nuts_recovers_types_and_orders_labels(backend: str) -> None:
     between = np.abs(mu[0].mean(0) - mu[1].mean(0)).mean()
     across_types = np.abs(mu.mean((0, 1))[:, None] - mu.mean((0, 1))[None]).mean()
     assert between < 0.2 * across_types, (between, across_types)
-    for name, draws in (("w", w), ("sigma", sigma)):
+    for name, draws, em_value in (("w", w, ref.weights), ("sigma", sigma, ref.sds)):
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
-        true = np.sort(truth[name])
-        # labels of the truth are arbitrary: some permutation of it must lie in the intervals
+        # EM's maximum likelihood on the same rows (weak priors: near the posterior mode);
+        # labels are arbitrary: some permutation of it must lie in the 90 % intervals
         assert any(
-            np.all((lo <= true[list(p)]) & (true[list(p)] <= hi)) for p in _permutations(3)
-        ), (name, lo, true, hi)
+            np.all((lo <= em_value[list(p)]) & (em_value[list(p)] <= hi)) for p in _permutations(3)
+        ), (name, lo, em_value, hi)
     resp = np.asarray(post["type_responsibility"].values)
     assert resp.shape[2:] == (model.dims["user"].size, 3)
     np.testing.assert_allclose(resp.sum(-1), 1.0, atol=1e-9)

@@ -104,9 +104,20 @@ def test_report_writes_table_plots_and_one_html_page(ran, tmp_path):
     assert r.exit_code == 0, r.output
     rep = tmp_path / "rep"
     table = pd.read_csv(rep / "cells.csv")
-    assert table.equals(table)  # readable
+    # every cell of the store is a row, with the store's own numbers
+    stored = {cid: row for cid, row in _rows(path).items()}
+    by_id = table.dropna(subset=["cell_id"]).set_index("cell_id")
+    assert set(by_id.index) == set(stored)
+    for cid, row in stored.items():
+        assert by_id.loc[cid, "status"] == row["status"]
+        if row["status"] == "done":
+            rmse = json.loads(row["metrics"])["metrics"]["test"]["rmse"]
+            assert by_id.loc[cid, "test_rmse"] == pytest.approx(rmse, rel=1e-12)
+        else:
+            assert pd.isna(by_id.loc[cid, "test_rmse"])
     parquet = pd.read_parquet(rep / "cells.parquet")
-    assert len(parquet) == len(table)
+    assert list(parquet.columns) == list(table.columns)
+    pd.testing.assert_series_equal(parquet["test_rmse"], table["test_rmse"], check_dtype=False)
     models = table[table["method"] == "map"]
     assert len(models) == 6 and set(models["split_label"]) == {"random", "cv0", "cv1"}
     assert set(table.loc[table["method"] == "baseline", "label"]) >= {"global_mean", "uniform"}
