@@ -9,6 +9,7 @@ so a run predicts for new pairs without the original data or a backend).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from specrec.errors import UsageError
+from specrec.errors import FitError, UsageError
 
 FORMAT = 2
 #: Formats this version can load for prediction (format 1 stored no training rows).
@@ -80,6 +81,16 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         write(tmp)
         final = out_root / run_id
         os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+            raise FitError(
+                f"could not write the run to {out_root / run_id}: "
+                f"{why.get(exc.errno, 'the file system is read-only')} ({exc.strerror}); "
+                "nothing was kept: free space or choose another --out, then fit again"
+            ) from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -70,3 +70,17 @@ def test_training_rows_round_trip_without_pickles(tmp_path: Path) -> None:
     # a covariate model is lowered again from the run's rows (predict, recommend)
     assert back.attributes["item_id"]["genres"].labels == ("Drama", "Comedy", "War")
     assert back.attributes["user_id"]["age"].labels == ()
+
+
+def test_a_full_disk_while_writing_a_run_says_so_and_keeps_nothing(tmp_path: Path) -> None:
+    import errno
+
+    from specrec.errors import FitError
+
+    def write(folder: Path) -> None:  # the disk fills up half-way through the run's files
+        (folder / "metrics.json").write_text("{}")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(FitError, match=r"the disk is full .*nothing was kept"):
+        rundir.write_run(tmp_path / "runs", "r1", write)
+    assert list((tmp_path / "runs").iterdir()) == []  # neither the run nor its temp folder
