@@ -8,6 +8,7 @@ The Python API mirrors the CLI::
     run.predict(pairs)                    # a DataFrame of raw ids -> mean, lower, upper
     run = specrec.load_run(run.path)      # later, from the run directory alone
     run.recommend(user=7, n=10)
+    specrec.compare_models([run_a.path, run_b.path])   # PSIS-LOO ranking of two specs' runs
 
 Attributes are imported lazily so that ``import specrec`` (and the CLI's start-up) stays cheap.
 """
@@ -20,6 +21,7 @@ from typing import Any
 __all__ = [
     "LoadedRun",
     "Run",
+    "compare_models",
     "fit",
     "load_run",
     "load_spec",
@@ -30,6 +32,7 @@ __all__ = [
 
 _LAZY = {
     "fit": "specrec.fitting",
+    "compare_models": "specrec.model_comparison",
     "load_spec": "specrec.spec.load",
     "parse_spec_text": "specrec.spec.load",
     "lower": "specrec.model.lower",

@@ -345,6 +345,35 @@ def compare_cmd(
         sys.exit(EXIT_FAILED)
 
 
+@main.command("compare-models")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--names", help="Comma-separated labels, one per run (default: the spec names).")
+@click.option("--out", type=click.Path(), help="Write comparison.json/.csv/.png to this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@_handle_errors
+def compare_models_cmd(runs: tuple[str, ...], names, out, as_json: bool) -> None:
+    """Rank fitted RUNS (run directories, or a spec's runs folder for its latest run) by
+    PSIS-LOO: ArviZ's az.compare table (elpd, se, difference to the best, weights) with each
+    run's test RMSE and 90 % coverage.  Runs must share the data, split and response scale.
+    """
+    from specrec import model_comparison as mc
+
+    labels = [n.strip() for n in names.split(",")] if names else None
+    if out:
+        from specrec.rundir import check_writable
+
+        check_writable(out)
+    result = mc.compare_models(list(runs), labels)
+    if out:
+        folder = mc.write(result, Path(out))
+        if not as_json:
+            click.echo(f"wrote {folder.absolute()}/comparison.{{json,csv,png}}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo("\n".join(mc.table_lines(result)))
+
+
 @main.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @_handle_errors
