@@ -205,10 +205,12 @@ def compare_summary(report: dict, path: object | None) -> str:
     if split:
         head += f", split {split['kind']} {split['n_train']}/{split['n_test']}"
     lines = [head + ")", ""]
-    width = max(11, *(len(r["backend"]) + 2 for r in rows)) if rows else 11
-    lines.append(f"  {'':<22}" + "".join(f"{r['backend']:>{width}}" for r in rows))
+    names = [r.get("label") or r["backend"] for r in rows]  # "backend/method" for --methods
+    width = max(11, *(len(n) + 2 for n in names)) if rows else 11
+    lines.append(f"  {'':<22}" + "".join(f"{n:>{width}}" for n in names))
+    mcmc = any(_is_mcmc(m) for m in report.get("methods") or [report["method"]])
     for label, key, digits in _COMPARE_ROWS:
-        if key in _NUTS_ONLY and not _is_mcmc(report["method"]):
+        if key in _NUTS_ONLY and not mcmc:
             continue
         cells = []
         for r in rows:
@@ -231,9 +233,9 @@ def compare_summary(report: dict, path: object | None) -> str:
         lines += [f"    {m}" for m in report["mismatches"]]
     lines += _agreement_lines(report["agreement"])
     lines.append("")
-    for r in rows:
+    for r, name in zip(rows, names, strict=True):
         where = r["run_dir"] if r["ok"] else "FAILED"
-        lines.append(f"  {r['backend']}: {where}")
+        lines.append(f"  {name}: {where}")
         if r.get("error"):
             lines += [f"      {line}" for line in str(r["error"]).splitlines()]
     if path is not None:
