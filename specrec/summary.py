@@ -56,6 +56,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             f"  final loss {d['loss_final']:.1f}, converged: {conv.get('converged')} "
             f"(relative change {_fmt(conv.get('rel_change'), 5)})"
         )
+    lines += _slice_lines(metrics["backend"])
     lines += _parameter_lines(d.get("parameters"), d.get("verdict"))
     lines += _mixture_lines(d.get("mixture"), metrics.get("restarts"))
     cold = m.get("cold_start_test_rows") or {}
@@ -72,6 +73,20 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+def _slice_lines(backend: dict) -> list[str]:
+    """Gibbs: which parameters had no closed-form conditional and got slice steps instead."""
+    sliced, updates = backend.get("slice_steps"), backend.get("updates") or []
+    if sliced is None:
+        return []
+    closed = len(updates) - len(sliced)
+    if not sliced:
+        return [f"  gibbs: every parameter ({closed}) drawn from its closed-form conditional"]
+    return [
+        f"  gibbs: slice steps on {', '.join(sliced)}; {closed} of {len(updates)} parameters "
+        "drawn from closed-form conditionals (specrec explain says why)"
+    ]
 
 
 def _mixture_lines(mix: dict | None, restarts: dict | None) -> list[str]:

@@ -301,5 +301,8 @@ def fit_gibbs(
         posterior,
         compile_s=compile_s,
         fit_s=fit_s,
-        info={"updates": [str(u) for u in updates]},
+        info={
+            "updates": [str(u) for u in updates],
+            "slice_steps": [u.param for u in updates if not u.conjugate],
+        },
     )
