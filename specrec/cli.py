@@ -233,6 +233,22 @@ def _backend_list(option: str | None) -> list[str]:
     return backends.available_names()
 
 
+def _method_list(option: str | None) -> list[str] | None:
+    """``--methods a,b``: names of the methods table, checked before any work."""
+    if not option:
+        return None
+    names = [m.strip() for m in option.split(",") if m.strip()]
+    unknown = [m for m in names if m not in methods.names()]
+    if unknown or not names:
+        from specrec.errors import UsageError
+
+        raise UsageError(
+            f"--methods: unknown method {', '.join(unknown) or repr(option)} "
+            f"(methods: {', '.join(methods.names())})"
+        )
+    return names
+
+
 @main.command("check")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backends", "backend_names", help="Comma-separated (default: all installed).")
@@ -295,6 +311,11 @@ def explain_cmd(spec: str, data, sets) -> None:
     "--backends", "backend_names", help="Comma-separated, in order (default: all installed)."
 )
 @click.option("--method", "-m", type=MethodChoice(), help=METHOD_HELP)
+@click.option(
+    "--methods",
+    "method_names",
+    help="Comma-separated methods, each fitted on every backend (e.g. gibbs,nuts).",
+)
 @click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
 @click.option("--seed", type=int, help="Override inference.seed.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
@@ -303,7 +324,7 @@ def explain_cmd(spec: str, data, sets) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the comparison folder.")
 @_handle_errors
 def compare_cmd(
-    spec: str, backend_names, method, data, seed, sets, out, as_json: bool, quiet: bool
+    spec: str, backend_names, method, method_names, data, seed, sets, out, as_json, quiet
 ) -> None:
     """Fit SPEC on several backends (same data, split, seed) and show them side by side.
 
@@ -314,12 +335,14 @@ def compare_cmd(
     from specrec.summary import compare_summary
 
     names = _backend_list(backend_names)
+    method_list = _method_list(method_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
     with _stdout_to_stderr():
         result = compare(
             spec,
             names,
             method=method,
+            methods=method_list,
             data=data,
             seed=seed,
             overrides=list(sets),
@@ -336,7 +359,7 @@ def compare_cmd(
     if as_json or quiet:  # the table is not shown: failures still go to stderr
         for r in result.report["rows"]:
             if not r["ok"]:
-                click.echo(f"{r['backend']}: {r['error']}", err=True)
+                click.echo(f"{r.get('label') or r['backend']}: {r['error']}", err=True)
         for m in result.report["mismatches"]:
             click.echo(m, err=True)
         for f in result.report["agreement"].get("flagged", []):

@@ -1,5 +1,10 @@
 """``specrec compare``: one spec on several backends, same data, split and seed, side by side.
 
+With several methods (``--methods gibbs,nuts``) each backend fits the spec with each method, one
+row per (backend, method) labelled ``backend/method``; two MCMC methods (Gibbs and NUTS) are
+then held to the same test as two backends' NUTS: posterior means of the hyperparameters and
+of the test-pair predictions within ``agreement.Z_FLAG`` Monte Carlo standard errors.
+
 Each backend is fitted with ``specrec.fitting.fit`` exactly as ``specrec fit`` would (each writes
 its own run directory), from one resolved spec so no backend can see a different setting.  A
 backend that fails is a row with its error, not the end of the comparison: the point is to see
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from specrec import agreement, fitting, parity, rundir
 from specrec.backends import available_names
-from specrec.errors import SpecrecError
+from specrec.errors import SpecrecError, UsageError
 from specrec.spec.load import LoadedSpec
 
 FILES = {"report": "compare.json", "plot": "compare.png"}
@@ -33,6 +38,7 @@ class Row:
 
     backend: str
     ok: bool
+    label: str | None = None  # "backend/method" when several methods are compared (else None)
     version: str | None = None
     method: str | None = None
     test_rmse: float | None = None
@@ -70,13 +76,14 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, SpecrecError) else f"{type(exc).__name__}: {exc}"
 
 
-def row_from_run(name: str, run: fitting.Run) -> Row:
+def row_from_run(name: str, run: fitting.Run, label: str | None = None) -> Row:
     m = run.metrics
     test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
     cov_key = next((k for k in test if k.startswith("coverage_")), None)
     return Row(
         backend=name,
         ok=True,
+        label=label,
         version=m["backend"]["version"],
         method=m["inference"]["method"],
         test_rmse=test["rmse"],
@@ -104,7 +111,7 @@ def _mismatches(rows: list[Row]) -> list[str]:
     out = []
     fitted = [r for r in rows if r.ok]
     for key in ("spec", "data", "split"):
-        seen = {r.backend: r.fingerprints.get(key) for r in fitted}
+        seen = {r.label or r.backend: r.fingerprints.get(key) for r in fitted}
         if len(set(seen.values())) > 1:
             out.append(
                 f"{key} fingerprints differ: " + ", ".join(f"{b} {v}" for b, v in seen.items())
@@ -124,7 +131,11 @@ def _time_evaluations(loaded: LoadedSpec, data: str | None, runs: dict, rows: li
             model = lower(loaded, ds.take(split.train))
         except Exception:  # every fit failed already, and for the same reason
             return
+    timed: dict[str, float | None] = {}  # one timing per backend, whatever the method
     for row in rows:
+        if row.backend in timed:
+            row.us_per_eval = timed[row.backend]
+            continue
         try:
             row.us_per_eval = parity.time_backend(
                 model, row.backend, seed=loaded.spec.inference.seed
@@ -133,6 +144,7 @@ def _time_evaluations(loaded: LoadedSpec, data: str | None, runs: dict, rows: li
             row.us_per_eval = None
             note = f"log density timing failed: {_error_text(exc)}"
             row.error = f"{row.error}; {note}" if row.error else note
+        timed[row.backend] = row.us_per_eval
 
 
 def _agreement(runs: dict[str, fitting.Run], seed: int) -> dict:
@@ -158,6 +170,7 @@ def compare(
     backends: list[str] | None = None,
     *,
     method: str | None = None,
+    methods: list[str] | None = None,
     data: str | None = None,
     seed: int | None = None,
     overrides: list[str] | tuple[str, ...] = (),
@@ -165,25 +178,47 @@ def compare(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """Fit ``spec`` on each backend in order and write the comparison (``out=None``: nothing)."""
-    loaded = fitting.resolve_spec(spec, method=method, seed=seed, overrides=list(overrides))
+    """Fit ``spec`` on each backend in order and write the comparison (``out=None``: nothing).
+
+    ``methods``: fit each backend with each of these methods in turn (instead of ``method``);
+    the spec is resolved once per method, from the same file and overrides.
+    """
+    if methods and method:
+        raise UsageError("give --method or --methods, not both")
+    several = bool(methods) and len(methods or []) > 1
+    loaded_by = {
+        m: fitting.resolve_spec(spec, method=m, seed=seed, overrides=list(overrides))
+        for m in (methods or [method])
+    }
+    loaded = next(iter(loaded_by.values()))
     s = loaded.spec
     names = list(backends) if backends else available_names()
     say = log or (lambda msg: None)
     runs: dict[str, fitting.Run] = {}
     rows: list[Row] = []
     for name in names:
-        say(f"--- {name} ---")
-        try:
-            run = fitting.fit(loaded, backend=name, data=data, out=out, progress=progress, log=log)
-        except Exception as exc:  # one backend's failure is a result; the others still run
-            rows.append(
-                Row(backend=name, ok=False, method=s.inference.method, error=_error_text(exc))
-            )
-            say(f"{name} failed: {_error_text(exc)}")
-            continue
-        runs[name] = run
-        rows.append(row_from_run(name, run))
+        for spec_m in loaded_by.values():
+            label = f"{name}/{spec_m.spec.inference.method}" if several else None
+            key = label or name
+            say(f"--- {key} ---")
+            try:
+                run = fitting.fit(
+                    spec_m, backend=name, data=data, out=out, progress=progress, log=log
+                )
+            except Exception as exc:  # one backend's failure is a result; the others still run
+                rows.append(
+                    Row(
+                        backend=name,
+                        ok=False,
+                        label=label,
+                        method=spec_m.spec.inference.method,
+                        error=_error_text(exc),
+                    )
+                )
+                say(f"{key} failed: {_error_text(exc)}")
+                continue
+            runs[key] = run
+            rows.append(row_from_run(name, run, label))
     say("timing log density + gradient on each backend")
     _time_evaluations(loaded, data, runs, rows)
     say("checking posterior agreement")
@@ -194,7 +229,8 @@ def compare(
         "specrec_format": rundir.FORMAT,
         "kind": "compare",
         "spec": {"name": s.name, "sha256": loaded.sha256, "file": loaded.file},
-        "method": s.inference.method,
+        "method": ",".join(x.spec.inference.method for x in loaded_by.values()),
+        "methods": [x.spec.inference.method for x in loaded_by.values()],
         "seed": s.inference.seed,
         "data": first.metrics["data"] if first else None,
         "split": first.metrics["split"] if first else None,
@@ -221,7 +257,7 @@ def _write(folder: Path, report: dict) -> None:
 
     rows = report["rows"]
     plots.plot_comparison(
-        [r["backend"] for r in rows],
+        [r.get("label") or r["backend"] for r in rows],
         [r["test_rmse"] for r in rows],
         [r["fit_s"] for r in rows],
         [r["compile_s"] for r in rows],

@@ -56,6 +56,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             f"  final loss {d['loss_final']:.1f}, converged: {conv.get('converged')} "
             f"(relative change {_fmt(conv.get('rel_change'), 5)})"
         )
+    lines += _slice_lines(metrics["backend"])
     lines += _parameter_lines(d.get("parameters"), d.get("verdict"))
     lines += _mixture_lines(d.get("mixture"), metrics.get("restarts"))
     cold = m.get("cold_start_test_rows") or {}
@@ -72,6 +73,20 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+def _slice_lines(backend: dict) -> list[str]:
+    """Gibbs: which parameters had no closed-form conditional and got slice steps instead."""
+    sliced, updates = backend.get("slice_steps"), backend.get("updates") or []
+    if sliced is None:
+        return []
+    closed = len(updates) - len(sliced)
+    if not sliced:
+        return [f"  gibbs: every parameter ({closed}) drawn from its closed-form conditional"]
+    return [
+        f"  gibbs: slice steps on {', '.join(sliced)}; {closed} of {len(updates)} parameters "
+        "drawn from closed-form conditionals (specrec explain says why)"
+    ]
 
 
 def _mixture_lines(mix: dict | None, restarts: dict | None) -> list[str]:
@@ -205,10 +220,12 @@ def compare_summary(report: dict, path: object | None) -> str:
     if split:
         head += f", split {split['kind']} {split['n_train']}/{split['n_test']}"
     lines = [head + ")", ""]
-    width = max(11, *(len(r["backend"]) + 2 for r in rows)) if rows else 11
-    lines.append(f"  {'':<22}" + "".join(f"{r['backend']:>{width}}" for r in rows))
+    names = [r.get("label") or r["backend"] for r in rows]  # "backend/method" for --methods
+    width = max(11, *(len(n) + 2 for n in names)) if rows else 11
+    lines.append(f"  {'':<22}" + "".join(f"{n:>{width}}" for n in names))
+    mcmc = any(_is_mcmc(m) for m in report.get("methods") or [report["method"]])
     for label, key, digits in _COMPARE_ROWS:
-        if key in _NUTS_ONLY and not _is_mcmc(report["method"]):
+        if key in _NUTS_ONLY and not mcmc:
             continue
         cells = []
         for r in rows:
@@ -231,9 +248,9 @@ def compare_summary(report: dict, path: object | None) -> str:
         lines += [f"    {m}" for m in report["mismatches"]]
     lines += _agreement_lines(report["agreement"])
     lines.append("")
-    for r in rows:
+    for r, name in zip(rows, names, strict=True):
         where = r["run_dir"] if r["ok"] else "FAILED"
-        lines.append(f"  {r['backend']}: {where}")
+        lines.append(f"  {name}: {where}")
         if r.get("error"):
             lines += [f"      {line}" for line in str(r["error"]).splitlines()]
     if path is not None:

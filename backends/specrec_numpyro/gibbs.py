@@ -266,7 +266,7 @@ def fit_gibbs(
 
     warmup, draws, thin = settings.warmup, settings.draws, settings.thin
 
-    def chain(key: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    def chain(key: Any, start: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         # one scan over warm-up and draws (the sweep is traced and compiled once, not once per
         # phase); sweep i after warm-up lands in slot (i - warmup) // thin, so each slot ends
         # holding the last sweep of its group of thin, and warm-up sweeps write slot 0 until
@@ -287,10 +287,10 @@ def fit_gibbs(
         return jax.lax.scan(step, (start, kept), jnp.arange(warmup + draws * thin))[0][1]
 
     keys = jax.random.split(jax.random.PRNGKey(settings.seed), settings.chains)
-    run = jax.jit(jax.vmap(chain, in_axes=(0, None))).lower(keys, inputs).compile()
+    run = jax.jit(jax.vmap(chain, in_axes=(0, None, None))).lower(keys, start, inputs).compile()
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    out = jax.block_until_ready(run(keys, inputs))
+    out = jax.block_until_ready(run(keys, start, inputs))
     fit_s = time.perf_counter() - t1
     posterior = {k: np.asarray(v, dtype=float) for k, v in out.items()}
     for name, v in posterior.items():
@@ -301,5 +301,8 @@ def fit_gibbs(
         posterior,
         compile_s=compile_s,
         fit_s=fit_s,
-        info={"updates": [str(u) for u in updates]},
+        info={
+            "updates": [str(u) for u in updates],
+            "slice_steps": [u.param for u in updates if not u.conjugate],
+        },
     )

@@ -150,5 +150,8 @@ def sample(
         sample_stats={"lp": lp},
         compile_s=compile_s,
         fit_s=time.perf_counter() - t1,
-        info={"updates": [str(u) for u in updates]},
+        info={
+            "updates": [str(u) for u in updates],
+            "slice_steps": [u.param for u in updates if not u.conjugate],
+        },
     )

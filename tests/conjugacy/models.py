@@ -25,6 +25,9 @@ DIMS = {
     "gamma_poisson": USER,
     "beta_bernoulli": ITEM,
     "no_closed_form": USER,
+    "gamma_exponential": USER,
+    "mvnormal_covariance": USER + ITEM + FACTOR + "  factor2: 2\n",
+    "scale_forms": USER,
 }
 
 TEXTS = {
@@ -69,6 +72,35 @@ params:
   p: {prior: "Beta(2, 3)", dims: [item]}
 likelihood:
   rating: Bernoulli(p[item])
+""",
+    # Gamma on an Exponential rate (times a constant)
+    "gamma_exponential": """\
+params:
+  lam: {prior: "Gamma(2, 1)", dims: [user]}
+likelihood:
+  rating: Exponential(3 * lam[user])
+""",
+    # MvNormal in covariance form (a Cholesky factor of the covariance, from latents): the rows'
+    # prior and, for mu_u, an MvNormal child
+    "mvnormal_covariance": """\
+params:
+  mu_u: {prior: "Normal(0, 1)", dims: [factor]}
+  sd_u: {prior: "HalfNormal(1)", dims: [factor]}
+  L_u: {prior: "LKJCholesky(2)", dims: [factor, factor2]}
+  U: {prior: "MvNormal(mu_u, sd_u * L_u)", dims: [user, factor]}
+  V: {prior: "Normal(0, 0.7)", dims: [item, factor]}
+likelihood:
+  rating: Normal(3 + dot(U[user], V[item]), 0.5)
+""",
+    # an InverseGamma on a prior's variance (written as its sd), a Gamma precision per user
+    # written as a scale with a constant factor (sigma = 0.5 / sqrt(tau_u))
+    "scale_forms": """\
+params:
+  s2: InverseGamma(3, 2)
+  b: {prior: "Normal(0, sqrt(s2))", dims: [user]}
+  tau_u: {prior: "Gamma(3, 2)", dims: [user]}
+likelihood:
+  rating: Normal(2 + b[user], 0.5 / sqrt(tau_u[user]))
 """,
     # nothing conjugate: HalfNormal scales and a sigmoid link
     "no_closed_form": """\
