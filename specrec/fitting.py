@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specrec import backends, driver, rundir
+from specrec import backends, driver, jax_cache, rundir
 from specrec.data.source import load_data
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
@@ -91,8 +91,10 @@ def fit(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
     )
+    cache_before = jax_cache.counts()
     inferred = driver.run_inference(b, model, s.inference, progress=progress, say=say, checked=True)
     result = inferred.result
+    cache = jax_cache.since(cache_before) if jax_cache.status() else None
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     t_eval = time.perf_counter()
@@ -118,6 +120,7 @@ def fit(
             "version": b.version,
             "kernel": inferred.kernel,
             **{k: v for k, v in result.info.items()},
+            **({"compile_cache": cache} if cache else {}),
         },
         "inference": s.inference.model_dump(mode="json"),
         "seed": s.inference.seed,
