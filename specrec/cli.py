@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from specrec import methods
-from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, SpecrecError
 from specrec.registry import DISTRIBUTION, own_version
 
 
@@ -55,8 +55,13 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
-            sys.exit(EXIT_FAILED)
+            from specrec.progress import current
+
+            doing = current()
+            where = f" while {doing}" if doing else ""
+            # a run directory appears in one rename when it is complete, so none is half-written
+            click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if debug:
                 raise
@@ -131,14 +136,15 @@ def fit(
     spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec.progress import heartbeat, phase
     from specrec.rundir import check_writable
 
     check_writable(out)  # before anything heavy is imported or fitted
-    from specrec.fitting import fit as run_fit
-    from specrec.summary import fit_summary
-
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr():
+        phase(log, "loading specrec's fitting code (ArviZ, xarray)")
+        from specrec.fitting import fit as run_fit
+
         run = run_fit(
             spec,
             backend=backend,
@@ -151,6 +157,8 @@ def fit(
             log=log,
             report=report,
         )
+    from specrec.summary import fit_summary
+
     where = Path(run.path).absolute()
     if as_json:
         click.echo(json.dumps({**run.metrics, "run_dir": str(where)}, indent=2, default=str))

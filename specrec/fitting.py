@@ -20,6 +20,7 @@ from specrec.data.source import load_data
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
 from specrec.model.lower import lower, row_data
+from specrec.progress import phase
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
 from specrec.spec.load import LoadedSpec, load_spec
@@ -79,10 +80,12 @@ def fit(
     say = log or (lambda msg: None)
     s = loaded.spec
     name = backend or s.backend
+    phase(log, f"loading the {name} backend")
     b = backends.get(name)
     driver.check_method(b, s.inference)
 
     t_total = time.perf_counter()
+    phase(log, f"loading the data ({data or s.data.source})")
     ds, split = load_data(loaded, data)
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
@@ -91,6 +94,7 @@ def fit(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
     )
+    phase(log, f"compiling the model, then running {s.inference.method}")
     cache_before = jax_cache.counts()
     inferred = driver.run_inference(b, model, s.inference, progress=progress, say=say, checked=True)
     result = inferred.result
@@ -98,6 +102,7 @@ def fit(
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     t_eval = time.perf_counter()
+    phase(log, "evaluating the fit (predictions, baselines, intervals, ranking, LOO)")
     ev = evaluate_fit(
         FitToEvaluate(model, idata, s.inference.method, result.fit_s, result.loss),
         train,
@@ -145,6 +150,7 @@ def fit(
     path = None
     if out is not None:
         run_id = rundir.new_run_id(s.inference.method, name)
+        phase(log, "writing the run directory" + (" and its report" if report else ""))
 
         def write(tmp: Path) -> None:
             (tmp / rundir.FILES["spec"]).write_text(loaded.text)
