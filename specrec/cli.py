@@ -142,7 +142,9 @@ def fit(
     check_writable(out)  # before anything heavy is imported or fitted
     log = None if quiet else (lambda m: click.echo(m, err=True))
     with heartbeat(not quiet), _stdout_to_stderr():
-        phase(log, "loading specrec's fitting code (ArviZ, xarray)")
+        # not said, only named by the heartbeat if it is slow: a bad spec or backend name must
+        # get its error alone, and the next line comes within seconds
+        phase(None, "loading specrec's fitting code (ArviZ, xarray)")
         from specrec.fitting import fit as run_fit
 
         run = run_fit(
@@ -185,6 +187,10 @@ def validate(specs: tuple[str, ...], sets) -> None:
     failed: list[SpecError] = []
     for path in specs:
         try:
+            if _is_study(path):
+                n = _validate_study(path, list(sets))
+                click.echo(f"{path}: ok (a study: {n} spec file{'s' * (n != 1)} checked)")
+                continue
             check(load_spec(path, list(sets)))
             click.echo(f"{path}: ok")
         except SpecError as exc:
@@ -192,6 +198,31 @@ def validate(specs: tuple[str, ...], sets) -> None:
             click.echo(str(exc), err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _is_study(path: str) -> bool:
+    """A study file says ``specrec_study:`` at its top level (a spec says ``specrec:``)."""
+    import re
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # the spec loader says why it cannot be read
+    return re.search(r"^specrec_study\s*:", text, re.MULTILINE) is not None
+
+
+def _validate_study(path: str, sets: list[str]) -> int:
+    """Validate a study file as a study, then every spec file it runs (with ``--set``).
+    Returns how many spec files were checked."""
+    from specrec.model.lower import check
+    from specrec.spec.load import load_spec
+    from specrec.study.file import load_study
+
+    study = load_study(path)
+    files = list(dict.fromkeys(study.path(run.spec) for run in study.study.runs))
+    for spec in files:
+        check(load_spec(spec, sets))
+    return len(files)
 
 
 @main.command()
@@ -319,11 +350,12 @@ def compare_cmd(
     data; the others are still fitted and reported.
     """
     from specrec.compare import compare
+    from specrec.progress import heartbeat
     from specrec.summary import compare_summary
 
     names = _backend_list(backend_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr():
         result = compare(
             spec,
             names,

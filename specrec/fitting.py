@@ -80,7 +80,7 @@ def fit(
     say = log or (lambda msg: None)
     s = loaded.spec
     name = backend or s.backend
-    phase(log, f"loading the {name} backend")
+    phase(None, f"loading the {name} backend")  # said by the heartbeat only: see cli.fit
     b = backends.get(name)
     driver.check_method(b, s.inference)
 
