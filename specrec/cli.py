@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from specrec import methods
-from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, SpecrecError
+from specrec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, SpecrecError
 from specrec.registry import DISTRIBUTION, own_version
 
 
@@ -55,8 +55,13 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
-            sys.exit(EXIT_FAILED)
+            from specrec.progress import current
+
+            doing = current()
+            where = f" while {doing}" if doing else ""
+            # a run directory appears in one rename when it is complete, so none is half-written
+            click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if debug:
                 raise
@@ -131,14 +136,17 @@ def fit(
     spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec.progress import heartbeat, phase
     from specrec.rundir import check_writable
 
     check_writable(out)  # before anything heavy is imported or fitted
-    from specrec.fitting import fit as run_fit
-    from specrec.summary import fit_summary
-
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr():
+        # not said, only named by the heartbeat if it is slow: a bad spec or backend name must
+        # get its error alone, and the next line comes within seconds
+        phase(None, "loading specrec's fitting code (ArviZ, xarray)")
+        from specrec.fitting import fit as run_fit
+
         run = run_fit(
             spec,
             backend=backend,
@@ -151,6 +159,8 @@ def fit(
             log=log,
             report=report,
         )
+    from specrec.summary import fit_summary
+
     where = Path(run.path).absolute()
     if as_json:
         click.echo(json.dumps({**run.metrics, "run_dir": str(where)}, indent=2, default=str))
@@ -177,6 +187,10 @@ def validate(specs: tuple[str, ...], sets) -> None:
     failed: list[SpecError] = []
     for path in specs:
         try:
+            if _is_study(path):
+                n = _validate_study(path, list(sets))
+                click.echo(f"{path}: ok (a study: {n} spec file{'s' * (n != 1)} checked)")
+                continue
             check(load_spec(path, list(sets)))
             click.echo(f"{path}: ok")
         except SpecError as exc:
@@ -184,6 +198,31 @@ def validate(specs: tuple[str, ...], sets) -> None:
             click.echo(str(exc), err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _is_study(path: str) -> bool:
+    """A study file says ``specrec_study:`` at its top level (a spec says ``specrec:``)."""
+    import re
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # the spec loader says why it cannot be read
+    return re.search(r"^specrec_study\s*:", text, re.MULTILINE) is not None
+
+
+def _validate_study(path: str, sets: list[str]) -> int:
+    """Validate a study file as a study, then every spec file it runs (with ``--set``).
+    Returns how many spec files were checked."""
+    from specrec.model.lower import check
+    from specrec.spec.load import load_spec
+    from specrec.study.file import load_study
+
+    study = load_study(path)
+    files = list(dict.fromkeys(study.path(run.spec) for run in study.study.runs))
+    for spec in files:
+        check(load_spec(spec, sets))
+    return len(files)
 
 
 @main.command()
@@ -332,12 +371,13 @@ def compare_cmd(
     data; the others are still fitted and reported.
     """
     from specrec.compare import compare
+    from specrec.progress import heartbeat
     from specrec.summary import compare_summary
 
     names = _backend_list(backend_names)
     method_list = _method_list(method_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr():
         result = compare(
             spec,
             names,

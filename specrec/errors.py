@@ -1,7 +1,8 @@
 """Every error specrec reports to a user, and the exit code each one means.
 
 Exit codes are decided here and nowhere else (black's ``report.py`` habit): 0 ok, 1 a fit or
-another computation failed, 2 bad input (spec, options, data).  The CLI catches ``SpecrecError``
+another computation failed, 2 bad input (spec, options, data), 130 interrupted (Ctrl-C: 128 +
+SIGINT, as a shell reports a process the signal ended).  The CLI catches ``SpecrecError``
 and prints ``str(error)``; nothing a user can cause should reach them as a traceback.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class SpecrecError(Exception):

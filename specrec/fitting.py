@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from specrec import backends, driver, rundir
+from specrec import backends, driver, jax_cache, rundir
 from specrec.data.source import load_data
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
 from specrec.model.lower import lower, row_data
+from specrec.progress import phase
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
 from specrec.spec.load import LoadedSpec, load_spec
@@ -79,10 +80,12 @@ def fit(
     say = log or (lambda msg: None)
     s = loaded.spec
     name = backend or s.backend
+    phase(None, f"loading the {name} backend")  # said by the heartbeat only: see cli.fit
     b = backends.get(name)
     driver.check_method(b, s.inference)
 
     t_total = time.perf_counter()
+    phase(log, f"loading the data ({data or s.data.source})")
     ds, split = load_data(loaded, data)
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
@@ -91,11 +94,15 @@ def fit(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
     )
+    phase(log, f"compiling the model, then running {s.inference.method}")
+    cache_before = jax_cache.counts()
     inferred = driver.run_inference(b, model, s.inference, progress=progress, say=say, checked=True)
     result = inferred.result
+    cache = jax_cache.since(cache_before) if jax_cache.status() else None
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     t_eval = time.perf_counter()
+    phase(log, "evaluating the fit (predictions, baselines, intervals, ranking, LOO)")
     ev = evaluate_fit(
         FitToEvaluate(model, idata, s.inference.method, result.fit_s, result.loss),
         train,
@@ -118,6 +125,7 @@ def fit(
             "version": b.version,
             "kernel": inferred.kernel,
             **{k: v for k, v in result.info.items()},
+            **({"compile_cache": cache} if cache else {}),
         },
         "inference": s.inference.model_dump(mode="json"),
         "seed": s.inference.seed,
@@ -142,6 +150,7 @@ def fit(
     path = None
     if out is not None:
         run_id = rundir.new_run_id(s.inference.method, name)
+        phase(log, "writing the run directory" + (" and its report" if report else ""))
 
         def write(tmp: Path) -> None:
             (tmp / rundir.FILES["spec"]).write_text(loaded.text)

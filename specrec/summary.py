@@ -67,7 +67,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
         )
     wall = t.get("wall_s", t.get("total_s"))  # runs written before wall_s say total_s
     lines.append(
-        f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s, "
+        f"  fit {t['fit_s']:.1f} s, compile {t['compile_s']:.1f} s{_cache_note(metrics)}, "
         f"evaluate {_fmt(t.get('evaluate_s'), 1)} s, wall {_fmt(wall, 1)} s"
     )
     if path is not None:
@@ -87,6 +87,16 @@ def _slice_lines(backend: dict) -> list[str]:
         f"  gibbs: slice steps on {', '.join(sliced)}; {closed} of {len(updates)} parameters "
         "drawn from closed-form conditionals (specrec explain says why)"
     ]
+
+
+def _cache_note(metrics: dict) -> str:
+    """How the persistent compilation cache served the fit (JAX backends), or nothing."""
+    cache = metrics["backend"].get("compile_cache")
+    if not cache:
+        return ""
+    if cache.get("dir") is None:
+        return " (no compilation cache)"
+    return f" ({cache['hits']} of {cache['lookups']} programs from the compilation cache)"
 
 
 def _mixture_lines(mix: dict | None, restarts: dict | None) -> list[str]:

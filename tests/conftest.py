@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+# No persistent JAX compilation cache unless a test asks for one (tests/test_jax_cache.py) or the
+# developer sets SPECREC_JAX_CACHE: a warm cache from an earlier run would change what a test
+# exercises, and the tests must not write into the user's cache folder.
+os.environ.setdefault("SPECREC_JAX_CACHE", "off")
 
 
 def write_fake_movielens(

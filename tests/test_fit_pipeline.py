@@ -119,8 +119,10 @@ def test_killed_fit_leaves_no_half_written_run(tmp_path: Path, monkeypatch):
     r = CliRunner().invoke(
         main, ["fit", str(SPECS / "group_means.yaml"), *TINY[:4], "--out", str(tmp_path), "-q"]
     )
-    assert r.exit_code == 1
-    assert "interrupted; nothing was written" in r.stderr
+    assert r.exit_code == 130
+    assert r.stderr.endswith(
+        "interrupted while writing the run directory; no unfinished run was written\n"
+    )
     assert list((tmp_path / "group_means").iterdir()) == []
 
 

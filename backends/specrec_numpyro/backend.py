@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
+from numpyro.infer import MCMC, NUTS, SVI, init_to_value
 from numpyro.infer.autoguide import AutoDelta, AutoNormal
 from numpyro.infer.util import potential_energy
 
@@ -22,6 +22,7 @@ from specrec.backends import FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.model.reference import constrain
 from specrec.spec.models import Inference
+from specrec_numpyro.elbo import OrderedTraceELBO
 from specrec_numpyro.gibbs import fit_gibbs
 from specrec_numpyro.translate import DISTRIBUTIONS, device_rows, model_fn
 
@@ -156,7 +157,7 @@ class NumPyroBackend:
             if settings.method == "map"
             else AutoNormal(fn, init_loc_fn=loc)
         )
-        svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+        svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), OrderedTraceELBO())
         rows = device_rows(model)
         params, losses, compile_s = _run_svi(
             svi, key, settings.steps, progress, settings.method, rows

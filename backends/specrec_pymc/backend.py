@@ -22,6 +22,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
+from specrec import jax_cache
 from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -61,6 +62,7 @@ def _compile_mode() -> str | None:
                 # pytensor's JAX linker computes in float64 only when x64 is on; it switches
                 # x64 on itself at import, unless it was first imported under floatX=float32.
                 jax.config.update("jax_enable_x64", True)
+                jax_cache.enable()
             return mode
     return None
 
@@ -255,6 +257,8 @@ def _sample_pm(
         # pmap over chains needs a device per chain; this is a CPU with one JAX device.
         kwargs["target_accept"] = settings.target_accept
         kwargs["nuts_sampler_kwargs"] = {"jitter": False, "chain_method": "vectorized"}
+    if sampler in ("numpyro", "blackjax"):
+        jax_cache.enable()  # these samplers compile with JAX
     with warnings.catch_warnings():
         # one CPU device: numpyro says it runs the chains sequentially, which is the intent
         warnings.filterwarnings("ignore", message="There are not enough devices")

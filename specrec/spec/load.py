@@ -80,14 +80,21 @@ def parse_override(item: str) -> tuple[list[str], object]:
 def apply_overrides(raw: dict, overrides: list[str], positions: PositionMap) -> None:
     for item in overrides:
         path, value = parse_override(item)
+        origin = Position(0, 0, origin=f"--set {item}")
         node = raw
-        for k in path[:-1]:
+        for depth, k in enumerate(path):
+            if k not in node:
+                # a key the file does not have (a typo like `infrence`) is blamed on --set too,
+                # not on the nearest mapping of the file
+                positions.keys.setdefault(tuple(path[: depth + 1]), origin)
+            if depth == len(path) - 1:
+                break
             if not isinstance(node.get(k), dict):
                 node[k] = {}
             node = node[k]
         node[path[-1]] = value
         # An overridden value is reported where it came from: the command line.
-        positions.values[tuple(path)] = Position(0, 0, origin=f"--set {item}")
+        positions.values[tuple(path)] = origin
 
 
 def _clean_loc(raw: object, loc: tuple) -> tuple[Path, bool]:

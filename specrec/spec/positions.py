@@ -57,6 +57,15 @@ class PositionMap:
         pos = self.lookup(path, key=key)
         if pos is not None and pos.origin is not None:
             return Problem(pos.origin, None, None, format_path(path), message, **kw)
+        below = [
+            q.origin
+            for p, q in self.values.items()
+            if q.origin is not None and len(p) > len(path) and tuple(p[: len(path)]) == tuple(path)
+        ]
+        if (
+            below
+        ):  # the file's mapping is at fault only together with a value set on the command line
+            message = f"{message} (with {', '.join(below)})"
         span = self.spans.get(tuple(path)) if not key else None
         located = self._locate(*span, offset) if span else None
         if located is not None:

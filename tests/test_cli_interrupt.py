@@ -1,0 +1,85 @@
+"""Ctrl-C during a fit: a message naming the phase, exit 130, no traceback or crash, and no
+run directory (finished or half-written) left behind.  Real processes and a real SIGINT, while
+the model compiles and while NUTS samples."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from specrec.errors import EXIT_INTERRUPTED
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "specs" / "quickstart.yaml"
+
+
+class _Fit:
+    """``specrec fit`` in a child process whose stderr is collected as it comes."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        env = {**os.environ, "SPECREC_JAX_CACHE": "off"}  # a compile long enough to hit
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "backends")])
+        self.out = tmp_path / "runs"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "specrec.cli", "fit", str(SPEC), *args, "--out", str(self.out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.text = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read1(4096):
+            self.text += chunk.decode(errors="replace")
+
+    def wait_for(self, needle: str, timeout: float = 300) -> None:
+        end = time.monotonic() + timeout
+        while needle not in self.text:
+            assert self.proc.poll() is None, f"ended before {needle!r}:\n{self.text}"
+            assert time.monotonic() < end, f"no {needle!r} after {timeout} s:\n{self.text}"
+            time.sleep(0.05)
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(timeout=120)
+        self._reader.join(timeout=10)
+        return rc
+
+
+def _nothing_written(fit: _Fit) -> None:
+    folder = fit.out / "quickstart"
+    assert not folder.exists() or list(folder.iterdir()) == []  # no run, no .tmp-* folder
+    assert "Traceback" not in fit.text
+
+
+@pytest.mark.backend("numpyro")
+@pytest.mark.slow
+def test_ctrl_c_while_compiling(tmp_path: Path) -> None:
+    fit = _Fit(tmp_path, "--method", "map")
+    fit.wait_for("compiling the model")
+    time.sleep(0.5)
+    assert fit.interrupt() == EXIT_INTERRUPTED, fit.text
+    assert "interrupted while compiling the model, then running map" in fit.text
+    assert "no unfinished run was written" in fit.text
+    _nothing_written(fit)
+
+
+@pytest.mark.backend("numpyro")
+@pytest.mark.slow
+def test_ctrl_c_while_sampling(tmp_path: Path) -> None:
+    fit = _Fit(tmp_path, "--set", "inference.warmup=5000", "--set", "inference.draws=5000")
+    fit.wait_for("compiling the model")
+    fit.wait_for("warmup")  # NumPyro's bar moves: sampling has started
+    assert fit.interrupt() == EXIT_INTERRUPTED, fit.text
+    assert "interrupted while compiling the model, then running nuts" in fit.text
+    _nothing_written(fit)
