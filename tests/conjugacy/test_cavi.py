@@ -125,7 +125,7 @@ def test_the_dot_shortcut_equals_the_general_shifts() -> None:
             s.linear, s.linear_pivot = {}, {}
         slow = _fit(model, steps=15)
     finally:
-        for s, (a, b) in zip(st.sites, saved):
+        for s, (a, b) in zip(st.sites, saved, strict=True):
             s.linear, s.linear_pivot = a, b
     np.testing.assert_allclose(fast.elbo, slow.elbo, rtol=1e-11)
 
