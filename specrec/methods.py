@@ -258,6 +258,38 @@ def _builtins() -> None:
             exact_loss=True,
         )
     )
+    register(
+        Method(
+            "cavi",
+            "coordinate-ascent mean-field VI: the Gibbs conditionals with expectations of the "
+            "other blocks (a full-covariance Gaussian per factor row), draws from the fit",
+            produces="draws",
+            loss_trace=True,
+            settings=frozenset({"steps", "tol", "draws", "restarts"}),
+            restarts=True,
+            map_start=True,
+            kernel=_cavi_kernel,
+            needs_density=False,
+            quick=(("steps", 50), ("draws", 20)),
+            model_reasons=_cavi_reasons,
+            exact_loss=True,
+        )
+    )
+
+
+def _cavi_kernel(density, model, settings, init, progress, label):  # type: ignore[no-untyped-def]
+    from specrec.conjugacy import cavi
+
+    return cavi.fit(density, model, settings, init, progress, label)
+
+
+def _cavi_reasons(model: Model, settings: Inference) -> list[str]:
+    from specrec.conjugacy import cavi
+
+    reasons = [f"cavi: {r}" for r in cavi.refusal_reasons(model)]
+    if settings.batch_size is not None:
+        reasons.append("cavi uses every row in every sweep; drop batch_size (a vi setting)")
+    return reasons
 
 
 def _em_kernel(density, model, settings, init, progress, label):  # type: ignore[no-untyped-def]

@@ -134,7 +134,7 @@ def test_backends_json_lists_numpyro():
     assert numpyro["error"] is None and numpyro["available"]
     assert numpyro["distribution"] == "specrec-models"
     assert numpyro["requires"]["numpyro"] == metadata.version("numpyro")
-    assert set(numpyro["methods"]) == {"map", "vi", "nuts", "gibbs", "em"}
+    assert set(numpyro["methods"]) == {"map", "vi", "nuts", "gibbs", "em", "cavi"}
 
 
 def test_fit_unknown_backend_names_the_installed_ones(tmp_path: Path):

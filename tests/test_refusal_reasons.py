@@ -70,8 +70,8 @@ def test_a_method_the_backend_does_not_offer_is_refused_with_what_it_offers() ->
     nuts = p.loaded.spec.inference.model_copy(update={"method": "nuts"})
     reasons = backends.refusal_reasons(_MapOnly(), p.model, nuts)
     # em computes from the model alone, so even a backend with no log density is given it
-    assert reasons == ["partial does not offer method 'nuts' (it offers map, em)"]
-    assert backends.offered_methods(_MapOnly()) == ("map", "em")
+    assert reasons == ["partial does not offer method 'nuts' (it offers map, em, cavi)"]
+    assert backends.offered_methods(_MapOnly()) == ("map", "em", "cavi")
 
 
 def test_a_method_not_offered_is_refused_before_the_data_is_read() -> None:

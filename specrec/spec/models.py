@@ -310,13 +310,16 @@ class Inference(Strict):
     )
     seed: Count = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: Count = Field(
-        4000, ge=1, description="optimiser steps (map, vi); em: the most iterations"
+        4000,
+        ge=1,
+        description="optimiser steps (map, vi); em: the most iterations; cavi: the most sweeps",
     )
     tol: Real = Field(
         1e-8,
         gt=0,
         description="em: stop when the log posterior changes by at most tol x its magnitude "
-        "between iterations (relative; 1e-8 is a change of 0.01 on a log posterior of -1e6)",
+        "between iterations (relative; 1e-8 is a change of 0.01 on a log posterior of -1e6); "
+        "cavi: the same on the ELBO between sweeps",
     )
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
     draws: Count = Field(

@@ -342,4 +342,10 @@ def test_registry(backend: Any) -> None:
     assert isinstance(backend, Backend)
     assert backend.name == "pymc" and backend.version == pymc.__version__
     assert backend.methods == ("nuts",)  # native; map and vi are the core's optimisers
-    assert backends.offered_methods(backend) == ("map", "vi", "nuts", "em")  # em: the core's
+    assert backends.offered_methods(backend) == (
+        "map",
+        "vi",
+        "nuts",
+        "em",
+        "cavi",
+    )  # em, cavi: the core's

@@ -77,10 +77,13 @@ def test_spec_reference_lists_every_key_with_type_and_default() -> None:
         for key in model.model_fields:
             assert f"| `{key}` |" in page, key
     assert (
-        "| `steps` | integer (>= 1) | `4000` | optimiser steps (map, vi); em: the most iterations |"
+        "| `steps` | integer (>= 1) | `4000` | optimiser steps (map, vi); em: the most iterations; cavi: the most sweeps |"
         in page
     )
-    assert '| `method` | `"map"` or `"vi"` or `"nuts"` or `"gibbs"` or `"em"` | `"vi"` |' in page
+    assert (
+        '| `method` | `"map"` or `"vi"` or `"nuts"` or `"gibbs"` or `"em"` or `"cavi"` | `"vi"` |'
+        in page
+    )
 
 
 def test_cli_reference_has_every_command_and_option() -> None:
