@@ -61,7 +61,9 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             where = f" while {doing}" if doing else ""
             # a run directory appears in one rename when it is complete, so none is half-written
             click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            from specrec import interrupt
+
+            interrupt.leave(EXIT_INTERRUPTED)
         except Exception as exc:
             if debug:
                 raise
@@ -136,12 +138,13 @@ def fit(
     spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
+    from specrec import interrupt
     from specrec.progress import heartbeat, phase
     from specrec.rundir import check_writable
 
     check_writable(out)  # before anything heavy is imported or fitted
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with heartbeat(not quiet), _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr(), interrupt.enabled():
         # not said, only named by the heartbeat if it is slow: a bad spec or backend name must
         # get its error alone, and the next line comes within seconds
         phase(None, "loading specrec's fitting code (ArviZ, xarray)")
@@ -370,6 +373,7 @@ def compare_cmd(
     Exits 1 when any backend failed to fit (its row says why) or the backends saw different
     data; the others are still fitted and reported.
     """
+    from specrec import interrupt
     from specrec.compare import compare
     from specrec.progress import heartbeat
     from specrec.summary import compare_summary
@@ -377,7 +381,7 @@ def compare_cmd(
     names = _backend_list(backend_names)
     method_list = _method_list(method_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
-    with heartbeat(not quiet), _stdout_to_stderr():
+    with heartbeat(not quiet), _stdout_to_stderr(), interrupt.enabled():
         result = compare(
             spec,
             names,

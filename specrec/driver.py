@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from specrec import backends, methods
+from specrec import backends, interrupt, methods
 from specrec.backends import Backend, FitResult
 from specrec.errors import BackendError, FitError
 from specrec.model.ir import Model
@@ -85,7 +85,17 @@ def check(backend: Backend, model: Model, settings: Inference) -> None:
 def run_kernel(
     backend: Backend, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
 ) -> FitResult:
-    """One fit from one start, by the native kernel or the core one; then checked and derived."""
+    """One fit from one start, by the native kernel or the core one; then checked and derived.
+
+    On a worker thread when the CLI asked for it (``specrec.interrupt``), so that Ctrl-C is
+    answered at once even inside one long compiled loop.
+    """
+    return interrupt.call(_run_kernel, backend, model, settings, init, progress)
+
+
+def _run_kernel(
+    backend: Backend, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
+) -> FitResult:
     m = methods.get(settings.method)
     t0 = time.perf_counter()
     if settings.method in tuple(backend.methods):

@@ -125,7 +125,7 @@ def test_report_command_rebuilds_without_touching_the_run(nuts_run: Path, monkey
 
     monkeypatch.setattr(plots, "plot_calibration", boom)
     r = CliRunner().invoke(main, ["report", str(nuts_run)])
-    assert r.exit_code == 1
+    assert r.exit_code == 130  # Ctrl-C: the shell convention
     assert (nuts_run / "report" / "report.html").read_bytes() == old_page
     assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
     monkeypatch.undo()
