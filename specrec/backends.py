@@ -69,6 +69,9 @@ class Backend(Protocol):
     ``log_density`` may take ``jacobian: bool = True``; without it the core's MAP (which needs
     the density of the constrained values) is not offered.  ``samplers`` (optional): the NUTS
     implementations ``inference.sampler`` may name on it; any other name is refused in the core.
+    ``compile_cache()`` (optional): a persistent compilation cache's folder and counters so far
+    (``{"dir", "lookups", "hits", "written"}``, or None when it has none yet); the core reports
+    their change during a fit as ``metrics.backend.compile_cache``.
     """
 
     name: str

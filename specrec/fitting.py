@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specrec import backends, driver, jax_cache, rundir
+from specrec import backends, driver, rundir
 from specrec.data.source import load_data
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
@@ -95,10 +95,10 @@ def fit(
         f"{s.inference.method} on {name} {b.version}"
     )
     phase(log, f"compiling the model, then running {s.inference.method}")
-    cache_before = jax_cache.counts()
+    cache_before = _compile_cache(b) or {}
     inferred = driver.run_inference(b, model, s.inference, progress=progress, say=say, checked=True)
     result = inferred.result
-    cache = jax_cache.since(cache_before) if jax_cache.status() else None
+    cache = _cache_work(cache_before, _compile_cache(b))
     idata = to_inference_data(model, result)
     test_rows = row_data(test, model.dims, list(model.data.columns))
     t_eval = time.perf_counter()
@@ -204,3 +204,17 @@ def _responsibilities(model, idata) -> tuple | None:
     seen = np.unique(mix.rows.index[mix.per])
     resp = np.asarray(idata.posterior[name].values).mean(axis=(0, 1))[seen]
     return resp, mix.per, mix.dim
+
+
+def _compile_cache(backend: backends.Backend) -> dict[str, object] | None:
+    """The backend's compilation cache so far (``compile_cache()``, optional: a backend
+    without a persistent cache has none): its folder and counters."""
+    hook = getattr(backend, "compile_cache", None)
+    return hook() if callable(hook) else None
+
+
+def _cache_work(before: dict[str, object], after: dict[str, object] | None) -> dict | None:
+    """What the cache did during the fit: the counters' differences, with its folder."""
+    if after is None:
+        return None
+    return {k: v if k == "dir" else v - before.get(k, 0) for k, v in after.items()}

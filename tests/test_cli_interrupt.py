@@ -25,6 +25,7 @@ class _Fit:
 
     def __init__(self, tmp_path: Path, *args: str) -> None:
         env = {**os.environ, "SPECREC_JAX_CACHE": "off"}  # a compile long enough to hit
+        env["CI"] = "1"  # NumPyro's bar off however the suite is run: one XLA call per chain
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "backends")])
         self.out = tmp_path / "runs"
         self.proc = subprocess.Popen(
@@ -79,8 +80,8 @@ def test_ctrl_c_while_compiling(tmp_path: Path) -> None:
 def test_ctrl_c_while_sampling(tmp_path: Path) -> None:
     fit = _Fit(tmp_path, "--set", "inference.warmup=40000", "--set", "inference.draws=40000")
     fit.wait_for("compiling the model")
-    # NumPyro hides its own bar when CI or PYTEST_XDIST_WORKER is set, so the sign that sampling
-    # has started is specrec's watcher: the quickstart compiles in ~6 s without the cache, and
+    # With NumPyro's bar off (CI set above) the sign that sampling has started is specrec's
+    # watcher: the quickstart compiles in ~6 s without the cache, and
     # 80,000 iterations take minutes, so at 20 s the chain is running.
     fit.wait_for("then running nuts (20 s)")
     assert fit.interrupt() == EXIT_INTERRUPTED, fit.text

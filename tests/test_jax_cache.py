@@ -1,4 +1,4 @@
-"""The persistent JAX compilation cache (specrec.jax_cache): where it goes, that a second
+"""The persistent JAX compilation cache (specrec_jax.cache): where it goes, that a second
 process compiles from it, and that a user's own JAX cache setting or ``off`` is respected.
 
 Fits run as whole processes (the cache is a per-process JAX setting made before the first
@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from specrec import jax_cache
+from specrec_jax import cache as jax_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "quickstart.yaml"

@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import pytest
-
-from specrec.xla_flags import NO_YNN_FUSIONS, add_flag
+from specrec_jax.xla_flags import NO_YNN_FUSIONS, add_flag
 
 
 def _flags_after(code: str, env_flags: str | None) -> str:
@@ -24,7 +23,7 @@ def _flags_after(code: str, env_flags: str | None) -> str:
 def test_add_flag_appends_once_and_keeps_the_users_value(monkeypatch):
     # In-process: another test in this worker may have started JAX already, which alone
     # makes add_flag a no-op (tested below in a fresh interpreter).
-    monkeypatch.setattr("specrec.xla_flags._jax_started", lambda: False)
+    monkeypatch.setattr("specrec_jax.xla_flags._jax_started", lambda: False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
     assert not add_flag(NO_YNN_FUSIONS)
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot"
@@ -48,5 +47,5 @@ def test_importing_the_numpyro_backend_switches_ynn_fusions_off_unless_the_user_
 @pytest.mark.backend("numpyro")
 def test_a_flag_is_not_added_once_jax_has_started():
     code = "import jax; jax.numpy.zeros(1).block_until_ready()\n"
-    code += "from specrec.xla_flags import add_flag; assert not add_flag('--xla_x=1')"
+    code += "from specrec_jax.xla_flags import add_flag; assert not add_flag('--xla_x=1')"
     assert "--xla_x" not in _flags_after(code, None)

@@ -17,6 +17,7 @@ from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, init_to_value
 from numpyro.infer.autoguide import AutoDelta, AutoNormal
 from numpyro.infer.util import potential_energy
+from specrec_jax import cache
 
 from specrec.backends import FitResult, LogDensity
 from specrec.model.ir import Model
@@ -107,6 +108,10 @@ class NumPyroBackend:
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
     samplers = ("numpyro",)  # its own NUTS only
+
+    def compile_cache(self) -> dict[str, object] | None:
+        """JAX's persistent compilation cache (``specrec_jax.cache``) for the fit's report."""
+        return cache.report()
 
     @property
     def version(self) -> str:

@@ -21,8 +21,8 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+from specrec_jax import cache as jax_cache
 
-from specrec import jax_cache
 from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
@@ -143,6 +143,10 @@ class PyMCBackend:
     distributions = frozenset(DISTRIBUTIONS)  # the translation table's names
     features = frozenset({"mixture"})  # walk_model's MixtureObserver is implemented
     samplers = tuple(SAMPLERS)
+
+    def compile_cache(self) -> dict[str, object] | None:
+        """JAX's persistent compilation cache (``specrec_jax.cache``) for the fit's report."""
+        return jax_cache.report()
 
     @property
     def version(self) -> str:

@@ -11,8 +11,6 @@ import socket
 import sys
 from pathlib import Path
 
-from specrec.xla_flags import add_flag
-
 THREAD_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -31,8 +29,10 @@ def limit_threads(threads: int) -> None:
     n = str(max(1, int(threads)))
     for var in THREAD_VARS:
         os.environ[var] = n
-    extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
-    add_flag(extra, name="intra_op_parallelism_threads")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:  # the user's or an earlier cell's choice
+        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
 
 
 def die_with_parent(parent: int) -> None:

@@ -101,16 +101,16 @@ def counts() -> dict[str, int]:
     return dict(_counts)
 
 
-def since(before: dict[str, int]) -> dict[str, object]:
-    """The cache's work since ``before`` (a ``counts()``), with its folder, for metrics.json."""
-    now = counts()
-    return {"dir": _state.get("dir"), **{k: now[k] - before.get(k, 0) for k in now}}
-
-
 def _count(event: str, **_: object) -> None:
     name = EVENTS.get(event)
     if name is not None:
         _counts[name] += 1
+
+
+def report() -> dict[str, object] | None:
+    """The folder in use and the counts so far (None before ``enable``): what a JAX-using
+    backend's ``compile_cache()`` returns, for the core to difference around a fit."""
+    return {"dir": _state.get("dir"), **counts()} if _state else None
 
 
 def status() -> dict[str, str | None]:
