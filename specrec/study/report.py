@@ -8,7 +8,8 @@ can be mailed or committed on its own.
 Files: ``cells.csv``/``cells.parquet`` (one row per cell, failed and pending ones included, plus
 the baselines of each split), ``summary.csv`` and ``summary.md`` (mean and sd of test RMSE over folds and
 seeds per configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
-``rmse_mean_sd.png`` and ``report.html``.  A done cell whose run is damaged (its stored metrics
+``rmse_mean_sd.png``, ``loo.csv`` (the PSIS-LOO ranking of the configurations with draws, per
+split and seed: ``specrec.study.loo``) and ``report.html``.  A done cell whose run is damaged (its stored metrics
 unreadable, its run directory gone or its metrics.json truncated: ``study.damage``) has status
 ``damaged`` with the reason in ``error``, is left out of the summary and listed on the page.
 """
@@ -26,7 +27,7 @@ import pandas as pd
 
 from specrec.errors import UsageError
 from specrec.registry import install_hint
-from specrec.study import plots
+from specrec.study import loo, plots
 from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, study_status
 
@@ -123,8 +124,11 @@ def _md(text: object) -> str:
     return html.escape(flat, quote=False).replace("|", "\\|").replace("`", "\\`")
 
 
-def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
-    """One line per configuration, one column per split family: RMSE mean +- sd (n), fit s."""
+def summary_markdown(
+    result: Plan, table: pd.DataFrame, grid: list[str], comparison: loo.StudyComparison
+) -> str:
+    """One line per configuration, one column per split family: RMSE mean +- sd (n), fit s;
+    then the PSIS-LOO ranking of each split and seed."""
     done = table[table["status"] == "done"].copy()
     keys = [*CONFIG, *grid]
     families = list(dict.fromkeys(done["split"]))
@@ -154,6 +158,7 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         tail = ["", f"Damaged runs ({len(damaged)}, not in the table):", "", *notes]
     else:
         tail = []
+    tail += _loo_markdown(comparison)
     if done.empty:
         return "\n".join(lines + tail) + "\n"
     done[keys] = done[keys].map(str)  # None (no grid value) is a level of its own
@@ -168,6 +173,43 @@ def summary_markdown(result: Plan, table: pd.DataFrame, grid: list[str]) -> str:
         cols.append(f"{fit.mean():.1f}" if len(fit) else "-")
         lines.append("| " + " | ".join(cols) + " |")
     return "\n".join(lines + tail) + "\n"
+
+
+def _loo_markdown(c: loo.StudyComparison) -> list[str]:
+    """The PSIS-LOO rankings as Markdown lines (none when no group had runs with draws)."""
+    if not c.rows and not c.skipped:
+        return []
+    lines = [
+        "",
+        "## Model comparison by PSIS-LOO",
+        "",
+        "Per split and seed (elpd sums over the training rows, so only runs on the same rows are "
+        "ranked together); higher elpd is better, elpd_diff and dse against the best; (!) marks a "
+        "Pareto k above 0.7.",
+        "",
+    ]
+    if c.rows:
+        head = ["split", "seed", "rank", "model", "elpd_loo", "se", "elpd_diff", "dse", "weight"]
+        lines += ["| " + " | ".join([*head, "RMSE"]) + " |", "|" + "---|" * (len(head) + 1)]
+        for r in c.rows:
+            cells = [
+                _md(r["split_label"]),
+                str(r["seed"]),
+                str(r["rank"]),
+                _md(r["model"]) + (" (!)" if r["warning"] else ""),
+                *(_num(r[k], 1) for k in ("elpd_loo", "se", "elpd_diff", "dse")),
+                _num(r["weight"], 2),
+                _num(r["test_rmse"], 4),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    if c.skipped:
+        lines += ["", "Not ranked:", ""]
+        lines += [f"- {_md(k)}: {_md(v)}" for k, v in c.skipped.items()]
+    return lines
+
+
+def _num(v: object, nd: int) -> str:
+    return "-" if v is None else f"{v:.{nd}f}"
 
 
 def _mean_sd(values: pd.Series) -> str:
@@ -225,10 +267,12 @@ def write_report(
     _atomic(folder / "cells.csv", lambda p: table.to_csv(p, index=False))
     _atomic(folder / "cells.parquet", lambda p: _parquet(table, p))
     _atomic(folder / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    markdown = summary_markdown(result, table, grid)
+    comparison = loo.compare_groups(table, grid)
+    _atomic(folder / "loo.csv", lambda p: comparison.frame().to_csv(p, index=False))
+    markdown = summary_markdown(result, table, grid, comparison)
     _atomic(folder / "summary.md", lambda p: Path(p).write_text(markdown, encoding="utf-8"))
     images = plots.study_plots(table, grid, folder)
-    page = _html(result, table, summary, images)
+    page = _html(result, table, summary, images, comparison)
     _atomic(folder / "report.html", lambda p: Path(p).write_text(page, encoding="utf-8"))
     return folder
 
@@ -247,7 +291,13 @@ def _parquet(table: pd.DataFrame, path: str) -> None:
         ) from None
 
 
-def _html(result: Plan, table: pd.DataFrame, summary: pd.DataFrame, images: list[Path]) -> str:
+def _html(
+    result: Plan,
+    table: pd.DataFrame,
+    summary: pd.DataFrame,
+    images: list[Path],
+    comparison: loo.StudyComparison,
+) -> str:
     s = result.study.study
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items())
     versions = _versions(result)
@@ -279,12 +329,27 @@ td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></hea
 {broken}
 <h2>Test RMSE, mean and sd over folds and seeds</h2>
 {summary.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="")}
+{_loo_html(comparison)}
 <h2>Plots</h2>
 {figs}
 <h2>Every cell</h2>
 {shown.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="")}
 </body></html>
 """
+
+
+def _loo_html(c: loo.StudyComparison) -> str:
+    if not c.rows and not c.skipped:
+        return ""
+    table = c.frame().to_html(index=False, float_format=lambda x: f"{x:.2f}", na_rep="")
+    skipped = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in c.skipped.items())
+    return (
+        "<h2>Model comparison by PSIS-LOO, per split and seed</h2>"
+        "<p>Higher elpd is better; elpd_diff and dse against the best of the same split and "
+        "seed; warning: a Pareto k above 0.7.</p>"
+        + (table if c.rows else "")
+        + (f"<p>Not ranked:</p><ul>{skipped}</ul>" if skipped else "")
+    )
 
 
 def _versions(result: Plan) -> str:
