@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from specrec.errors import Problem, SpecError
 from specrec.spec import models
+from specrec.spec.key_places import key_places, wrong_level_hint
 from specrec.spec.positions import Path, Position, PositionMap, RefusedYAML, load_yaml
 
 
@@ -37,14 +38,6 @@ class LoadedSpec:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
-
-
-def _all_field_names() -> set[str]:
-    names: set[str] = set()
-    for obj in vars(models).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
-            names.update(obj.model_fields)
-    return names
 
 
 def parse_override(item: str) -> tuple[list[str], object]:
@@ -138,10 +131,10 @@ def pydantic_problems(
     err: ValidationError,
     raw: dict,
     positions: PositionMap,
-    vocabulary: set[str] | None = None,
+    root: type[BaseModel] = models.Spec,
 ) -> list[Problem]:
-    """Pydantic errors -> positioned problems; ``vocabulary``: key names offered as suggestions."""
-    vocabulary = _all_field_names() if vocabulary is None else vocabulary
+    """Pydantic errors -> positioned problems; ``root``: the file's schema, whose key names are
+    offered as suggestions for an unknown key (and where the key goes if it exists elsewhere)."""
     by_path: dict[Path, list[dict]] = {}
     for e in err.errors():
         path, _ = _clean_loc(raw, e["loc"])
@@ -171,7 +164,7 @@ def pydantic_problems(
                 errs = scalar[:1]
         seen = set()
         for e in errs:
-            p = _problem(e, path, raw, positions, vocabulary)
+            p = _problem(e, path, raw, positions, root)
             if p.message not in seen:
                 seen.add(p.message)
                 problems.append(p)
@@ -179,19 +172,19 @@ def pydantic_problems(
 
 
 def _problem(
-    e: dict, path: Path, raw: dict, positions: PositionMap, vocabulary: set[str]
+    e: dict, path: Path, raw: dict, positions: PositionMap, root: type[BaseModel]
 ) -> Problem:
     kind = e["type"]
     found = e.get("input")
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
-        close = difflib.get_close_matches(key, sorted(vocabulary), n=1, cutoff=0.6)
-        return positions.problem(
-            path,
-            f"unknown key {key!r}",
-            key=True,
-            hint=f"did you mean {close[0]!r}?" if close else None,
-        )
+        parent = ".".join(str(p) for p in path[:-1])
+        hint = wrong_level_hint(key, parent, root)
+        if hint is None:
+            names = sorted(key_places(root))
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else None
+        return positions.problem(path, f"unknown key {key!r}", key=True, hint=hint)
     if kind == "missing":
         key = str(path[-1]) if path else "?"
         return positions.problem(path[:-1], f"missing required key {key!r}", key=True)

@@ -135,13 +135,6 @@ class LoadedStudy:
         return p if p.is_absolute() else self.folder / p
 
 
-def _vocabulary() -> set[str]:
-    names: set[str] = set()
-    for cls in (Study, StudyRun, FilesFolds, KFoldFolds):
-        names.update(cls.model_fields)
-    return names
-
-
 def load_study(path: str | FsPath) -> LoadedStudy:
     """Read and validate a study file; raise ``SpecError`` listing every problem."""
     file = str(path)
@@ -149,7 +142,7 @@ def load_study(path: str | FsPath) -> LoadedStudy:
     try:
         study = Study.model_validate(raw)
     except ValidationError as err:
-        raise SpecError(pydantic_problems(err, raw, positions, _vocabulary())) from None
+        raise SpecError(pydantic_problems(err, raw, positions, Study)) from None
     loaded = LoadedStudy(study, raw, positions, file)
     problems = _reference_problems(loaded)
     if problems:

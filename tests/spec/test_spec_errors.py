@@ -220,6 +220,12 @@ CASES = [
         "    hint:     did you mean 'inference'?",
     ),
     C(
+        "key-at-the-wrong-level",
+        ("inference:", "steps: 10\ninference:"),
+        "spec.yaml:27:1: steps: unknown key 'steps'",
+        "    hint:     'steps' is a key at inference.steps, not at the top level",
+    ),
+    C(
         "misspelt-nested-key",
         ("    dims: [factor]", "    dim: [factor]"),
         "spec.yaml:17:5: params.mu_u.dim: unknown key 'dim'",

@@ -105,6 +105,11 @@ def test_fingerprints_are_computed_once_per_data_and_split(write_study):
     ("edit", "where", "message"),
     [
         (("seeds: [0, 1]", "sedes: [0, 1]"), ":3:1: sedes", "did you mean 'seeds'?"),
+        (
+            ("seeds: [0, 1]", "backends: [pyro]"),
+            ":3:1: backends: unknown key",
+            "'backends' is a key at runs[].backends, not at the top level",
+        ),
         (("{specs}/group_means.yaml", "missing.yaml"), ":15:11: runs[1].spec", "no such spec"),
         (("[numpyro, pyro]", "[numpyro, pyr0]"), ":11:25: runs[0].backends[1]", "unknown backend"),
         (
