@@ -180,11 +180,26 @@ def fit(
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option(
+    "--read-data",
+    is_flag=True,
+    help="Also read each spec's data and check it against the spec (columns, categories, "
+    "the likelihood's support), as fit would before fitting.",
+)
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="Local data instead of the spec's source (implies --read-data).",
+)
 @_handle_errors
-def validate(specs: tuple[str, ...], sets) -> None:
-    """Check spec files (structure, names, dims, shapes) without fitting."""
-    from specrec.errors import SpecError
-    from specrec.model.lower import check
+def validate(specs: tuple[str, ...], sets, read_data: bool, data: str | None) -> None:
+    """Check spec files (structure, names, dims, shapes) without fitting.
+
+    Without --read-data (or --data) the data is not read: a wrong column mapping or ratings
+    the likelihood cannot hold are found at fit time.
+    """
+    from specrec.errors import DataError, SpecError
+    from specrec.model.lower import check, check_with_data
     from specrec.spec.load import load_spec
 
     failed: list[SpecError] = []
@@ -194,9 +209,13 @@ def validate(specs: tuple[str, ...], sets) -> None:
                 n = _validate_study(path, list(sets))
                 click.echo(f"{path}: ok (a study: {n} spec file{'s' * (n != 1)} checked)")
                 continue
-            check(load_spec(path, list(sets)))
+            loaded = load_spec(path, list(sets))
+            if read_data or data:
+                click.echo(f"{path}: ok ({check_with_data(loaded, data)})")
+                continue
+            check(loaded)
             click.echo(f"{path}: ok")
-        except SpecError as exc:
+        except (SpecError, DataError) as exc:
             failed.append(exc)
             click.echo(str(exc), err=True)
     if failed:

@@ -82,3 +82,18 @@ def lower(loaded: LoadedSpec, train: Dataset | None = None, *, simulating: bool 
 def check(loaded: LoadedSpec) -> None:
     """All semantic checks that need no data (``specrec validate``)."""
     lower(loaded, None)
+
+
+def check_with_data(loaded: LoadedSpec, data: str | None = None) -> str:
+    """The checks of ``check`` plus those that need the rows (``specrec validate --data``):
+    read the data and split it as ``fit`` would and lower the spec on the training rows, so
+    a wrong column, an unknown category or a likelihood that cannot hold the ratings (half
+    stars under an ordinal) is found without fitting.  Returns what was read, for the user."""
+    from specrec.data.source import load_data
+
+    ds, split = load_data(loaded, data)
+    model = lower(loaded, ds.take(split.train))
+    return (
+        f"{len(ds)} rows read, {len(split.train)} train / {len(split.test)} test, "
+        f"{model.n_params()} parameters"
+    )

@@ -142,6 +142,37 @@ class ParameterPass(ReparameterisePass):
                 f"{dist.name} cannot hold {what}",
                 expected=dist.support.description,
                 found=f"{first:g}" + (f" and {n_bad - 1} more" if n_bad > 1 else ""),
+                hint=whole_number_hint(self.train.y, dist.support.kind),
             )
         n = len(self.train) if self.train is not None else PLACEHOLDER_SIZE
         return RandomVariable(self.response, dist.name, args, (OBS,), (n,), observed=True), ctx.refs
+
+
+#: steps a rating scale is commonly written in (stars, half stars, quarter points, tenths)
+RATING_STEPS = (1.0, 0.5, 0.25, 0.1)
+
+
+def whole_number_hint(y: np.ndarray, kind: str) -> str | None:
+    """For a likelihood over categories fed a regular grid of values (half stars 0.5..5), the
+    ``shift`` and ``scale`` that make them 0, 1, 2, ...
+
+    Half-star data under an ordinal likelihood is the usual case: the user needs the map to
+    categories and the number of cutpoints it implies.  (A count likelihood is not offered
+    the same map: ratings are not counts, and rescaling them into counts changes the model.)"""
+    if kind != "categorical":
+        return None
+    v = np.asarray(y, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    for step in RATING_STEPS:
+        k = (v - lo) / step
+        if np.allclose(k, np.round(k), atol=1e-6):
+            n = round((hi - lo) / step) + 1
+            return (
+                f"the observed values run {lo:g}..{hi:g} in steps of {step:g}: shift: {lo:g} "
+                f"and scale: {step:g} make them the categories 0..{n - 1} ({n} categories: an "
+                f"ordinal's cut dim has size {n - 1})"
+            )
+    return None
