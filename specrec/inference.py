@@ -34,7 +34,11 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
     posterior |= derived_draws(model, posterior)
     dims |= {d.name: list(d.dims) for d in model.derived}
     if model.mixture is not None:  # stable component labels; each level's responsibilities
-        posterior = mixture_draws(model, posterior)
+        assignment = _assignment(model, result)
+        if assignment is not None:  # a sampler's own draws of each level's component
+            posterior[assignment] = np.asarray(result.posterior[assignment])
+            dims[assignment] = [model.mixture.per]
+        posterior = mixture_draws(model, posterior, assignment)
         if model.responsibility_name and model.mixture.per:
             dims[model.responsibility_name] = [model.mixture.per, model.mixture.dim]
     stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
@@ -51,6 +55,14 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
         loss = np.asarray(result.loss, dtype=float)
         idata.add_groups({"loss": xr.Dataset({"loss": (("step",), loss)})})
     return idata
+
+
+def _assignment(model: Model, result: FitResult) -> str | None:
+    """The name of the sampled components in ``result`` (Gibbs by data augmentation), if any."""
+    from specrec.conjugacy.augment import assignment_name
+
+    name = assignment_name(model)
+    return name if model.mixture and model.mixture.per and name in result.posterior else None
 
 
 def add_groups(idata: az.InferenceData, groups: dict) -> None:

@@ -35,6 +35,8 @@ KINDS = {
     "inverse_gamma": "InverseGamma conditional",
     "beta": "Beta conditional",
     "wishart": "Wishart conditional",
+    "categorical": "categorical conditional",
+    "dirichlet": "Dirichlet conditional",
     "slice": "slice step",
 }
 
@@ -110,23 +112,45 @@ def children(model: Model, name: str) -> list[RandomVariable]:
 
 def analyse(model: Model, seed: int = 0) -> list[Update]:
     """One ``Update`` per latent, in the order a sweep visits them: sites of the likelihood
-    first (user rows, then item rows), then their hyperparameters."""
+    first (user rows, then item rows), then their hyperparameters.
+
+    A mixture whose sites EM understands is sampled by data augmentation (``augment``): its
+    components are drawn, which makes the other sites' conditionals closed forms; any other
+    mixture keeps its component summed out and every site gets a slice step."""
+    why: list[str] = []
+    if model.mixture is not None:
+        from specrec.conjugacy import augment
+
+        why = augment.reasons(model)
+        if not why:
+            return augment.updates(model)
     rng = np.random.default_rng(seed)
     points = [initial_values(model, rng, 1.0) for _ in range(2)]
-    updates = [_analyse_site(model, rv, points) for rv in model.latents]
+    updates = [
+        _summed_out(model, rv, why) if _in_mixture(model, rv) else _analyse_site(model, rv, points)
+        for rv in model.latents
+    ]
     lik = model.likelihood.name
     return sorted(updates, key=lambda u: (lik not in u.children,))
+
+
+def _in_mixture(model: Model, rv: RandomVariable) -> bool:
+    mix = model.mixture
+    return mix is not None and (
+        any(c.name == model.likelihood.name for c in children(model, rv.name))
+        or rv.name in references(mix.log_weights)
+    )
+
+
+def _summed_out(model: Model, rv: RandomVariable, reasons: list[str]) -> Update:
+    names = tuple(c.name for c in children(model, rv.name))
+    why = "it enters a mixture likelihood whose component is summed out, not sampled: "
+    return Update(rv.name, "slice", why + "; ".join(reasons), names)
 
 
 def _analyse_site(model: Model, rv: RandomVariable, points: list[dict]) -> Update:
     kids = children(model, rv.name)
     names = tuple(c.name for c in kids)
-    if model.mixture is not None and (
-        any(c.name == model.likelihood.name for c in kids)
-        or rv.name in references(model.mixture.log_weights)
-    ):
-        why = "it enters a mixture likelihood whose component is summed out"
-        return Update(rv.name, "slice", why, names)
     if not kids:
         return Update(rv.name, "slice", f"{rv.distribution} prior and no child uses it", names)
     if rv.distribution in GAUSSIAN_PRIORS:

@@ -42,6 +42,10 @@ class Random(Protocol):
         """Gamma(alpha, 1) draws, one per element of ``alpha``."""
         ...
 
+    def uniform(self, shape: tuple[int, ...]) -> Any:
+        """Uniform draws in (0, 1]: never 0, whose ``log`` a Gumbel draw takes."""
+        ...
+
 
 class NumpyRandom:
     def __init__(self, rng: np.random.Generator):
@@ -52,6 +56,9 @@ class NumpyRandom:
 
     def gamma(self, alpha: Any) -> np.ndarray:
         return self.rng.standard_gamma(np.asarray(alpha, dtype=float))
+
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+        return 1.0 - self.rng.uniform(size=shape)  # in (0, 1], as the protocol asks
 
 
 @dataclass

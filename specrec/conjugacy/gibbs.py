@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from specrec.backends import FitResult
+from specrec.conjugacy import augment
 from specrec.conjugacy import conditionals as cond
 from specrec.conjugacy.analysis import Update, analyse
 from specrec.conjugacy.probe import NUMPY
@@ -104,6 +105,53 @@ def sweep(
     return values
 
 
+def slice_scale(
+    p: augment.Plan, name: str, values: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """Slice steps on each element of a mixture's scale site in ``log`` space, on its
+    conditional given the sampled components (``augment.scale_log_density``)."""
+    rv = p.model.latent(name)
+    n, sq = augment.scale_stats(NUMPY, p, name, values, values[p.name])
+    u = np.log(np.asarray(values[name], dtype=float).reshape(-1))
+    for i in range(u.size):
+        args = {a: v[i] for a, v in p.prior[name].items()}
+
+        def f(x: float, i: int = i, args: dict = args) -> float:
+            return float(
+                augment.scale_log_density(
+                    np, np.asarray(x), n[i], sq[i], lambda s: rv.dist.logpdf(s, **args)
+                )
+            )
+
+        u[i] = slice_1d(f, float(u[i]), f(float(u[i])), rng)[0]
+    return np.exp(u).reshape(rv.shape)
+
+
+def augmented_sweep(
+    p: augment.Plan,
+    updates: list[Update],
+    values: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """One sweep of the data-augmentation sampler; ``values[p.name]`` holds the components."""
+    random = cond.NumpyRandom(rng)
+    values = dict(values)
+    for u in updates:
+        name = u.param
+        if u.kind == "categorical":
+            logits = augment.assignment_logits(NUMPY, p, values)
+            values[name] = augment.draw_assignment(NUMPY, random, logits)
+        elif u.kind == "dirichlet":
+            alpha = augment.weight_params(NUMPY, p, values[p.name])
+            values[name] = augment.draw_weights(NUMPY, random, alpha)
+        elif u.kind == "normal":
+            prec, h = augment.mean_params(NUMPY, p, name, values, values[p.name])
+            values[name] = augment.draw_mean(NUMPY, random, p, name, prec, h)
+        else:
+            values[name] = slice_scale(p, name, values, rng)
+    return values
+
+
 def sample(
     model: Model,
     settings: Inference,
@@ -122,11 +170,14 @@ def sample(
         raise ValueError("; ".join(reasons))
     t0 = time.perf_counter()
     updates = analyse(model, settings.seed) if updates is None else updates
-    plans = [cond.plan(model, u, settings.seed) for u in updates]
+    mix = augment.plan(model) if augment.is_augmented(updates) else None
+    plans = [] if mix else [cond.plan(model, u, settings.seed) for u in updates]
     compile_s = time.perf_counter() - t0
     names = [rv.name for rv in model.latents]
     chains, draws = settings.chains, settings.draws
     post = {rv.name: np.empty((chains, draws, *rv.shape)) for rv in model.latents}
+    if mix:  # the sampled component of every level, reported beside the parameters
+        post[mix.name] = np.empty((chains, draws, mix.n_levels), dtype=np.int64)
     lp = np.empty((chains, draws))
     t1 = time.perf_counter()
     for c in range(chains):
@@ -134,12 +185,16 @@ def sample(
         values = {n: np.asarray(init[n], dtype=float) for n in names}
         thin = settings.thin
         for i in range(settings.warmup + draws * thin):
-            values = sweep(model, plans, values, rng)
+            if mix:
+                values = augmented_sweep(mix, updates, values, rng)
+            else:
+                values = sweep(model, plans, values, rng)
             k, skip = divmod(i - settings.warmup, thin)
             if i >= settings.warmup and skip == thin - 1:
-                for n in names:
+                for n in post:
                     post[n][c, k] = values[n]
-                lp[c, k] = log_density(model, unconstrain(model, values))[0]
+                params = {n: values[n] for n in names}
+                lp[c, k] = log_density(model, unconstrain(model, params))[0]
             if progress and (i + 1) % 50 == 0:
                 print(f"\rgibbs chain {c}: sweep {i + 1}", end="", file=sys.stderr, flush=True)
     if progress:

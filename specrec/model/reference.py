@@ -378,7 +378,9 @@ def sample_new_levels(
     return {rv.name: values[rv.name] for rv in model.latents}
 
 
-def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def mixture_draws(
+    model: Model, posterior: dict[str, np.ndarray], assignment: str | None = None
+) -> dict[str, np.ndarray]:
     """A mixture's draws with component labels made consistent, and its responsibilities.
 
     The first draw of the first chain is the pivot; its components are labelled by their mean
@@ -386,7 +388,9 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
     to the pivot's by their predictions (``mixture.align_to_pivot``).  Every variable over the
     component dim is permuted alike, so "type 0" means the same in every draw and chain and
     per-component summaries and R-hat are meaningful.  For a mixture per level,
-    ``<dim>_responsibility`` (chain, draw, level, component) is added.
+    ``<dim>_responsibility`` (chain, draw, level, component) is added.  ``assignment`` names
+    sampled component labels (chain, draw, level) in ``posterior`` (Gibbs' ``z``): they are
+    relabelled by the same permutation.
     """
     mix = model.mixture
     assert mix is not None
@@ -394,6 +398,8 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
     chains, draws = posterior[names[0]].shape[:2]
     dims = {rv.name: rv.dims for rv in model.latents} | {d.name: d.dims for d in model.derived}
     out = {k: np.array(v, dtype=float, copy=True) for k, v in posterior.items()}
+    if assignment is not None:
+        out[assignment] = np.array(posterior[assignment], dtype=np.int64, copy=True)
     k = model.dims[mix.dim].size
     # predictions on at most 5,000 training rows identify the components well enough
     rows = mix.rows
@@ -411,6 +417,8 @@ def mixture_draws(model: Model, posterior: dict[str, np.ndarray]) -> dict[str, n
     for c in range(chains):
         for d in range(draws):
             order = mixture.align_to_pivot(component_means(c, d), pivot)
+            if assignment is not None:  # old label order[j] becomes j
+                out[assignment][c, d] = np.argsort(order)[out[assignment][c, d]]
             for name, var_dims in dims.items():
                 for axis, dim in enumerate(var_dims):
                     if dim == mix.dim:
