@@ -291,7 +291,8 @@ def _bins(observed: np.ndarray, replicated: np.ndarray) -> np.ndarray:
     lo, hi = (float(min(lo_hi)), float(max(lo_hi))) if lo_hi else (0.0, 1.0)
     if obs.size and np.allclose(obs, np.round(obs)) and hi - lo <= 60:
         return np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0, 1.0)
-    return np.linspace(lo, hi, 41) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+    n = int(np.clip(round(np.sqrt(max(obs.size, 1))), 8, 40))  # 30 users' means: 8 bins
+    return np.linspace(lo, hi, n + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
 
 
 def _density_lines(ax: Axes, observed: np.ndarray, shown: np.ndarray, label: str) -> None:
@@ -375,8 +376,11 @@ def plot_ratings_check(
     categories: np.ndarray | None = None,
 ) -> Path:
     """Replicated ratings ``(chain, draw, rows)`` against the observed ``(rows,)``."""
-    fig, ax = _new_figure(title, "rating", "density")
+    fig, ax = _new_figure("", "rating", "density")
     _draw_ratings(ax, np.asarray(observed, dtype=np.float64), y_rep, label, categories)
+    if ax.get_title() == "ratings":  # the figure's title says it
+        ax.set_title("")
+    fig.suptitle(title)
     ax.legend(fontsize="small")
     return _save_atomic(fig, path)
 
