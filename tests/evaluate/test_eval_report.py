@@ -177,3 +177,21 @@ def test_nuts_report_names_its_predictive_checks_and_energy(nuts_run: Path):
     bfmi = metrics["diagnostics"]["bfmi"]
     assert len(bfmi) == 2 and f"BFMI per chain: {bfmi[0]:.2f}" in page
     assert "point estimate" not in page and "No BFMI" not in page
+
+
+def test_fit_prior_adds_the_prior_groups_to_posterior_nc(nuts_run: Path):
+    import arviz as az
+
+    idata = az.from_netcdf(str(nuts_run / "posterior.nc"))
+    assert {"prior", "prior_predictive", "posterior_predictive"} <= set(idata.groups())
+    assert idata.prior.sizes["chain"] == 1 and idata.prior.sizes["draw"] == 30
+    assert set(idata.prior.data_vars) == set(idata.posterior.data_vars)
+    rows = idata.observed_data.sizes["obs"]
+    assert idata.prior_predictive["rating"].shape == (1, 30, rows)
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    assert metrics["idata"]["groups"][-2:] == ["prior", "prior_predictive"]
+    assert metrics["idata"]["prior"]["draws"] == 30
+    # the prior is wider than the posterior: its replicated ratings spread further
+    post = idata.posterior_predictive["rating"].values
+    prior = idata.prior_predictive["rating"].values
+    assert prior.std() > post.std()
