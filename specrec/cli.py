@@ -133,9 +133,26 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json to stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
 @click.option("--report", "report", is_flag=True, help="Also write report/ (HTML + PNG figures).")
+@click.option(
+    "--prior",
+    "prior",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Also draw N times from the prior: posterior.nc gains prior and prior_predictive.",
+)
 @_handle_errors
 def fit(
-    spec: str, backend, method, data, seed, sets, out, as_json: bool, quiet: bool, report: bool
+    spec: str,
+    backend,
+    method,
+    data,
+    seed,
+    sets,
+    out,
+    as_json: bool,
+    quiet: bool,
+    report: bool,
+    prior: int | None,
 ) -> None:
     """Fit SPEC and write a run directory with posterior, predictions and metrics."""
     from specrec import interrupt
@@ -161,6 +178,7 @@ def fit(
             progress=not quiet,
             log=log,
             report=report,
+            prior=prior,
         )
     from specrec.summary import fit_summary
 
@@ -175,6 +193,37 @@ def fit(
         click.echo(f"        specrec predict {where} --pairs PAIRS.csv")
     else:
         click.echo(str(where))
+
+
+@main.command("prior")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--draws", default=500, show_default=True, type=click.IntRange(min=1), help="Prior draws."
+)
+@click.option("--seed", type=int, help="Override inference.seed (the draws' seed).")
+@click.option("--data", type=click.Path(), help="Local data instead of the spec's source.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec field.")
+@click.option("--out", default="runs", show_default=True, help="Folder of result directories.")
+@click.option("--json", "as_json", is_flag=True, help="Print prior.json to stdout.")
+@_handle_errors
+def prior_cmd(spec: str, draws: int, seed, data, sets, out, as_json: bool) -> None:
+    """Draw parameters from SPEC's prior and ratings from its likelihood, without fitting.
+
+    Writes prior.nc (prior, prior_predictive, observed_data, constant_data) and a PNG of the
+    prior predictive against the training data, and prints where the replicated ratings fall.
+    """
+    from specrec.prior import run_prior, summary_lines
+    from specrec.rundir import check_writable
+
+    check_writable(out)
+    with _stdout_to_stderr():
+        result = run_prior(spec, draws=draws, seed=seed, data=data, overrides=list(sets), out=out)
+    r = result.report
+    if as_json:
+        click.echo(json.dumps({**r, "dir": str(result.path)}, indent=2, default=str))
+        return
+    click.echo("\n".join(summary_lines(r["spec"]["name"], r["summary"], r["response"])))
+    click.echo(f"saved to {result.path}")
 
 
 @main.command()

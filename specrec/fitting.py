@@ -70,11 +70,14 @@ def fit(
     progress: bool = True,
     log=None,
     report: bool = False,
+    prior: int | None = None,
 ) -> Run:
     """Fit a spec end to end and write its run directory (``out=None``: write nothing).
 
     ``report``: also write ``report/`` (figures + HTML page) inside the run before it is renamed
-    into place, so a run never appears without the report it was asked for.
+    into place, so a run never appears without the report it was asked for.  ``prior``: also
+    draw that many times from the prior (``specrec.prior``) into the ``prior`` and
+    ``prior_predictive`` groups.
     """
     loaded = resolve_spec(spec, method=method, seed=seed, overrides=overrides)
     say = log or (lambda msg: None)
@@ -90,6 +93,10 @@ def fit(
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
     driver.check(b, model, s.inference)
+    if prior is not None:  # refused before the fit, not after minutes of sampling
+        from specrec.prior import check_budget
+
+        check_budget(model, prior, s.evaluate.idata_max_mb, "--prior")
     say(
         f"{s.name}: {len(train)} train / {len(test)} test rows, {model.n_params()} parameters; "
         f"{s.inference.method} on {name} {b.version}"
@@ -112,6 +119,10 @@ def fit(
         s.inference.seed,
     )
     add_groups(idata, ev.groups.datasets)
+    if prior is not None:
+        from specrec.prior import add_prior
+
+        add_prior(idata, model, prior, s.inference.seed, ev.metrics)
     timing = driver.Timing(
         compile_s=result.compile_s,
         fit_s=result.fit_s,

@@ -127,6 +127,19 @@ METRICS_FIELDS: dict[str, str] = {
     "idata.left_out": "groups left out of posterior.nc, each with its reason (empty: none)",
     "idata.left_out.<group>": "why that group is not in posterior.nc (over evaluate.idata_max_mb, "
     "or no test pairs)",
+    "idata.prior.draws": "fit --prior N: draws in the prior and prior_predictive groups",
+    "idata.prior.rows": "training rows each prior draw replicates",
+    "idata.prior.non_finite": "share of replicated ratings that are not finite (overflow)",
+    "idata.prior.replicated.<key>": "the prior predictive's mean, sd, min, max and 1 %, 50 %, "
+    "99 % quantiles (pooled over draws and rows)",
+    "idata.prior.observed.<key>": "the same of the training ratings",
+    "idata.prior.outside_observed": "share of replicated ratings outside the observed range "
+    "[min, max] of the training ratings",
+    "idata.prior.range": "the declared data.range",
+    "idata.prior.outside_range": "share of replicated ratings outside data.range",
+    "idata.prior.categories.<value>.observed": "a discrete response with few values: that "
+    "value's share of the training ratings",
+    "idata.prior.categories.<value>.replicated": "its share of the replicated ratings",
     "idata.notes.<group>": "a group that is kept but must be read with care (a map fit's one draw: no az.loo)",
     # -- convergence ----------------------------------------------------------------------------
     "diagnostics.method": "inference method (map, vi, nuts)",

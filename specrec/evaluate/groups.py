@@ -10,7 +10,9 @@ it without specrec, ``posterior.nc`` also holds, in ArviZ's names:
   evaluator's PSIS-LOO reads (per level for a mixture per level, the unit LOO leaves out);
 * ``posterior_predictive``: one replicated training rating per row and draw;
 * ``predictions`` / ``predictions_constant_data``: one predictive rating per test pair and
-  draw (dim ``pair``), and the test pairs' index and numeric columns.
+  draw (dim ``pair``), and the test pairs' index and numeric columns;
+* ``prior`` / ``prior_predictive`` with ``fit --prior N`` (``specrec.prior``): parameters
+  drawn from the prior and one replicated training rating per row and prior draw.
 
 Every number comes from the numpy reference of the model (``specrec.model.reference`` and
 ``specrec.evaluate.likelihood``), never from a backend, and uses every posterior draw, so the
@@ -165,6 +167,19 @@ def predictive_dataset(model: Model, y_draws: np.ndarray, dim: str) -> xr.Datase
     return xr.Dataset({model.response: (("chain", "draw", dim), values)}, coords=coords)
 
 
+def observed_groups(model: Model) -> Groups:
+    """``observed_data`` and ``constant_data`` of the training rows: what every predictive
+    group (posterior or prior) is set against."""
+    g = Groups()
+    rows = model.data
+    g.datasets["observed_data"] = xr.Dataset(
+        {model.response: ((OBS,), _as_observed(model, rows.y))},
+        coords={OBS: np.arange(len(rows))},
+    )
+    g.datasets["constant_data"] = rows_dataset(model, rows, OBS)
+    return g
+
+
 def build_groups(
     model: Model,
     post: dict[str, np.ndarray],
@@ -180,16 +195,11 @@ def build_groups(
     None with ``log_lik_reason`` saying why it was not computed.  The replicated ratings use
     their own random stream (from ``seed``), so adding them changes no other metric.
     """
-    g = Groups()
+    g = observed_groups(model)
     chains, draws = next(iter(post.values())).shape[:2]
     n_draws = chains * draws
     rng = np.random.default_rng([seed, 0x1D47A])
     rows = model.data
-    g.datasets["observed_data"] = xr.Dataset(
-        {model.response: ((OBS,), _as_observed(model, rows.y))},
-        coords={OBS: np.arange(len(rows))},
-    )
-    g.datasets["constant_data"] = rows_dataset(model, rows, OBS)
     if log_lik is not None:
         g.datasets["log_likelihood"] = log_likelihood_dataset(model, *log_lik)
     else:

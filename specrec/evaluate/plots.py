@@ -267,3 +267,191 @@ def plot_responsibilities(
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="lower right")
     return _save_atomic(fig, path)
+
+
+#: replicated data sets drawn as thin lines in a predictive check (as az.plot_ppc's num_pp_samples)
+PPC_LINES = 50
+
+
+def _shown_draws(y_rep: np.ndarray, n: int = PPC_LINES) -> np.ndarray:
+    """``(S, rows)``: at most ``n`` replicated data sets picked evenly over every draw."""
+    flat = np.asarray(y_rep, dtype=np.float64).reshape(-1, np.shape(y_rep)[-1])
+    keep = np.unique(np.linspace(0, flat.shape[0] - 1, min(n, flat.shape[0])).round().astype(int))
+    return flat[keep]
+
+
+def _bins(observed: np.ndarray, replicated: np.ndarray) -> np.ndarray:
+    """Common bins: over the observed range and the replicated 0.5 %-99.5 % (a wide prior's
+    tails would squash the data into one bin); unit bins centred on integer ratings."""
+    obs = observed[np.isfinite(observed)]
+    rep = replicated[np.isfinite(replicated)]
+    lo_hi = [obs.min(), obs.max()] if obs.size else []
+    if rep.size:
+        lo_hi += list(np.quantile(rep, [0.005, 0.995]))
+    lo, hi = (float(min(lo_hi)), float(max(lo_hi))) if lo_hi else (0.0, 1.0)
+    if obs.size and np.allclose(obs, np.round(obs)) and hi - lo <= 60:
+        return np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0, 1.0)
+    n = int(np.clip(round(np.sqrt(max(obs.size, 1))), 8, 40))  # 30 users' means: 8 bins
+    return np.linspace(lo, hi, n + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+
+
+def _density_lines(ax: Axes, observed: np.ndarray, shown: np.ndarray, label: str) -> None:
+    """Each replicated set's histogram as a thin line, their pooled one dashed, the data black."""
+    bins = _bins(observed, shown.ravel())
+    mids = (bins[:-1] + bins[1:]) / 2
+    for i, rep in enumerate(shown):
+        h, _ = np.histogram(rep, bins=bins, density=True)
+        ax.plot(mids, h, color="C0", alpha=0.15, linewidth=0.7, label=label if i == 0 else None)
+    pooled, _ = np.histogram(shown.ravel(), bins=bins, density=True)
+    ax.plot(mids, pooled, color="C1", linestyle="--", linewidth=1.2, label=f"{label} (pooled)")
+    if observed.size:
+        h, _ = np.histogram(observed, bins=bins, density=True)
+        ax.plot(mids, h, color="black", linewidth=1.8, label="observed")
+
+
+def _draw_ratings(
+    ax: Axes, observed: np.ndarray, y_rep: np.ndarray, label: str, categories: np.ndarray | None
+) -> None:
+    """The response's distribution: category frequencies (observed bars, replicated median and
+    90 % interval over draws) for a discrete response with few values, else densities."""
+    if categories is None:
+        _density_lines(ax, observed, _shown_draws(y_rep), label)
+        ax.set_xlabel("rating")
+        ax.set_ylabel("density")
+        ax.set_title("ratings")
+        return
+    flat = np.asarray(y_rep, dtype=np.float64).reshape(-1, np.shape(y_rep)[-1])
+    shares = np.stack([(flat == c).mean(axis=1) for c in categories], axis=1)  # (draws, K)
+    lo, mid, hi = np.quantile(shares, [0.05, 0.5, 0.95], axis=0)
+    x = np.arange(len(categories))
+    ax.bar(x, [np.mean(observed == c) for c in categories], color="0.75", label="observed")
+    ax.errorbar(
+        x, mid, yerr=[mid - lo, hi - mid], fmt="o", color="C0", capsize=3,
+        label=f"{label} (median, 90% of draws)",
+    )  # fmt: skip
+    other = 1.0 - shares.sum(axis=1)  # replicated values outside the observed categories
+    if np.any(other > 0):
+        ax.set_title(f"category frequencies ({np.mean(other):.1%} replicated in other values)")
+    else:
+        ax.set_title("category frequencies")
+    ax.set_xticks(x, [f"{c:g}" for c in categories])
+    ax.set_xlabel("rating")
+    ax.set_ylabel("share of ratings")
+
+
+def level_means(y: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``(..., levels with rows)`` mean rating per level of one data dim (last axis: rows)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    seen, inverse = np.unique(codes, return_inverse=True)
+    counts = np.bincount(inverse, minlength=seen.size)
+    y2 = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    sums = np.stack([np.bincount(inverse, weights=row, minlength=seen.size) for row in y2])
+    means = sums / counts
+    return means if np.ndim(y) > 1 else means[0]
+
+
+def _draw_means(
+    ax: Axes, observed: np.ndarray, y_rep: np.ndarray, codes: np.ndarray, dim: str, label: str
+) -> None:
+    """The spread of per-level mean ratings, replicated against observed: a model whose
+    levels differ too little (or too much) shows it here, not in the pooled histogram."""
+    shown = level_means(_shown_draws(y_rep), codes)
+    obs = level_means(observed, codes) if observed.size else np.array([])
+    _density_lines(ax, obs, shown, label)
+    sd = np.nanstd(shown, axis=1)
+    text = f"sd of {dim} means: replicated {np.nanmedian(sd):.3g}"
+    if obs.size:
+        text += f", observed {np.nanstd(obs):.3g}"
+    ax.set_title(text, fontsize="medium")
+    ax.set_xlabel(f"mean rating per {dim}")
+    ax.set_ylabel("density")
+
+
+def plot_ratings_check(
+    observed: np.ndarray,
+    y_rep: np.ndarray,
+    path: str | os.PathLike[str],
+    title: str,
+    label: str = "replicated",
+    categories: np.ndarray | None = None,
+) -> Path:
+    """Replicated ratings ``(chain, draw, rows)`` against the observed ``(rows,)``."""
+    fig, ax = _new_figure("", "rating", "density")
+    _draw_ratings(ax, np.asarray(observed, dtype=np.float64), y_rep, label, categories)
+    if ax.get_title() == "ratings":  # the figure's title says it
+        ax.set_title("")
+    fig.suptitle(title)
+    ax.legend(fontsize="small")
+    return _save_atomic(fig, path)
+
+
+def plot_level_means_check(
+    observed: np.ndarray,
+    y_rep: np.ndarray,
+    index: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    title: str,
+    label: str = "replicated",
+) -> Path:
+    """One panel per data dim (``index``: dim -> level code per row): per-level means."""
+    dims = list(index) or ["(none)"]
+    fig = Figure(figsize=(5.0 * len(dims), 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(dims), squeeze=False))[0]
+    for ax, dim in zip(axes, dims, strict=True):
+        ax.grid(alpha=0.3)
+        if dim in index:
+            _draw_means(ax, np.asarray(observed, np.float64), y_rep, index[dim], dim, label)
+            ax.legend(fontsize="x-small")
+    fig.suptitle(title)
+    return _save_atomic(fig, path)
+
+
+def plot_predictive_check(
+    observed: np.ndarray,
+    y_rep: np.ndarray,
+    index: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    title: str,
+    label: str = "replicated",
+    categories: np.ndarray | None = None,
+) -> Path:
+    """Ratings and every data dim's per-level means side by side, in one figure."""
+    panels = 1 + len(index)
+    fig = Figure(figsize=(4.6 * panels, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, panels, squeeze=False))[0]
+    obs = np.asarray(observed, dtype=np.float64)
+    _draw_ratings(axes[0], obs, y_rep, label, categories)
+    for ax, (dim, codes) in zip(axes[1:], index.items(), strict=True):
+        _draw_means(ax, obs, y_rep, codes, dim, label)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="x-small")  # the same lines in every panel
+    fig.suptitle(title)
+    return _save_atomic(fig, path)
+
+
+def plot_energy(energy: np.ndarray, bfmi: list[float] | None, path: str | os.PathLike[str]) -> Path:
+    """HMC's energy distribution, marginal against transition, as ``az.plot_energy`` draws it.
+
+    ``energy`` is the Hamiltonian at each draw, ``(chain, draw)``.  When the transition
+    energy (the change from one draw to the next) is much narrower than the marginal
+    energy, momentum resampling cannot move the sampler across the energy levels the
+    posterior spans and its tails are explored badly; BFMI is the ratio of their variances
+    (Betancourt 2016), below 0.3 a warning.
+    """
+    e = np.atleast_2d(np.asarray(energy, dtype=np.float64))
+    marginal = (e - e.mean(axis=1, keepdims=True)).ravel()
+    transition = np.diff(e, axis=1).ravel()
+    transition = transition - transition.mean() if transition.size else transition
+    fig, ax = _new_figure("Energy", "energy - mean", "density")
+    both = np.concatenate([marginal, transition])
+    bins = np.linspace(both.min(), both.max(), 41) if np.ptp(both) > 0 else 10
+    ax.hist(marginal, bins=bins, density=True, alpha=0.5, color="C0", label="marginal energy")
+    ax.hist(transition, bins=bins, density=True, alpha=0.5, color="C1", label="energy transition")
+    if bfmi:
+        shown = ", ".join(f"{b:.2f}" for b in bfmi)
+        ax.set_title(f"Energy (BFMI per chain: {shown})")
+    ax.legend(fontsize="small")
+    return _save_atomic(fig, path)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from specrec import rundir
 from specrec.errors import UsageError
-from specrec.evaluate import plots
+from specrec.evaluate import checks, plots
 from specrec.evaluate.fields import describe
 
 REPORT_DIR = "report"
@@ -51,15 +51,27 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
         return metrics, {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
 
 
-def _hyperparameter_draws(run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """``label -> (chain, draw)`` for every element of the named variables in posterior.nc."""
+def _open_idata(run_dir: Path):
+    """posterior.nc, opened lazily (groups are read when used), or None when there is none."""
     path = run_dir / rundir.FILES["posterior"]
-    if not names or not path.is_file():
-        return {}
-    import arviz as az
+    if not path.is_file():
+        return None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
 
     with rundir.reading(run_dir, "posterior"):
-        posterior = az.from_netcdf(str(path)).posterior
+        return az.from_netcdf(str(path))
+
+
+def _hyperparameter_draws(idata, run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """``label -> (chain, draw)`` for every element of the named variables in posterior.nc."""
+    if not names or idata is None:
+        return {}
+    with rundir.reading(run_dir, "posterior"):
+        posterior = idata.posterior
         posterior.load()
     out: dict[str, np.ndarray] = {}
     for name in names:
@@ -132,8 +144,9 @@ def make_figures(run_dir: Path, folder: Path, metrics: dict, curves: dict) -> li
             "Test RMSE by how many training ratings the user (item) had.",
             lambda p: plots.plot_rmse_by_activity(by_activity, p),
         )
+    idata = _open_idata(run_dir)
     hyper = list(metrics["diagnostics"].get("hyperparameters") or {})
-    draws = _hyperparameter_draws(run_dir, hyper)
+    draws = _hyperparameter_draws(idata, run_dir, hyper)
     if draws:
         add(
             "hyperparameters.png",
@@ -141,6 +154,10 @@ def make_figures(run_dir: Path, folder: Path, metrics: dict, curves: dict) -> li
             "Trace and per-chain rank histogram of each hyperparameter element.",
             lambda p: plots.plot_hyperparameters(draws, p),
         )
+    if idata is not None:
+        with rundir.reading(run_dir, "posterior"):
+            made += checks.predictive_figures(idata, metrics, folder)
+            made += checks.energy_figure(idata, metrics, folder)
     return made
 
 
@@ -221,6 +238,7 @@ def render_html(metrics: dict, folder: Path, figures: list[tuple], summary: str)
             f"Pareto k above {loo['good_k']:.2f}; elpd_loo is unreliable.</p>"
         )
     parts += _parameter_parts(metrics["diagnostics"])
+    parts += [f"<p>{html.escape(note)}</p>" for note in checks.notes(metrics)]
     for name, fig_title, caption in figures:
         data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
         parts.append(

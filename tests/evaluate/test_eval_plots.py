@@ -7,14 +7,26 @@ import pytest
 from matplotlib.image import imread
 
 from specrec.evaluate.plots import (
+    level_means,
     plot_calibration,
+    plot_energy,
     plot_frobenius,
     plot_hyperparameters,
+    plot_level_means_check,
     plot_loss,
     plot_observed_vs_predicted,
+    plot_predictive_check,
+    plot_ratings_check,
     plot_rmse_by_activity,
     plot_running_rmse,
 )
+
+_RNG = np.random.default_rng(5)
+_CODES = {"user": _RNG.integers(0, 12, 300), "item": _RNG.integers(0, 9, 300)}
+_Y = _RNG.normal(3.5, 1.0, 300)
+_Y_REP = _RNG.normal(3.5, 1.1, (2, 40, 300))
+_STARS = _RNG.integers(1, 6, 300)
+_STARS_REP = _RNG.integers(1, 6, (1, 30, 300))
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -50,6 +62,11 @@ def _check_png(path, folder):
         lambda p: plot_hyperparameters(
             {"mu": np.random.default_rng(1).normal(size=(2, 80)), "sigma": np.ones((2, 80))}, p
         ),
+        lambda p: plot_ratings_check(_Y, _Y_REP, p, "ratings"),
+        lambda p: plot_ratings_check(_STARS, _STARS_REP, p, "stars", categories=np.arange(1, 6)),
+        lambda p: plot_level_means_check(_Y, _Y_REP, _CODES, p, "means"),
+        lambda p: plot_predictive_check(_Y, _Y_REP, _CODES, p, "prior predictive"),
+        lambda p: plot_energy(np.cumsum(_RNG.normal(size=(2, 100)), axis=1), [0.4, 0.5], p),
     ],
     ids=[
         "frobenius",
@@ -59,6 +76,11 @@ def _check_png(path, folder):
         "rmse_by_activity",
         "observed_vs_predicted",
         "hyperparameters",
+        "ratings_check",
+        "category_frequencies",
+        "level_means_check",
+        "predictive_check",
+        "energy",
     ],
 )
 def test_plot_writes_png(tmp_path, make):
@@ -67,3 +89,11 @@ def test_plot_writes_png(tmp_path, make):
     _check_png(path, folder)
     # Overwriting an existing figure works and still leaves one file.
     _check_png(make(folder / "plot.png"), folder)
+
+
+def test_level_means_are_each_levels_mean_rating():
+    y = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    codes = np.array([3, 0, 3, 0, 7])  # level 5 has no rows: left out, not a 0/0
+    np.testing.assert_allclose(level_means(y, codes), [3.0, 2.0, 10.0])
+    stacked = level_means(np.stack([y, 2 * y]), codes)
+    np.testing.assert_allclose(stacked, [[3.0, 2.0, 10.0], [6.0, 4.0, 20.0]])

@@ -49,7 +49,7 @@ def _fit(tmp_path: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def nuts_run(tmp_path_factory) -> Path:
-    return _fit(tmp_path_factory.mktemp("runs"), "--report")
+    return _fit(tmp_path_factory.mktemp("runs"), "--report", "--prior", "30")
 
 
 def _images(page: str) -> list:
@@ -76,6 +76,7 @@ def test_fit_report_writes_a_self_contained_page(nuts_run: Path):
     expected = {
         "frobenius.png", "running_rmse.png", "observed_vs_predicted.png", "calibration.png",
         "rmse_by_activity.png", "hyperparameters.png", "report.html",
+        "ppc_ratings.png", "ppc_means.png", "prior_predictive.png", "energy.png",
     }  # fmt: skip
     assert names == expected
     assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
@@ -135,7 +136,7 @@ def test_report_command_rebuilds_without_touching_the_run(nuts_run: Path, monkey
     assert r.stdout.strip() == str(nuts_run / "report" / "report.html")
     assert digest() == before  # the run's own files are untouched
     assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
-    assert len(_images((nuts_run / "report" / "report.html").read_text())) == 6
+    assert len(_images((nuts_run / "report" / "report.html").read_text())) == 10
 
 
 def test_report_on_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path):
@@ -158,3 +159,39 @@ def test_map_report_has_the_loss_and_states_why_loo_was_skipped(tmp_path: Path):
     page = (run / "report" / "report.html").read_text()
     assert "PSIS-LOO skipped" in page
     assert len(_images(page)) == len(names) - 1
+    # a point fit has no replicated draws: said, not silently left without the figures
+    assert "ppc_ratings.png" not in names and "energy.png" not in names
+    assert "map gives a point estimate" in page and "no replicated data sets" in page
+
+
+def test_nuts_report_names_its_predictive_checks_and_energy(nuts_run: Path):
+    page = (nuts_run / "report" / "report.html").read_text(encoding="utf-8")
+    for title in (
+        "Posterior predictive check: ratings",
+        "Posterior predictive check: per-level means",
+        "Prior predictive check",
+        "HMC energy",
+    ):
+        assert f"<h2>{title}</h2>" in page
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    bfmi = metrics["diagnostics"]["bfmi"]
+    assert len(bfmi) == 2 and f"BFMI per chain: {bfmi[0]:.2f}" in page
+    assert "point estimate" not in page and "No BFMI" not in page
+
+
+def test_fit_prior_adds_the_prior_groups_to_posterior_nc(nuts_run: Path):
+    import arviz as az
+
+    idata = az.from_netcdf(str(nuts_run / "posterior.nc"))
+    assert {"prior", "prior_predictive", "posterior_predictive"} <= set(idata.groups())
+    assert idata.prior.sizes["chain"] == 1 and idata.prior.sizes["draw"] == 30
+    assert set(idata.prior.data_vars) == set(idata.posterior.data_vars)
+    rows = idata.observed_data.sizes["obs"]
+    assert idata.prior_predictive["rating"].shape == (1, 30, rows)
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    assert metrics["idata"]["groups"][-2:] == ["prior", "prior_predictive"]
+    assert metrics["idata"]["prior"]["draws"] == 30
+    # the prior is wider than the posterior: its replicated ratings spread further
+    post = idata.posterior_predictive["rating"].values
+    prior = idata.prior_predictive["rating"].values
+    assert prior.std() > post.std()
