@@ -34,7 +34,7 @@ no loop over users and no users x items array.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,11 @@ START_SD = 0.1
 START_SHAPE = 100.0
 #: grid points of a scale factor's density in log s (two passes: locate, then resolve)
 GRID = 2001
+#: rows per chunk of a computation over the likelihood's rows (bounds the memory of its gathers)
+CHUNK = 131_072
+#: rows the structure's probes are evaluated on (what they decide is about the expressions, not
+#: the data; the linear designs the fast path relies on are then checked on every row)
+PROBE_ROWS = 2_000
 #: precision (the ``mu`` argument) of each Gaussian node kind
 PRECISION_ARGS = {"Normal": "sigma", "MvNormal": "chol", "MvNormalPrecision": "precision_chol"}
 GAUSSIAN = ("normal", "mvnormal")
@@ -126,13 +131,95 @@ class Node:
 
 
 @dataclass
+class Pairing:
+    """The likelihood's rows as a sparse ``(G, H)`` pattern, row ``j`` at (block of one site,
+    block of another), sorted by the first once, so that a sum ``sum_{j in g} w_j x[r_j]`` over
+    every rating row is one sparse product that only refills the weights."""
+
+    order: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+    unit: sparse.csr_matrix | None = None
+
+    @classmethod
+    def build(cls, left: np.ndarray, g: int, right: np.ndarray, h: int) -> Pairing:
+        order = np.argsort(left, kind="stable")
+        idx = np.int32 if max(len(left), g, h) < 2**31 - 1 else np.int64
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(left, minlength=g))]).astype(idx)
+        return cls(order, right[order].astype(idx), indptr, (g, h))
+
+    def matrix(self, w: np.ndarray | float) -> sparse.csr_matrix:
+        if np.ndim(w) == 0:
+            if self.unit is None:
+                ones = np.ones(len(self.order))
+                self.unit = sparse.csr_matrix((ones, self.indices, self.indptr), self.shape)
+            return self.unit * float(w)
+        data = np.asarray(w, dtype=float)[self.order]
+        return sparse.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+@dataclass
+class Bilinear:
+    """The likelihood's mean is ``b + (A q[r_j]) . p[g_j]`` in a Gaussian site ``p``, with ``b``
+    free of ``p`` and ``q`` (``dot(U[user], V[item])``): its sums over rating rows are sparse
+    products with the pairing of ``p``'s and ``q``'s blocks, never a per-row design.  ``b_only``:
+    the other Gaussian sites of the mean (they move ``b`` only, e.g. a global mean)."""
+
+    site: str
+    other: str
+    a: np.ndarray
+    b_only: tuple[str, ...] = ()
+
+
+@dataclass
 class Structure:
     model: Model
     sites: list[Site]  # in sweep order
     nodes: list[Node]
+    #: the likelihood's rows in chunks of at most ``CHUNK``: (rows, the model on them)
+    chunks: list[tuple[slice, Model]] = field(default_factory=list)
+    #: site -> its likelihood update by sparse products (``Bilinear``)
+    fast_update: dict[str, Bilinear] = field(default_factory=dict)
+    #: the likelihood's second moments by sparse products, from its pivot
+    fast_node: Bilinear | None = None
+    pairings: dict[tuple[str, str], Pairing] = field(default_factory=dict)
+    y: np.ndarray | None = None  # the likelihood's observations on the model scale
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
+
+    def pairing(self, left: str, right: str) -> Pairing:
+        """Rows of ``left``'s blocks by columns of ``right``'s blocks, built once."""
+        key = (left, right)
+        if key not in self.pairings:
+            lik = self.model.likelihood.name
+            a, b = self.site(left).plan, self.site(right).plan
+            self.pairings[key] = Pairing.build(_ids(a.blocks[lik], len(self.model.data)), a.g,
+                                               _ids(b.blocks[lik], len(self.model.data)), b.g)  # fmt: skip
+        return self.pairings[key]
+
+
+def _ids(blocks: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int64) if blocks is None else blocks
+
+
+def _chunks(model: Model) -> list[tuple[slice, Model]]:
+    n = len(model.data)
+    if n <= CHUNK:
+        return [(slice(0, n), model)]
+    cuts = [slice(a, min(n, a + CHUNK)) for a in range(0, n, CHUNK)]
+    return [(c, model.with_data(model.data.take(c))) for c in cuts]
+
+
+def _probe_model(model: Model) -> Model:
+    """The model on a spread of ``PROBE_ROWS`` of its rows: the structure's probes evaluate
+    the likelihood dozens of times, which on 10M rows took minutes."""
+    n = len(model.data)
+    if n <= PROBE_ROWS:
+        return model
+    rows = np.sort(np.random.default_rng(0).choice(n, PROBE_ROWS, replace=False))
+    return model.with_data(model.data.take(rows))
 
 
 _FOUND: dict[int, tuple[weakref.ref, Structure | Unsupported]] = {}
@@ -201,7 +288,8 @@ def _structure(model: Model) -> Structure:
         raise Unsupported(
             [f"the likelihood is {model.likelihood.distribution}; cavi needs a Normal one"]
         )
-    updates = analyse(model, 0)
+    small = _probe_model(model)
+    updates = analyse(small, 0)
     sites: list[Site] = []
     for u in updates:
         rv = model.latent(u.param)
@@ -257,17 +345,24 @@ def _structure(model: Model) -> Structure:
     if reasons:
         raise Unsupported(list(dict.fromkeys(reasons)))
     points = [initial_values(model, np.random.default_rng(s), 1.0) for s in (0, 1)]
+    # the probes run on a few rows (``small``), with each site's blocks on those rows
+    sub = {
+        s.name: Site(cond.plan(small, s.plan.update, 0), s.kind)
+        for s in sites
+        if s.kind in GAUSSIAN
+    }
     for s in sites:
         if s.kind not in GAUSSIAN:
             continue
+        p = sub[s.name]
         for child in s.plan.kids:
             others = tuple(sorted((references(child.args["mu"]) & gaussian) - {s.name}))
-            rest = tuple(n for n in others if _design_reads(model, s, child, n, points[0]))
+            rest = tuple(n for n in others if _design_reads(small, p, child, n, points[0]))
             s.rest[child.name] = rest
             s.pivot_rest[child.name] = others
-            if others and all(_jointly_affine(model, s, child, others, v) for v in points):
+            if others and all(_jointly_affine(small, p, child, others, v) for v in points):
                 s.pivots.add(child.name)
-            if rest and not all(_jointly_affine(model, s, child, rest, v) for v in points):
+            if rest and not all(_jointly_affine(small, p, child, rest, v) for v in points):
                 reasons.append(
                     f"{s.name}: the design of the mean of {_desc(model, child)} in {s.name} is "
                     f"not affine in {', '.join(rest)} jointly (its second moments have no "
@@ -275,6 +370,7 @@ def _structure(model: Model) -> Structure:
                 )
     if reasons:
         raise Unsupported(list(dict.fromkeys(reasons)))
+    chunks = _chunks(model)
     by_name = {s.name: s for s in sites}
     for s in sites:
         if s.kind not in GAUSSIAN:
@@ -286,14 +382,69 @@ def _structure(model: Model) -> Structure:
                 ("linear", s.rest[child.name]),
                 ("linear_pivot", s.pivot_rest[child.name]),
             ):
-                found = {n: _linear_design(model, s, by_name[n], child, points) for n in names}
+                found = {
+                    n: _linear_design(small, sub[s.name], sub[n], child, points) for n in names
+                }
                 found = {n: a for n, a in found.items() if a is not None}
+                if child is model.likelihood:  # checked on a few rows: now on all of them
+                    found = {
+                        n: a
+                        for n, a in found.items()
+                        if _bilinear_holds(model, chunks, s, by_name[n], a, points[0])
+                    }
                 if found:
                     getattr(s, key)[child.name] = found
     nodes = [_node(model, rv, sites, gaussian, precision, reasons) for rv in node_rvs]
     if reasons:
         raise Unsupported(list(dict.fromkeys(reasons)))
-    return Structure(model, sites, nodes)
+    st = Structure(model, sites, nodes, chunks, y=model.to_model_scale(model.data.y))
+    lik = model.likelihood.name
+    for s in sites:
+        linear = s.linear.get(lik, {})
+        if (
+            s.kind in GAUSSIAN
+            and lik in s.rest
+            and len(linear) == 1
+            and set(linear) == set(s.rest[lik])
+        ):
+            (other, a), = linear.items()  # fmt: skip
+            st.fast_update[s.name] = Bilinear(s.name, other, a)
+    pivot = st.nodes[0].pivot
+    if pivot is not None:
+        s = st.site(pivot)
+        linear = s.linear_pivot.get(lik, {})
+        b_only = tuple(n for n in s.pivot_rest[lik] if n not in linear)
+        if len(linear) == 1 and not set(b_only) & set(s.rest[lik]):
+            (other, a), = linear.items()  # fmt: skip
+            st.fast_node = Bilinear(pivot, other, a, b_only)
+    return st
+
+
+def _bilinear_holds(model, chunks, s: Site, other: Site, a: np.ndarray, values) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the likelihood's mean is ``b + (A q[r_j]) . p[g_j]`` on every row with ``b``
+    free of ``p`` and ``q`` (``p = s``, ``q = other``), at random values of both."""
+    rng = np.random.default_rng(13)
+    lik = model.likelihood
+    n = len(model.data)
+    g, r = _ids(s.plan.blocks[lik.name], n), _ids(other.plan.blocks[lik.name], n)
+    p1 = rng.normal(0, 1, (s.plan.g, s.plan.d))
+    q1 = rng.normal(0, 1, (other.plan.g, other.plan.d))
+    zero_p = {**values, s.name: np.zeros(s.rv.shape)}
+    cases = {
+        "both": {**values, s.name: p1.reshape(s.rv.shape), other.name: q1.reshape(other.rv.shape)},
+        "q": {**zero_p, other.name: q1.reshape(other.rv.shape)},
+        "none": {**zero_p, other.name: np.zeros(other.rv.shape)},
+    }
+    qa = q1 @ a.T
+    for sl, m in chunks:
+        got = {k: probe.child_arg(NUMPY, m, lik, "mu", v)[:, 0] for k, v in cases.items()}
+        want = np.sum(p1[g[sl]] * qa[r[sl]], axis=1)
+        tol = 1e-8 * (1 + np.abs(got["both"]).max())
+        if not np.allclose(got["both"] - got["q"], want, rtol=1e-7, atol=tol):
+            return False
+        if not np.allclose(got["q"], got["none"], rtol=1e-9, atol=tol):
+            return False
+    return True
 
 
 def _node_rv(model: Model, name: str) -> RandomVariable:
@@ -593,9 +744,12 @@ class State:
             return q.m, q.cov
         return q.m[blocks], q.cov[blocks]
 
-    def value_moments(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
-        """The node's value: its mean ``(J, E)`` and covariance ``(J, E, E)`` (None: data)."""
-        model = self.st.model
+    def value_moments(
+        self, node: Node, model: Model | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The node's value: its mean ``(J, E)`` and covariance ``(J, E, E)`` (None: data);
+        ``model``: the likelihood on a chunk of its rows."""
+        model = model or self.st.model
         x = probe.child_value(NUMPY, model, node.rv, self.values)
         if node.own is None:
             return np.asarray(x), None
@@ -619,14 +773,25 @@ def residual_moments(state: State, node: Node) -> np.ndarray:
 
 
 def _residual_moments(state: State, node: Node) -> np.ndarray:
-    model = state.st.model
-    xbar, cov_x = state.value_moments(node)
+    if node.own is not None:
+        return _residual_rows(state, node, state.st.model, None)
+    parts = [_residual_rows(state, node, m, sl) for sl, m in state.st.chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _sub(blocks: np.ndarray | None, sl: slice | None) -> np.ndarray | None:
+    return blocks if blocks is None or sl is None else blocks[sl]
+
+
+def _residual_rows(state: State, node: Node, model: Model, sl: slice | None) -> np.ndarray:
+    """``E[r r^T]`` on the rows of ``model`` (a chunk ``sl`` of the likelihood's rows)."""
+    xbar, cov_x = state.value_moments(node, model)
     if node.pivot is None:
         e = xbar - probe.child_arg(NUMPY, model, node.rv, "mu", state.values)
         out = e[:, :, None] * e[:, None, :]
         return out if cov_x is None else out + cov_x
     s = state.st.site(node.pivot)
-    blocks = s.plan.blocks[node.rv.name]
+    blocks = _sub(s.plan.blocks[node.rv.name], sl)
     m, cov = state.rows(s.name, blocks)
     b, x = probe.mean_design(NUMPY, model, s.rv, node.rv, "mu", state.values, s.plan.g, s.plan.d)
     e = xbar - b - np.einsum("jed,jd->je", x, np.broadcast_to(m, (len(x), m.shape[1])))
@@ -636,7 +801,7 @@ def _residual_moments(state: State, node: Node) -> np.ndarray:
     if linear:  # + m^T A S_q A^T m + tr(S A S_q A^T) for each such site q (E = 1)
         mj = np.broadcast_to(m, (len(x), m.shape[1]))
         for n, a in linear.items():
-            _, cq = state.rows(n, state.st.site(n).plan.blocks[node.rv.name])
+            _, cq = state.rows(n, _sub(state.st.site(n).plan.blocks[node.rv.name], sl))
             big = cq if np.array_equal(a, np.eye(*a.shape)) else a @ cq @ a.T
             extra = _quad(big, mj) + np.sum(_b(cov, x) * _b(big, x), axis=(1, 2))
             out = out + extra[:, None, None]
@@ -647,6 +812,116 @@ def _residual_moments(state: State, node: Node) -> np.ndarray:
         out = out + phi[:, :, None] * phi[:, None, :]
         out = out + np.einsum("jed,jdk,jfk->jef", dx, _b(cov, x), dx)
     return out if cov_x is None else out + cov_x
+
+
+def _tri(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column of each entry of a ``D x D`` upper triangle, and its weight in a
+    Frobenius product of symmetric matrices (1 on the diagonal, 2 off it)."""
+    rows, cols = np.triu_indices(d)
+    return rows, cols, np.where(rows == cols, 1.0, 2.0)
+
+
+def _second_moments(q: GaussianQ, a: np.ndarray | None = None) -> np.ndarray:
+    """The upper triangle of ``A E[x x^T] A^T`` per block, ``(G, D(D+1)/2)``."""
+    m2 = q.m[:, :, None] * q.m[:, None, :] + q.cov
+    if a is not None and not (a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a)))):
+        m2 = a @ m2 @ a.T
+    rows, cols, _ = _tri(m2.shape[-1])
+    return m2[:, rows, cols]
+
+
+def _lik_mean(state: State, values: dict[str, np.ndarray]) -> np.ndarray:
+    """The likelihood's mean on every row at ``values``, ``(J,)``, chunk by chunk."""
+    lik = state.st.model.likelihood
+    parts = [probe.child_arg(NUMPY, m, lik, "mu", values)[:, 0] for _, m in state.st.chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _lik_precision(state: State) -> np.ndarray:
+    """``E[tau_j]`` of every likelihood row, ``(J,)``."""
+    model = state.st.model
+    tau = cond._child_precision(NUMPY, model, model.likelihood, state.values)[:, 0, 0]
+    return np.broadcast_to(np.asarray(tau, dtype=float), (len(model.data),))
+
+
+def _constant(w: np.ndarray) -> float | None:
+    """The one value of ``w`` when every row has it (the sparse products then take a scalar)."""
+    w = np.asarray(w)
+    if w.ndim == 0:
+        return float(w)
+    return float(w[0]) if w.size and np.all(w == w[0]) else None
+
+
+def _row_dot(state: State, fast: Bilinear) -> np.ndarray:
+    """``m_p[g_j] . A m_q[r_j]`` per row (the mean's bilinear part at the means)."""
+    st = state.st
+    lik, n = st.model.likelihood.name, len(st.model.data)
+    g = _ids(st.site(fast.site).plan.blocks[lik], n)
+    r = _ids(st.site(fast.other).plan.blocks[lik], n)
+    mp, mqa = state.q[fast.site].m, state.q[fast.other].m @ fast.a.T
+    return np.concatenate([np.sum(mp[g[sl]] * mqa[r[sl]], axis=1) for sl, _ in st.chunks])
+
+
+def r2_sums(
+    state: State, node: Node, w: np.ndarray | float, elem: np.ndarray | None, n: int
+) -> np.ndarray:
+    """``sum_j w_j E[r_j^2]`` over each group ``elem_j`` (None: one group) of a scalar node's
+    elements.  The likelihood's by sparse products when its mean is bilinear (``fast_node``):
+    no per-row covariance is gathered; otherwise from ``residual_moments``."""
+    if elem is not None and elem.size and np.all(elem == elem[0]):  # one group: a total
+        out = np.zeros(n)
+        out[elem[0]] = r2_sums(state, node, w, None, 1)[0]
+        return out
+    fast = state.st.fast_node if node.own is None else None
+    if fast is None:
+        rr = residual_moments(state, node)[:, 0, 0]
+        return _group_sum(np.asarray(w) * rr, elem, n)
+    c = _constant(w)
+    if elem is None and c is not None:  # cached per state of the factors: scale and ELBO
+        reads = references(node.rv.args["mu"])
+        key = tuple(state.version[s.name] for s in state.st.sites if s.name in reads)
+        hit = state.cache.get("r2:" + node.rv.name)
+        if hit is None or hit[0] != key:
+            hit = (key, _fast_r2(state, fast, np.asarray(1.0), None, 1))
+            state.cache["r2:" + node.rv.name] = hit
+        return c * hit[1]
+    return _fast_r2(state, fast, np.asarray(w, dtype=float), elem, n)
+
+
+def _group_sum(x: np.ndarray, elem: np.ndarray | None, n: int) -> np.ndarray:
+    if elem is None:
+        return np.asarray([np.sum(x)])
+    return np.bincount(elem, weights=np.broadcast_to(x, elem.shape), minlength=n)
+
+
+def _fast_r2(
+    state: State, fast: Bilinear, w: np.ndarray, elem: np.ndarray | None, n: int
+) -> np.ndarray:
+    """``E[r_j^2] = (y_j - mean_j)^2 + E[(p.Aq)^2] - (m_p.A m_q)^2 + sum_k phi_jk^2`` with
+    ``phi_jk`` the move of the mean when a ``b_only`` site moves by column k of its factor's
+    Cholesky factor; the middle terms as ``<E[p p^T]_g, sum_j w_j A E[q q^T]_{r_j} A^T>``."""
+    st = state.st
+    mean = _lik_mean(state, state.values)
+    e = st.y - mean
+    out = _group_sum(w * e * e, elem, n)
+    p, q = state.q[fast.site], state.q[fast.other]
+    _, _, wt = _tri(p.m.shape[1])
+    e2p = _second_moments(p) * wt
+    e2q = _second_moments(q, fast.a)
+    mm = _row_dot(state, fast)
+    if elem is None:
+        wmat = st.pairing(fast.site, fast.other).matrix(w if w.ndim else float(w))
+        out = out + np.sum(e2p * (wmat @ e2q)) - np.sum(w * mm * mm)
+    else:
+        lik, rows = st.model.likelihood.name, len(st.model.data)
+        g = _ids(st.site(fast.site).plan.blocks[lik], rows)
+        r = _ids(st.site(fast.other).plan.blocks[lik], rows)
+        var = np.concatenate([np.sum(e2p[g[sl]] * e2q[r[sl]], axis=1) for sl, _ in st.chunks])
+        out = out + _group_sum(w * (var - mm * mm), elem, n)
+    for v in state.shifts(fast.b_only):
+        phi = _lik_mean(state, v) - mean
+        out = out + _group_sum(w * phi * phi, elem, n)
+    return out
 
 
 def _quad(mat: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -682,36 +957,27 @@ def _log_gap(state: State, node: Node, j: int) -> np.ndarray:
 
 
 def update_gaussian(state: State, s: Site) -> None:
-    model = state.st.model
-    prec, h = cond.gaussian_params(NUMPY, model, s.plan, state.values)
-    for child in s.plan.kids:
-        rest = s.rest[child.name]
-        if not rest:
-            continue
-        linear = s.linear.get(child.name, {})
-        if linear:  # E[X^T tau X] - Xm^T tau Xm = A S A^T, per row
-            tau = np.asarray(cond._child_precision(NUMPY, model, child, state.values))[:, 0, 0]
-            tau = np.broadcast_to(
-                tau, (len(model.data) if child is model.likelihood else len(tau),)
-            )
-            for n, a in linear.items():
-                other = state.st.site(n)
-                q = state.q[n]
-                corr = _pair_sum(tau, s.plan.blocks[child.name], s.plan.g,
-                                 other.plan.blocks[child.name], other.plan.g, q.cov)  # fmt: skip
-                prec = prec + np.einsum("de,gef,kf->gdk", a, corr, a)
-            rest = tuple(n for n in rest if n not in linear)
-            if not rest:
-                continue
-        blocks = s.plan.blocks[child.name]
-        b, x = probe.mean_design(NUMPY, model, s.rv, child, "mu", state.values, s.plan.g, s.plan.d)
-        pj = np.asarray(cond._child_precision(NUMPY, model, child, state.values))
-        for v in state.shifts(rest):
-            bk, xk = probe.mean_design(NUMPY, model, s.rv, child, "mu", v, s.plan.g, s.plan.d)
-            dx, db = xk - x, bk - b
-            pdx = np.einsum("jef,jfd->jed", _b(pj, dx), dx)
-            prec = prec + cond._reduce(NUMPY, np.einsum("jed,jek->jdk", dx, pdx), blocks, s.plan.g)
-            h = h - cond._reduce(NUMPY, np.einsum("jed,je->jd", pdx, db), blocks, s.plan.g)
+    st = state.st
+    model, lik = st.model, st.model.likelihood
+    own = tuple(k for k in s.plan.kids if k is not lik)
+    prec, h = cond.gaussian_params(NUMPY, model, replace(s.plan, kids=own), state.values)
+    for child in own:
+        dp, dh = _corrections(state, s, child, model, None)
+        prec, h = prec + dp, h + dh
+    if lik in s.plan.kids:
+        fast = st.fast_update.get(s.name)
+        if fast is not None:
+            dp, dh = _bilinear_terms(state, fast)
+            prec, h = prec + dp, h + dh
+        else:  # the general conditional, chunk by chunk (its prior counted once)
+            p0, h0 = cond.gaussian_params(NUMPY, model, replace(s.plan, kids=()), state.values)
+            for sl, m in st.chunks:
+                one = replace(
+                    s.plan, kids=(lik,), blocks={lik.name: _sub(s.plan.blocks[lik.name], sl)}
+                )
+                pc, hc = cond.gaussian_params(NUMPY, m, one, state.values)
+                dp, dh = _corrections(state, s, lik, m, sl)
+                prec, h = prec + (pc - p0) + dp, h + (hc - h0) + dh
     chol = linalg.cholesky(np, prec)
     if not np.all(np.isfinite(chol)):
         raise FitError(f"cavi: the precision of {s.name}'s factor is not positive definite")
@@ -720,6 +986,59 @@ def update_gaussian(state: State, s: Site) -> None:
     q = state.q[s.name]
     q.m, q.cov, q.chol = m, cov, np.linalg.cholesky(cov)
     state.refresh(s)
+
+
+def _bilinear_terms(state: State, fast: Bilinear) -> tuple[np.ndarray, np.ndarray]:
+    """The likelihood's part of ``p``'s precision and precision-times-mean when its mean is
+    ``b + (A q[r_j]) . p[g_j]``: ``A (sum_{j in g} tau_j E[q q^T]_{r_j}) A^T`` and
+    ``A sum_{j in g} tau_j (y_j - b_j) m_q[r_j]``, two sparse products over the rating rows."""
+    st = state.st
+    site = st.site(fast.site)
+    d = site.plan.d
+    tau = _lik_precision(state)
+    b = _lik_mean(state, {**state.values, fast.site: np.zeros(site.rv.shape)})
+    pair = st.pairing(fast.site, fast.other)
+    c = _constant(tau)
+    w = pair.matrix(c if c is not None else tau)
+    prec = (w @ _second_moments(state.q[fast.other], fast.a))[:, cond._symmetric_index(d)]
+    h = (pair.matrix(tau * (st.y - b)) @ state.q[fast.other].m) @ fast.a.T
+    return prec, h
+
+
+def _corrections(
+    state: State, s: Site, child: RandomVariable, model: Model, sl: slice | None
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """What the conditional at the means misses of ``E_q`` over the other Gaussian sites the
+    child's design reads (``rest``), on ``model``'s rows (a chunk ``sl`` of the likelihood's)."""
+    dp: np.ndarray | float = 0.0
+    dh: np.ndarray | float = 0.0
+    rest = s.rest[child.name]
+    if not rest:
+        return dp, dh
+    lik = child is model.likelihood
+    linear = s.linear.get(child.name, {})
+    if linear:  # E[X^T tau X] - Xm^T tau Xm = A S A^T, per row
+        tau = np.asarray(cond._child_precision(NUMPY, model, child, state.values))[:, 0, 0]
+        tau = np.broadcast_to(tau, (len(model.data) if lik else len(tau),))
+        for n, a in linear.items():
+            other = state.st.site(n)
+            corr = _pair_sum(tau, _sub(s.plan.blocks[child.name], sl), s.plan.g,
+                             _sub(other.plan.blocks[child.name], sl), other.plan.g,
+                             state.q[n].cov)  # fmt: skip
+            dp = dp + np.einsum("de,gef,kf->gdk", a, corr, a)
+        rest = tuple(n for n in rest if n not in linear)
+        if not rest:
+            return dp, dh
+    blocks = _sub(s.plan.blocks[child.name], sl)
+    b, x = probe.mean_design(NUMPY, model, s.rv, child, "mu", state.values, s.plan.g, s.plan.d)
+    pj = np.asarray(cond._child_precision(NUMPY, model, child, state.values))
+    for v in state.shifts(rest):
+        bk, xk = probe.mean_design(NUMPY, model, s.rv, child, "mu", v, s.plan.g, s.plan.d)
+        ddx, db = xk - x, bk - b
+        pdx = np.einsum("jef,jfd->jed", _b(pj, ddx), ddx)
+        dp = dp + cond._reduce(NUMPY, np.einsum("jed,jek->jdk", ddx, pdx), blocks, s.plan.g)
+        dh = dh - cond._reduce(NUMPY, np.einsum("jed,je->jd", pdx, db), blocks, s.plan.g)
+    return dp, dh
 
 
 def _node_of(state: State, name: str) -> Node:
@@ -736,12 +1055,12 @@ def update_scalar(state: State, s: Site) -> None:
         arg, power, _ = SCALAR_PAIRS[(rv.distribution, child.distribution)]
         ones = {**state.values, rv.name: np.ones(rv.shape)}
         k = np.asarray(probe.child_arg(NUMPY, model, child, arg, ones))[:, 0] ** power
-        r2 = residual_moments(state, _node_of(state, child.name))[:, 0, 0]
         blocks, which = s.plan.blocks[child.name], s.plan.which[child.name]
         elem = which if blocks is None else blocks * s.plan.d + which
+        elem = np.broadcast_to(elem, k.shape)
         a = a + np.bincount(elem, minlength=n) / 2
-        stat = k * r2 if rv.distribution == "Gamma" else r2 / k
-        b = b + np.bincount(elem, weights=stat, minlength=n) / 2
+        weight = k if rv.distribution == "Gamma" else 1.0 / k
+        b = b + r2_sums(state, _node_of(state, child.name), weight, elem, n) / 2
     state.q[s.name] = GammaQ(a, b, rv.distribution == "InverseGamma")
     state.refresh(s)
 
@@ -768,8 +1087,9 @@ def update_scale(state: State, s: Site) -> None:
     lik = model.likelihood
     ones = {**state.values, rv.name: np.ones(rv.shape)}
     c = np.asarray(probe.child_arg(NUMPY, model, lik, "sigma", ones))[:, 0]
-    r2 = residual_moments(state, _node_of(state, lik.name))[:, 0, 0]
-    n, ss = float(len(r2)), float(np.sum(r2 / c**2))
+    c = np.broadcast_to(c, (len(model.data),))
+    n = float(len(c))
+    ss = float(r2_sums(state, _node_of(state, lik.name), 1.0 / c**2, None, 1)[0])
     prior = {k: v for k, v in s.prior.items()}
 
     def logq(u: np.ndarray) -> np.ndarray:
@@ -804,6 +1124,13 @@ def node_terms(state: State) -> dict[str, float]:
     """``E_q[log N(x_j | mean_j, P_j^-1)]`` summed over each Gaussian node's elements."""
     out = {}
     for node in state.st.nodes:
+        if node.own is None:  # the likelihood: scalar rows, second moments summed
+            pj1 = _lik_precision(state)
+            logdet1 = np.log(pj1) + _log_gap(state, node, len(pj1))
+            quad1 = float(r2_sums(state, node, pj1, None, 1)[0])
+            total = np.sum(-0.5 * LOG_2PI + 0.5 * logdet1) - 0.5 * quad1
+            out[node.rv.name] = float(total)
+            continue
         rr = residual_moments(state, node)
         pj = _node_precision(state, node)
         j, e = rr.shape[:2]
