@@ -16,6 +16,18 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 os.environ.setdefault("SPECREC_JAX_CACHE", "off")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In the pytest-xdist controller, before the workers start: write ArviZ's daily stamp.
+
+    Otherwise the two workers import ArviZ (through PyMC) at the same moment on a fresh machine or
+    a new day, race on its stamp file, and one dies at collection (see ``stamp_arviz_day``).
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        from specrec.study.executors import stamp_arviz_day
+
+        stamp_arviz_day()
+
+
 def write_fake_movielens(
     folder: Path, n_users: int = 40, n_items: int = 30, density: float = 0.3, seed: int = 0
 ) -> Path:

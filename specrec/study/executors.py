@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_local
 from typing import Any, Protocol
@@ -42,6 +43,20 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def stamp_arviz_day() -> None:
+    """Import ArviZ once in this process before spawning processes that all import it.
+
+    ArviZ 0.23 writes a once-a-day stamp file on import (``daily_warning.tmp``, then a rename in
+    the user's cache folder). Two processes importing it at the same moment race on that one
+    temporary name, and the loser dies with ``FileNotFoundError`` on the rename: a study's first
+    cells of the day crashed that way. One import here writes today's stamp first, so the workers
+    only read it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz  # noqa: F401
+
+
 class LocalExecutor:
     """A spawned process pool, threads per process capped so the cores are not oversubscribed."""
 
@@ -52,6 +67,7 @@ class LocalExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        stamp_arviz_day()
         return ProcessPoolExecutor(
             max_workers=self.slots,
             mp_context=multiprocessing.get_context("spawn"),
