@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from record import RESULTS, ROOT, describe, publish
+from record import RESULTS, ROOT, cell, describe, publish
 
 TARGETS = {"bpmf_nw": 0.887, "hpmf": 0.905}
 
@@ -76,10 +76,6 @@ def main() -> None:
     )
 
 
-def _fmt(x: object, f: str) -> str:
-    return "-" if x is None else format(x, f)
-
-
 def _markdown(result: dict) -> str:
     b = result["budgets"]
     lines = [
@@ -97,8 +93,8 @@ def _markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(
             f"| {r['spec']} | {r['method']} | {r['test_rmse']:.4f} | "
-            f"{_fmt(r['target_rmse'], '.3f')} | {r['fit_s']:.2f} | {r['evaluate_s']:.2f} | "
-            f"{r['wall_s']:.1f} | {_fmt(r['steps'], 'd')} | {_fmt(r['converged'], '')} |"
+            f"{cell(r['target_rmse'], '.3f')} | {r['fit_s']:.2f} | {r['evaluate_s']:.2f} | "
+            f"{r['wall_s']:.1f} | {cell(r['steps'], 'd')} | {cell(r['converged'], '')} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ import argparse
 import time
 
 import numpy as np
-from record import RESULTS, ROOT, describe, publish
+from record import RESULTS, ROOT, cell, describe, publish
 
 SPECS = {
     "netflix_mixture": ROOT / "specs" / "netflix_mixture.yaml",
@@ -128,10 +128,6 @@ def main() -> None:
     )
 
 
-def _fmt(x: object, f: str = ".4f") -> str:
-    return "-" if x is None else format(x, f)
-
-
 def _markdown(result: dict) -> str:
     b = result["budgets"]
     lines = [
@@ -151,9 +147,9 @@ def _markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(
             f"| {r['spec']} | {r['method']} | {r['test_rmse']:.4f} | {r['fit_s']:.2f} | "
-            f"{_fmt(r['compile_s'], '.2f')} | {r['wall_s']:.1f} | {_fmt(r['pred_rhat_max'], '.3f')} | "
-            f"{_fmt(r['pred_ess_bulk_min'], '.0f')} | {_fmt(r.get('pred_ess_per_s'), '.1f')} | "
-            f"{_fmt(r.get('z_modal_matches_responsibility'), '.3f')} |"
+            f"{cell(r['compile_s'], '.2f')} | {r['wall_s']:.1f} | {cell(r['pred_rhat_max'], '.3f')} | "
+            f"{cell(r['pred_ess_bulk_min'], '.0f')} | {cell(r.get('pred_ess_per_s'), '.1f')} | "
+            f"{cell(r.get('z_modal_matches_responsibility'), '.3f')} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -78,6 +78,11 @@ def library_versions(*dists: str) -> dict[str, str | None]:
     return versions() | {d: versions(d).get(d) for d in dists or LIBRARIES}
 
 
+def cell(value: object, fmt: str = ".4f") -> str:
+    """A table cell: ``value`` formatted, or "-" where a run has no such figure."""
+    return "-" if value is None else format(value, fmt)
+
+
 def describe(result: dict) -> str:
     """One line for a results page: the command, the machine and the versions."""
     m = result["machine"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from record import RESULTS, ROOT, describe, publish
+from record import RESULTS, ROOT, cell, describe, publish
 
 SPECS = "quickstart,group_means,netflix_mixture,watch_minutes,constrained_pmf"
 
@@ -69,10 +69,6 @@ def main() -> int:
     return 0
 
 
-def _f(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def markdown(result: dict) -> str:
     lines = [
         f"# Shipped specs on simulated data, every backend ({result['date']})",
@@ -93,9 +89,9 @@ def markdown(result: dict) -> str:
         flags = r["agreement_flagged"]
         lines.append(
             f"| {r['spec']} | {r['method']} | {r['backend']} {r['version']} "
-            f"| {r['test_rmse']:.4f} | {_f(r['baseline_rmse'], '.4f')} | {r['fit_s']:.1f} "
-            f"| {r['compile_s']:.1f} | {_f(r['divergences'], 'd')} "
-            f"| {_f(r['pred_rhat_max'], '.3f')} | {len(flags) if flags is not None else '-'} |"
+            f"| {r['test_rmse']:.4f} | {cell(r['baseline_rmse'], '.4f')} | {r['fit_s']:.1f} "
+            f"| {r['compile_s']:.1f} | {cell(r['divergences'], 'd')} "
+            f"| {cell(r['pred_rhat_max'], '.3f')} | {len(flags) if flags is not None else '-'} |"
         )
     return "\n".join(lines) + "\n"
 
