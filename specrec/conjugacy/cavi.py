@@ -33,7 +33,6 @@ no loop over users and no users x items array.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,6 +42,7 @@ from scipy import sparse, special
 from specrec.conjugacy import conditionals as cond
 from specrec.conjugacy import linalg, probe
 from specrec.conjugacy.analysis import SCALAR_PAIRS, Update, analyse, references
+from specrec.conjugacy.memo import once_per_model
 from specrec.errors import FitError
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import initial_values
@@ -222,23 +222,10 @@ def _probe_model(model: Model) -> Model:
     return model.with_data(model.data.take(rows))
 
 
-_FOUND: dict[int, tuple[weakref.ref, Structure | Unsupported]] = {}
-
-
+@once_per_model(Unsupported)
 def structure(model: Model) -> Structure:
     """What the kernel needs of ``model``, found once per model; raises ``Unsupported``."""
-    hit = _FOUND.get(id(model))
-    if hit is None or hit[0]() is not model:
-        try:
-            found: Structure | Unsupported = _structure(model)
-        except Unsupported as e:
-            found = e
-        key = id(model)
-        _FOUND[key] = (weakref.ref(model, lambda _, d=_FOUND, k=key: d.pop(k, None)), found)
-        hit = _FOUND[key]
-    if isinstance(hit[1], Unsupported):
-        raise hit[1]
-    return hit[1]
+    return _structure(model)
 
 
 def refusal_reasons(model: Model) -> list[str]:

@@ -31,7 +31,6 @@ component), so the weighted sums are written here over that layout.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ import numpy as np
 from scipy import sparse, special
 
 from specrec.conjugacy.analysis import children, references
+from specrec.conjugacy.memo import once_per_model
 from specrec.errors import FitError
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import initial_values
@@ -222,25 +222,10 @@ def _compact(x: np.ndarray) -> Any:
     return float(flat[0]) if flat.size and np.all(flat == flat[0]) else np.ascontiguousarray(x)
 
 
-#: structures found, by model (the refusal check, the start and the kernel ask for the same
-#: model's): id -> (weak reference, structure or the reasons it has none)
-_FOUND: dict[int, tuple[weakref.ref, Structure | Unsupported]] = {}
-
-
+@once_per_model(Unsupported)
 def structure(model: Model) -> Structure:
     """The kernel's view of ``model`` (found once per model); raises ``Unsupported``."""
-    hit = _FOUND.get(id(model))
-    if hit is None or hit[0]() is not model:
-        try:
-            found: Structure | Unsupported = _structure(model)
-        except Unsupported as e:
-            found = e
-        key = id(model)
-        _FOUND[key] = (weakref.ref(model, lambda _, d=_FOUND, k=key: d.pop(k, None)), found)
-        hit = _FOUND[key]
-    if isinstance(hit[1], Unsupported):
-        raise hit[1]
-    return hit[1]
+    return _structure(model)
 
 
 def _structure(model: Model) -> Structure:
