@@ -1,4 +1,4 @@
-"""PSIS-LOO (ArviZ) on the training ratings, with its Pareto-k warnings, or a stated reason why not.
+"""PSIS-LOO (as ArviZ computes it) on the training ratings, with its Pareto-k warnings, or a stated reason why not.
 
 Leave-one-out expected log predictive density compares models fitted to the same data without
 a held-out set; Pareto-smoothed importance sampling estimates it from one fit.  Its reliability
@@ -12,7 +12,6 @@ has no posterior to re-weight), the result is ``{"skipped": reason}`` rather tha
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -38,7 +37,7 @@ def loo_budget_reason(method: str, n_draws_total: int, n_rows: int, max_mb: floa
 
 
 def psis_loo(log_lik: np.ndarray, reff: float = 1.0) -> dict[str, float | int | bool]:
-    """ArviZ's PSIS-LOO on pointwise log-likelihoods ``(chain, draw, n)``.
+    """PSIS-LOO on pointwise log-likelihoods ``(chain, draw, n)``, equal to ``arviz.loo``'s.
 
     ``reff`` is the relative efficiency of the draws (ESS / draws); 1 for independent draws.
     Returns ``elpd_loo`` (sum over ratings), ``elpd_loo_per_rating``, ``se``, ``p_loo``, the
@@ -57,9 +56,7 @@ def psis_loo_chunks(
     them as ArviZ forms them.  Only one chunk's log-likelihoods are in memory at a time, which is
     what keeps PSIS-LOO bounded at millions of training ratings.
     """
-    import arviz as az
-    import xarray as xr
-    from scipy.special import logsumexp
+    from specrec.evaluate import psis
 
     elpd_i, lppd_i, k = [], [], []
     good_k, n_draws = float("nan"), 0
@@ -68,14 +65,12 @@ def psis_loo_chunks(
         if ll.ndim != 3:
             raise ValueError(f"expected (chain, draw, n) log-likelihoods, got shape {ll.shape}")
         n_draws = ll.shape[0] * ll.shape[1]
-        idata = az.InferenceData(log_likelihood=xr.Dataset({"y": (("chain", "draw", "row"), ll)}))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the Pareto-k warning is recorded, not printed
-            res = az.loo(idata, pointwise=True, reff=float(reff))
-        elpd_i.append(np.asarray(res.loo_i.values, dtype=np.float64))
-        lppd_i.append(logsumexp(ll.reshape(n_draws, -1), axis=0) - np.log(n_draws))
-        k.append(np.asarray(res.pareto_k.values, dtype=np.float64))
-        good_k = float(res["good_k"])
+        by_rating = ll.reshape(n_draws, -1).T  # draws in ArviZ's (chain, draw) stacking order
+        log_weights, pareto_k = psis.psislw(-by_rating, float(reff))
+        elpd_i.append(psis.logsumexp_rows(log_weights + by_rating))
+        lppd_i.append(psis.logsumexp_rows(by_rating) - np.log(n_draws))
+        k.append(pareto_k)
+        good_k = min(1 - 1 / np.log10(n_draws), 0.7)  # ArviZ's threshold for this many draws
     if not elpd_i:
         raise ValueError("PSIS-LOO of no ratings")
     loo_i, lppd, pareto_k = np.concatenate(elpd_i), np.concatenate(lppd_i), np.concatenate(k)
