@@ -655,6 +655,7 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     Ids the fit never saw (or saw only in test rows) are predicted from the population level
     and marked False in the DIM_known columns.
     """
+    from specrec.predict import unknown_pairs_note
     from specrec.run import load_run, read_pairs
     from specrec.rundir import latest_run
 
@@ -662,9 +663,7 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
         if n:
-            dim = col.removesuffix("_known")
-            what = f"1 pair has a {dim}" if n == 1 else f"{n} pairs have a {dim}"
-            click.echo(f"{what} unknown to the fit: predicted from the population level", err=True)
+            click.echo(unknown_pairs_note(col.removesuffix("_known"), n), err=True)
     if out_file:
         from specrec.rundir import write_text_atomic
 

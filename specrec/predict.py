@@ -235,6 +235,14 @@ class Predictor:
         return out
 
 
+def unknown_pairs_note(dim: str, n: int) -> str:
+    """The line ``specrec predict`` prints for ``n`` pairs whose ``dim`` id the fit did not
+    know.  Worded with "the" so that no dim name needs its article guessed ("a user" but
+    "an item", "an hour" but "a unit")."""
+    pairs = "1 pair" if n == 1 else f"{n} pairs"
+    return f"{pairs} where the {dim} is unknown to the fit: predicted from the population level"
+
+
 def _id_text(v: object) -> str:
     """Raw ids compare as text; an integer read as a float (``7.0``) is the id ``7``."""
     if isinstance(v, (float, np.floating)) and float(v).is_integer():

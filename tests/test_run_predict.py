@@ -164,13 +164,18 @@ def test_recommend_for_an_unknown_user_is_population_level(fitted) -> None:
 
 def test_cli_predict_and_recommend(fitted, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.csv"
-    pairs.write_text("user_id,item_id,note\n1,2,a\n99999,2,b\n")
+    pairs.write_text("user_id,item_id,note\n1,2,a\n99999,2,b\n1,88888,c\n99998,88888,d\n")
     r = CliRunner().invoke(main, ["predict", str(fitted.path), "--pairs", str(pairs)])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0] == "user_id,item_id,note,mean,lower,upper,user_known,item_known"
     assert lines[1].endswith("True,True") and lines[2].endswith("False,True")
-    assert "1 pair has a user unknown to the fit" in r.stderr
+    assert lines[3].endswith("True,False") and lines[4].endswith("False,False")
+    # one line per dim, worded so that no dim name needs an article ("a item" was printed)
+    assert r.stderr.splitlines() == [
+        "2 pairs where the user is unknown to the fit: predicted from the population level",
+        "2 pairs where the item is unknown to the fit: predicted from the population level",
+    ]
     out = tmp_path / "pred.csv"
     r = CliRunner().invoke(
         main, ["predict", str(fitted.path), "--pairs", str(pairs), "--out", str(out)]
@@ -216,3 +221,12 @@ def test_loading_imports_no_backend(fitted) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_unknown_pairs_note_needs_no_article() -> None:
+    from specrec.predict import unknown_pairs_note
+
+    assert unknown_pairs_note("item", 1) == (
+        "1 pair where the item is unknown to the fit: predicted from the population level"
+    )
+    assert unknown_pairs_note("user", 3).startswith("3 pairs where the user is unknown")
