@@ -12,6 +12,9 @@ itself, so the result is ArviZ's in every case (tests/evaluate/test_psis.py comp
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 #: ratings smoothed together: bounds the ``(rows, m, m)`` weights of the Pareto fit to ~100 MB
@@ -37,10 +40,27 @@ def psislw(log_weights: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.n
     if lw.ndim != 2:
         raise ValueError(f"expected (rows, samples) log weights, got shape {lw.shape}")
     k = np.empty(lw.shape[0])
-    for start in range(0, lw.shape[0], BLOCK_ROWS):
-        block = slice(start, start + BLOCK_ROWS)
+    blocks = [slice(s, s + BLOCK_ROWS) for s in range(0, lw.shape[0], BLOCK_ROWS)]
+
+    def smooth(block: slice) -> None:
         lw[block], k[block] = _smooth_block(lw[block], reff)
+
+    if len(blocks) > 1 and threads() > 1:
+        # numpy drops the GIL inside these array operations, so blocks run on every core;
+        # each block writes its own rows, so the result does not depend on the schedule
+        with ThreadPoolExecutor(threads()) as pool:
+            list(pool.map(smooth, blocks))
+    else:
+        for block in blocks:
+            smooth(block)
     return lw, k
+
+
+def threads() -> int:
+    """Cores to use: the process's thread limit (a study worker sets OMP_NUM_THREADS), or all."""
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(limit) if limit.isdigit() else (cores or 1))
 
 
 def _smooth_block(raw: np.ndarray, reff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +70,13 @@ def _smooth_block(raw: np.ndarray, reff: float) -> tuple[np.ndarray, np.ndarray]
         return _arviz(raw, reff)
     x = raw - raw.max(axis=1, keepdims=True)
     k = np.full(rows, np.inf)
-    order = np.argsort(x, axis=1)
+    # the m_tail + 1 largest weights, in order (a partition, then a sort of those only)
+    order = np.argpartition(x, n_samples - m_tail - 1, axis=1)[:, -m_tail - 1 :]
     ranked = np.take_along_axis(x, order, axis=1)
-    cutoff = ranked[:, -m_tail - 1]
+    inner = np.argsort(ranked, axis=1)
+    order = np.take_along_axis(order, inner, axis=1)
+    ranked = np.take_along_axis(ranked, inner, axis=1)
+    cutoff = ranked[:, 0]
     # ArviZ's tail is every value above the cutoff: exactly the top m_tail unless tied or clamped
     regular = (cutoff >= _CUTOFF_MIN) & (ranked[:, -m_tail] > cutoff)
     tail = np.exp(ranked[:, -m_tail:]) - np.exp(cutoff)[:, None]
