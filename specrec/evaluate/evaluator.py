@@ -20,9 +20,11 @@ from specrec.evaluate.baselines import baselines
 from specrec.evaluate.groups import (
     Groups,
     build_groups,
+    log_likelihood_and_replicated_array,
     log_likelihood_array,
     n_loo_units,
     over_budget,
+    shares_training_pass,
 )
 from specrec.evaluate.likelihood import pointwise_log_likelihood
 from specrec.evaluate.loo import loo_budget_reason, psis_loo_chunks
@@ -270,7 +272,9 @@ def evaluate_fit(
     }
     if model.mixture is not None:
         diagnostics["mixture"] = mixture_summary(model, idata)
-    loo, log_lik, kept_reason = _loo(model, every_draw, method, settings, idata)
+    loo, log_lik, kept_reason, train_replicated = _loo(
+        model, every_draw, method, settings, idata, seed
+    )
     metrics = {
         "test": test_metrics,
         "train": train_metrics,
@@ -278,7 +282,14 @@ def evaluate_fit(
         "loo": loo,
     }
     groups = build_groups(
-        model, every_draw, test_rows, log_lik, kept_reason, settings.idata_max_mb, seed
+        model,
+        every_draw,
+        test_rows,
+        log_lik,
+        kept_reason,
+        settings.idata_max_mb,
+        seed,
+        train_replicated,
     )
     if not methods.has_draws(method):
         groups.notes["log_likelihood"] = (
@@ -374,10 +385,11 @@ def _honesty_and_ranking(
 
 
 def _loo(
-    model: Model, post: dict[str, np.ndarray], method: str, settings: Evaluate, idata
-) -> tuple[dict, tuple[np.ndarray, str] | None, str | None]:
+    model: Model, post: dict[str, np.ndarray], method: str, settings: Evaluate, idata, seed: int
+) -> tuple[dict, tuple[np.ndarray, str] | None, str | None, np.ndarray | None]:
     """PSIS-LOO on the training ratings (or ``{"skipped": reason}``) over every draw, the
-    log-likelihood it read when posterior.nc keeps it (else None), and why it is not kept.
+    log-likelihood it read when posterior.nc keeps it (else None), why it is not kept, and
+    the training rows' replicated ratings when they came from the same pass (else None).
 
     The log-likelihood is computed once, for LOO and for the ``log_likelihood`` group: a map
     fit still stores its one draw (LOO is skipped), and LOO is still computed when the array
@@ -391,17 +403,22 @@ def _loo(
     reason = loo_budget_reason(method, chains * draws, n_units, settings.loo_max_mb)
     not_kept = over_budget("log_likelihood", chains * draws, n_units, what, settings.idata_max_mb)
     if reason is not None and not_kept is not None:
-        return {"skipped": reason}, None, not_kept
-    log_lik = log_likelihood_array(model, post)
+        return {"skipped": reason}, None, not_kept, None
+    y_rep = None
+    if shares_training_pass(model, chains * draws, settings.idata_max_mb):
+        log_lik, y_rep = log_likelihood_and_replicated_array(model, post, seed)
+    else:
+        log_lik = log_likelihood_array(model, post)
     kept = None if not_kept is not None else log_lik
     if reason is not None:
-        return {"skipped": reason}, kept, not_kept
+        return {"skipped": reason}, kept, not_kept, y_rep
     ll = log_lik[0]
     chunks = (ll[:, :, c] for c in row_chunks(ll.shape[2], chains * draws))
     return (
         {"unit": unit, **psis_loo_chunks(chunks, _relative_efficiency(idata, model))},
         kept,
         not_kept,
+        y_rep,
     )
 
 

@@ -28,7 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from specrec.evaluate.likelihood import level_log_likelihood, pointwise_log_likelihood
+from specrec.evaluate.likelihood import (
+    level_log_likelihood,
+    log_likelihood_and_replicated,
+    pointwise_log_likelihood,
+)
 from specrec.evaluate.loo import BYTES_PER_VALUE
 from specrec.model.ir import Model, RowData
 from specrec.model.reference import predict_draws
@@ -122,6 +126,40 @@ def log_likelihood_array(model: Model, post: dict[str, np.ndarray]) -> tuple[np.
     return out, OBS
 
 
+def log_likelihood_and_replicated_array(
+    model: Model, post: dict[str, np.ndarray], seed: int
+) -> tuple[tuple[np.ndarray, str], np.ndarray]:
+    """``log_likelihood_array`` and the training rows' ``replicated`` ratings (the ones
+    ``build_groups`` would draw from ``seed``) in one pass over the likelihood's arguments.
+    A model without a mixture only (``shares_training_pass``)."""
+    from specrec.evaluate.evaluator import row_chunks
+
+    chains, draws = next(iter(post.values())).shape[:2]
+    rows = model.data
+    rng = replica_rng(seed, "training")
+    log_lik = np.empty((chains, draws, len(rows)))
+    y_rep = np.empty_like(log_lik)
+    for chunk in row_chunks(len(rows), chains * draws):
+        log_lik[:, :, chunk], y_rep[:, :, chunk] = log_likelihood_and_replicated(
+            model, post, rows.take(chunk), rng
+        )
+    return (log_lik, OBS), y_rep
+
+
+def shares_training_pass(model: Model, n_draws: int, max_mb: float) -> bool:
+    """Whether the training rows' replicated ratings are kept and can come from the
+    log-likelihood's pass (rows as the LOO unit, within the group's budget)."""
+    rows = len(model.data)
+    kept = over_budget("posterior_predictive", n_draws, rows, "training rows", max_mb) is None
+    return model.mixture is None and kept
+
+
+def replica_rng(seed: int, rows: str) -> np.random.Generator:
+    """The replicated ratings' own streams (``training`` or ``test`` rows), apart from every
+    other random draw of the evaluation, so adding the groups changes no metric."""
+    return np.random.default_rng([seed, 0x1D47A, {"training": 0, "test": 1}[rows]])
+
+
 def n_loo_units(model: Model) -> int:
     """How many values per draw the log-likelihood has (training rows, or levels with rows)."""
     mix = model.mixture
@@ -188,17 +226,19 @@ def build_groups(
     log_lik_reason: str | None,
     max_mb: float,
     seed: int,
+    train_replicated: np.ndarray | None = None,
 ) -> Groups:
     """Every extra group of a run; ``post`` is every posterior draw of the latents.
 
     ``log_lik`` is the array the evaluator computed for PSIS-LOO (reused, not recomputed), or
     None with ``log_lik_reason`` saying why it was not computed.  The replicated ratings use
-    their own random stream (from ``seed``), so adding them changes no other metric.
+    their own random stream (from ``seed``), so adding them changes no other metric;
+    ``train_replicated`` is the training rows' share when the log-likelihood's pass drew it
+    (``log_likelihood_and_replicated_array``, the same values).
     """
     g = observed_groups(model)
     chains, draws = next(iter(post.values())).shape[:2]
     n_draws = chains * draws
-    rng = np.random.default_rng([seed, 0x1D47A])
     rows = model.data
     if log_lik is not None:
         g.datasets["log_likelihood"] = log_likelihood_dataset(model, *log_lik)
@@ -206,9 +246,9 @@ def build_groups(
         g.left_out["log_likelihood"] = log_lik_reason or "not computed"
     reason = over_budget("posterior_predictive", n_draws, len(rows), "training rows", max_mb)
     if reason is None:
-        g.datasets["posterior_predictive"] = predictive_dataset(
-            model, replicated(model, post, rows, rng), OBS
-        )
+        if train_replicated is None:
+            train_replicated = replicated(model, post, rows, replica_rng(seed, "training"))
+        g.datasets["posterior_predictive"] = predictive_dataset(model, train_replicated, OBS)
     else:
         g.left_out["posterior_predictive"] = reason
     reason = over_budget("predictions", n_draws, len(test_rows), "test pairs", max_mb)
@@ -216,7 +256,7 @@ def build_groups(
         reason = "the split has no test pairs"
     if reason is None:
         g.datasets["predictions"] = predictive_dataset(
-            model, replicated(model, post, test_rows, rng), PAIR
+            model, replicated(model, post, test_rows, replica_rng(seed, "test")), PAIR
         )
         g.datasets["predictions_constant_data"] = rows_dataset(model, test_rows, PAIR)
     else:

@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 from specrec.model import mixture
 from specrec.model.ir import Model, RowData
-from specrec.model.reference import likelihood_args, row_log_weights
+from specrec.model.reference import likelihood_args, row_log_weights, sample_response
 
 
 def pointwise_log_likelihood(
@@ -25,12 +25,31 @@ def pointwise_log_likelihood(
     variables (``- log|scale|`` for a continuous family), so models on rescaled ratings are
     compared on the ratings' own scale.
     """
+    return _log_likelihood(model, posterior, rows, None)[0]
+
+
+def log_likelihood_and_replicated(
+    model: Model, posterior: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pointwise_log_likelihood`` and one replicated rating per draw and row (data scale),
+    from one evaluation of the likelihood's arguments per draw: on a large data set those
+    arguments are most of the cost of either.  A model without a mixture only."""
+    assert model.mixture is None
+    log_lik, y_rep = _log_likelihood(model, posterior, rows, rng)
+    assert y_rep is not None
+    return log_lik, model.to_data_scale(y_rep)
+
+
+def _log_likelihood(
+    model: Model, posterior: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     names = [rv.name for rv in model.latents]
     chains, draws = posterior[names[0]].shape[:2]
     dist = model.likelihood.dist
     y = model.to_model_scale(rows.y)
     jacobian = 0.0 if dist.discrete else float(np.log(abs(model.response_scale)))
     out = np.empty((chains, draws, len(rows)))
+    y_rep = None if rng is None else np.empty_like(out)
     for c in range(chains):
         for d in range(draws):
             values = {n: posterior[n][c, d] for n in names}
@@ -41,7 +60,9 @@ def pointwise_log_likelihood(
                 log_w = row_log_weights(model, values, rows)
                 log_p = logsumexp(log_w + mixture.component_log_prob(model, args, rows), axis=1)
             out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
-    return out
+            if y_rep is not None and rng is not None:
+                y_rep[c, d] = sample_response(model, rng, args, len(rows))
+    return out, y_rep
 
 
 def level_log_likelihood(model: Model, posterior: dict[str, np.ndarray]) -> np.ndarray:

@@ -283,10 +283,18 @@ def predict_draws(
                 continue
             args = likelihood_args(model, values, rows)
             mean[c, d] = np.broadcast_to(dist.mean(**args), (len(rows),))
-            if ysim is not None:
-                full = _broadcast_args(model.likelihood, args, (len(rows),))
-                ysim[c, d] = dist.sample(rng, **full)
+            if ysim is not None and rng is not None:
+                ysim[c, d] = sample_response(model, rng, args, len(rows))
     return model.to_data_scale(mean), None if ysim is None else model.to_data_scale(ysim)
+
+
+def sample_response(
+    model: Model, rng: np.random.Generator, args: dict[str, np.ndarray], n_rows: int
+) -> np.ndarray:
+    """One simulated response per row (model scale) from the likelihood's arguments at a draw
+    (a model without a mixture; ``predict_draws`` samples a mixture's component first)."""
+    full = _broadcast_args(model.likelihood, args, (n_rows,))
+    return model.likelihood.dist.sample(rng, **full)
 
 
 def row_log_weights(model: Model, values: dict[str, np.ndarray], rows: RowData) -> np.ndarray:

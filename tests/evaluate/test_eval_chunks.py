@@ -65,10 +65,10 @@ def test_loo_by_chunks_of_rows_equals_one_array(monkeypatch):
     from specrec.spec.models import Evaluate
 
     budget = Evaluate(loo_max_mb=1e6, idata_max_mb=1e6)
-    whole, log_lik, _ = evaluator._loo(model, post, "nuts", budget, idata)
+    whole, log_lik, _, _ = evaluator._loo(model, post, "nuts", budget, idata, 0)
     monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 40 * 70)  # 70 rows per chunk, 5 chunks
     assert len(evaluator.row_chunks(300, 40)) == 5
-    parts, chunked, _ = evaluator._loo(model, post, "nuts", budget, idata)
+    parts, chunked, _, _ = evaluator._loo(model, post, "nuts", budget, idata, 0)
     assert parts["unit"] == "row" and parts["n_rows"] == 300
     # the array kept for posterior.nc's log_likelihood group is the one LOO read
     assert chunked is not None and log_lik is not None and chunked[0].shape == (2, 20, 300)

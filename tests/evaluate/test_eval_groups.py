@@ -58,7 +58,29 @@ def test_loo_is_computed_when_its_array_is_too_large_to_keep():
     model, post = _model_and_prior_draws(300, 1, 20, seed=6)
     idata = az.InferenceData(posterior=xr.Dataset({"x": (("chain", "draw"), np.zeros((1, 20)))}))
     budget = Evaluate(loo_max_mb=1e6, idata_max_mb=0.01)
-    loo, kept, why = evaluator._loo(model, post, "vi", budget, idata)
+    loo, kept, why, _ = evaluator._loo(model, post, "vi", budget, idata, 0)
     assert loo["n_rows"] == 300 and kept is None and "idata_max_mb = 0.01" in why
-    loo, kept, why = evaluator._loo(model, post, "map", Evaluate(idata_max_mb=0.01), idata)
+    loo, kept, why, _ = evaluator._loo(model, post, "map", Evaluate(idata_max_mb=0.01), idata, 0)
     assert "point estimate" in loo["skipped"] and kept is None  # neither wanted: not computed
+
+
+def test_training_replicas_from_the_log_likelihood_pass_equal_their_own_draws(monkeypatch):
+    from specrec.evaluate import evaluator
+    from specrec.evaluate.groups import log_likelihood_and_replicated_array
+
+    model, post = _model_and_prior_draws(300, 2, 20, seed=6)
+    test = model.data.take(slice(0, 40))
+    monkeypatch.setattr(evaluator, "CHUNK_ELEMENTS", 40 * 70)  # by chunks, as at scale
+    (joint_ll, unit), y_rep = log_likelihood_and_replicated_array(model, post, seed=3)
+    alone_ll, alone_unit = log_likelihood_array(model, post)
+    assert unit == alone_unit
+    np.testing.assert_array_equal(joint_ll, alone_ll)
+    shared = build_groups(model, post, test, (joint_ll, unit), None, 1.0, 3, y_rep)
+    own = build_groups(model, post, test, (alone_ll, unit), None, 1.0, 3)
+    for group in ("posterior_predictive", "predictions"):
+        np.testing.assert_array_equal(
+            shared.datasets[group][model.response].values,
+            own.datasets[group][model.response].values,
+        )
+    # a replicated rating is a draw, not the expected value: it varies across draws
+    assert np.std(y_rep, axis=(0, 1)).min() > 0
