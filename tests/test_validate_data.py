@@ -92,3 +92,20 @@ def test_data_option_reads_local_data_and_a_missing_folder_is_an_input_error(
     )
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert "nowhere" in r.output and "Traceback" not in r.output
+
+
+def test_half_stars_rescaled_beyond_the_cut_dim_are_refused_before_fitting(tmp_path: Path):
+    # shift/scale make half stars whole categories 0..8, but cut: 4 gives only 5 categories
+    spec = _write(tmp_path, 0.5)
+    spec.write_text(ORDINAL.replace("    shift: 1\n", "    shift: 1\n    scale: 0.5\n"))
+    r = CliRunner().invoke(main, ["validate", "--read-data", str(spec)])
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    line = next(i for i, t in enumerate(ORDINAL.splitlines(), 1) if "distribution:" in t)
+    assert f"{spec}:{line}:" in r.output
+    assert "OrderedLogistic has 5 categories (its cutpoints over a dim of 4)" in r.output
+    assert "(rating - 1) / 0.5 reaches 8" in r.output and "0..4" in r.output
+    assert "cut dim has size 8" in r.output and "Traceback" not in r.output
+    # with the cut dim the hint names, the same rows validate
+    spec.write_text(spec.read_text().replace("  cut: 4\n", "  cut: 8\n"))
+    ok = CliRunner().invoke(main, ["validate", "--read-data", str(spec)])
+    assert ok.exit_code == 0, ok.output

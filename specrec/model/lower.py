@@ -57,7 +57,7 @@ class _Lowering(LintPass):
             if name in self.derived
             for d in [self.derived[name][0]]
         )
-        return Model(
+        model = Model(
             self.spec.name,
             self.dims,
             tuple(self.substituted(rv) for rv in latents),
@@ -72,6 +72,8 @@ class _Lowering(LintPass):
             if mixture is None
             else replace(mixture, log_weights=self.substitute(mixture.log_weights), rows=rows),
         )
+        self.check_categories(model)
+        return model
 
 
 def lower(loaded: LoadedSpec, train: Dataset | None = None, *, simulating: bool = False) -> Model:

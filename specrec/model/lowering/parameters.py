@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from specrec.errors import SpecError
 from specrec.model.distributions import TRANSFORMS
-from specrec.model.ir import OBS, RandomVariable
+from specrec.model.ir import OBS, Model, RandomVariable
 from specrec.model.lowering.distributions import support_bounds
 from specrec.model.lowering.reparameterise import ReparameterisePass
 from specrec.model.lowering.state import PLACEHOLDER_SIZE, Abort, Context
+from specrec.model.walk import NUMPY_OPS, evaluate
 from specrec.spec.positions import Path
 
 
@@ -146,6 +148,51 @@ class ParameterPass(ReparameterisePass):
             )
         n = len(self.train) if self.train is not None else PLACEHOLDER_SIZE
         return RandomVariable(self.response, dist.name, args, (OBS,), (n,), observed=True), ctx.refs
+
+    def check_categories(self, model: Model) -> None:
+        """A likelihood over K categories fed ratings above K - 1: found before fitting.
+
+        K is the size of the vector argument's last dim (cutpoints over a dim of 4: 5
+        categories), known only once the dims have sizes, so this runs on the lowered model.
+        Without it the fit failed with "cannot find valid initial parameters".
+        """
+        lik = model.likelihood
+        if lik.dist.support.kind != "categorical" or self.train is None or self.simulating:
+            return
+        spec = self.spec.likelihood_spec()
+        for arg in lik.dist.args:
+            if arg.event_dims != 1 or arg.name not in EXTRA_CATEGORIES:
+                continue
+            zeros = {rv.name: np.zeros(rv.shape) for rv in model.latents}
+            with np.errstate(all="ignore"):
+                value = evaluate(lik.args[arg.name], zeros, model.data, NUMPY_OPS)
+            k = int(np.shape(value)[-1]) + EXTRA_CATEGORIES[arg.name]
+            y = (self.train.y - spec.shift) / spec.scale
+            above = y > k - 1
+            if not np.any(above):
+                return
+            path: Path = ("likelihood", self.response)
+            if not isinstance(self.spec.likelihood[self.response], str):
+                path = (*path, "distribution")
+            scaled = spec.shift != 0 or spec.scale != 1
+            what = (
+                f"({self.response} - {spec.shift:g}) / {spec.scale:g}" if scaled else self.response
+            )
+            self.problem(
+                path,
+                f"{lik.dist.name} has {k} categories (its {arg.name} over a dim of "
+                f"{k - EXTRA_CATEGORIES[arg.name]}) but {what} reaches {float(y.max()):g}",
+                expected=f"a category index 0..{k - 1}",
+                found=f"{float(y[above][0]):g}"
+                + (f" and {int(above.sum()) - 1} more" if above.sum() > 1 else ""),
+                hint=whole_number_hint(self.train.y, "categorical"),
+            )
+            raise SpecError(self.problems)
+
+
+#: a categorical likelihood's vector argument -> categories beyond its last dim's size
+#: (Categorical's weights p: one per category; OrderedLogistic's cutpoints: one fewer)
+EXTRA_CATEGORIES = {"p": 0, "cutpoints": 1}
 
 
 #: steps a rating scale is commonly written in (stars, half stars, quarter points, tenths)
