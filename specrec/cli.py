@@ -652,14 +652,14 @@ def study_report(study_file: str, out, data, store) -> None:
 def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     """Predict ratings (mean and interval) for new pairs from a saved run, without refitting.
 
+    RUN_DIR is a run directory or a spec's runs folder (runs/NAME: its newest run is used).
     Ids the fit never saw (or saw only in test rows) are predicted from the population level
     and marked False in the DIM_known columns.
     """
     from specrec.predict import unknown_pairs_note
     from specrec.run import load_run, read_pairs
-    from specrec.rundir import latest_run
 
-    table = load_run(latest_run(run_dir)).predict(read_pairs(pairs), interval)
+    table = load_run(run_dir).predict(read_pairs(pairs), interval)
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
         if n:
@@ -682,7 +682,10 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
 @_handle_errors
 def recommend_cmd(run_dir: str, user: str, n: int, dim, as_json: bool) -> None:
     """List the top N items a user has not rated, with the posterior expected rating and the
-    probability (share of posterior draws) that each is among the user's top N."""
+    probability (share of posterior draws) that each is among the user's top N.
+
+    RUN_DIR is a run directory or a spec's runs folder (runs/NAME: its newest run is used).
+    """
     from specrec.run import load_run
 
     table = load_run(run_dir).recommend(user, n, dim)

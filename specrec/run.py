@@ -68,13 +68,17 @@ def save(folder: Path, run_train: Dataset) -> None:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run directory back (format checked first); nothing is refitted."""
+    """Read a run directory back (format checked first); nothing is refitted.
+
+    ``path`` may also be a spec's runs folder (``runs/NAME``): its newest run is read
+    (``rundir.latest_run``), so every command that reads a run accepts the same folders.
+    """
     import warnings
 
     from specrec.model.lower import lower
     from specrec.spec.load import parse_spec_text
 
-    folder = Path(path)
+    folder = rundir.latest_run(path)
     rundir.read_manifest(folder)
     for key in ("resolved", "train", "posterior", "metrics"):
         if not (folder / rundir.FILES[key]).is_file():

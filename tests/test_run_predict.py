@@ -230,3 +230,20 @@ def test_unknown_pairs_note_needs_no_article() -> None:
         "1 pair where the item is unknown to the fit: predicted from the population level"
     )
     assert unknown_pairs_note("user", 3).startswith("3 pairs where the user is unknown")
+
+
+def test_recommend_and_predict_take_a_runs_folder(fitted, tmp_path: Path) -> None:
+    """A spec's runs folder (``runs/NAME``) stands for its newest run in both commands: one
+    resolver (``load_run``), so recommend no longer refuses what predict accepts."""
+    folder = fitted.path.parent
+    assert folder != fitted.path and (folder / fitted.path.name).is_dir()
+    user = str(fitted.model.dims["user"].coords[0])
+    by_run = CliRunner().invoke(main, ["recommend", str(fitted.path), "--user", user, "-n", "3"])
+    by_folder = CliRunner().invoke(main, ["recommend", str(folder), "--user", user, "-n", "3"])
+    assert by_folder.exit_code == 0, by_folder.output
+    assert by_folder.stdout == by_run.stdout
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"user_id,item_id\n{user},2\n")
+    r = CliRunner().invoke(main, ["predict", str(folder), "--pairs", str(pairs)])
+    assert r.exit_code == 0, r.output
+    assert specrec.load_run(folder).path == fitted.path
