@@ -6,7 +6,7 @@ from pathlib import Path
 
 from specrec.data.dataset import Dataset
 from specrec.data.splits import Split, by_time, kfold, leave_k_out, random_split
-from specrec.errors import DataError
+from specrec.errors import DataError, Problem, SpecError
 from specrec.spec import expressions as E
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import (
@@ -100,8 +100,32 @@ def load_data(loaded: LoadedSpec, data_path: str | None = None) -> tuple[Dataset
             return loaders.load_split_files(
                 _under(folder, split_cfg.train), _under(folder, split_cfg.test), **kwargs
             )
+        if path.is_dir():
+            raise SpecError([_folder_without_files_split(loaded, path, split_cfg, data_path)])
         ds = loaders.load_ratings(path, **kwargs)
     return ds, make_split(ds, split_cfg, categorical)
+
+
+def _folder_without_files_split(
+    loaded: LoadedSpec, folder: Path, split_cfg, data_path: str | None
+) -> Problem:
+    """A folder as ``data.path`` names no ratings file unless a files split says which two.
+
+    A spec error, not a data one: the folder exists and may hold the right files; what is wrong
+    is the spec (or ``--data``) pointing at a folder without saying which files to read.
+    """
+    given = "split" in (loaded.raw.get("data") or {})
+    message = (
+        f"is a folder, which is read only with a files split; data.split here is "
+        f"{split_cfg.kind}" + ("" if given else " (the default)")
+    )
+    kw = dict(
+        expected="a ratings file, or a folder with split: {kind: files, train: FILE, test: FILE}",
+        found=f"the folder {folder}",
+    )
+    if data_path:
+        return Problem(f"--data {data_path}", None, None, "data.path", message, **kw)
+    return loaded.positions.problem(("data", "path"), message, **kw)
 
 
 def _with_side_tables(ds: Dataset, folder: Path, spec) -> Dataset:

@@ -158,7 +158,10 @@ class FileData(_DataBase):
     """Any ratings file: MovieLens formats, CSV, TSV or Parquet."""
 
     source: Literal["file"] = Field(description="selects this data source")
-    path: str = Field(description="the ratings file, or a folder (MovieLens formats)")
+    path: str = Field(
+        description="the ratings file, relative to the spec's folder; a folder is accepted only "
+        "with a files split, whose train and test files it holds"
+    )
     format: Literal["auto", "movielens", "ml-dat", "ml-csv", "csv", "tsv", "parquet"] = Field(
         "auto", description="file format; auto guesses from the name and contents"
     )
