@@ -644,7 +644,8 @@ def study_report(study_file: str, out, data, store) -> None:
     "--pairs",
     required=True,
     type=click.Path(dir_okay=False),
-    help="CSV (or .tsv) with one column per data dim (user_id, item_id, ...) by raw id.",
+    help="CSV (or .tsv) with one column per data dim by raw id, named as in the spec "
+    "(user_id, item_id, ...) or as in the data file (userId, movieId: the loader's renames).",
 )
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write CSV here.")
 @click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True))

@@ -134,12 +134,16 @@ class Predictor:
         file = pairs.attrs.get("file")
         # file rows as an editor shows them (header row 1); a frame built in code has no file
         rows = pairs.attrs.get("rows", np.arange(2, len(pairs) + 2))
+        rename = self._rename(pairs)
         ids: dict[str, list[str]] = {}
         for d in dims:
-            col = d.column if d.column in pairs.columns else d.name
+            assert d.column is not None
+            found = (rename.get(d.column, d.column), d.column, d.name)
+            col = next((c for c in found if c in pairs.columns), d.name)
             if col not in pairs.columns:
                 raise DataError(
-                    f"the pairs have no column for dim {d.name!r}: expected {d.column!r}, "
+                    f"the pairs have no column for dim {d.name!r}: expected "
+                    f"{' or '.join(map(repr, dict.fromkeys(found[:2])))}, "
                     f"found {', '.join(map(str, pairs.columns)) or 'no columns'}",
                     file=file,
                 )
@@ -151,17 +155,28 @@ class Predictor:
                 )
         columns = {}
         for name in self.model.data.columns:
-            if name not in pairs.columns:
+            col = rename.get(name, name)
+            col = col if col in pairs.columns else name
+            if col not in pairs.columns:
                 raise DataError(
                     f"the likelihood uses column {name!r}; the pairs have none", file=file
                 )
             try:
-                columns[name] = np.asarray(pairs[name], dtype=float)
+                columns[name] = np.asarray(pairs[col], dtype=float)
             except ValueError as exc:
                 raise DataError(f"column {name!r} is not numeric: {exc}", file=file) from None
         if len(pairs) == 0:
             raise DataError("no pairs to predict (only a header)", file=file)
         return ids, columns
+
+    def _rename(self, pairs: pd.DataFrame) -> dict[str, str]:
+        """Spec column -> pairs column, merged as the loader merges them (``loaders._check``):
+        the renames the pairs file's format implies (``read_pairs`` keeps them in
+        ``attrs["rename"]``), overridden by the spec's own ``data.columns``.  So a pairs file
+        may name its columns as the data file does (``userId``, ``movieId``) or as the spec
+        does (``user_id``, ``item_id``)."""
+        spec_columns = getattr(self.loaded.spec.data, "columns", None) or {}
+        return {**pairs.attrs.get("rename", {}), **spec_columns}
 
     # ---- recommendations -------------------------------------------------------------------------
     def recommend(self, user: object, n: int = 10, dim: str | None = None) -> pd.DataFrame:

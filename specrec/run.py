@@ -112,16 +112,23 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 
     Read by the same reader as rating files, so a short or long row, an empty file and blank
     lines get the same messages and row numbers; ``attrs["rows"]`` keeps each pair's file row.
+    The file's format is told as the loader tells it (``formats.detect_format``), so an
+    ML-latest header (``userId,movieId``) brings the same renames the loader applies to such a
+    ratings file (``RawTable.default_rename``, kept in ``attrs["rename"]``).
     """
-    from specrec.data.formats import read_delimited
+    from specrec.data.formats import detect_format, read_table
     from specrec.errors import DataError
 
     p = Path(path)
     if not p.is_file():
         raise DataError("no such file", file=str(p))
-    sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
-    table = read_delimited(p, sep)
+    suffix = p.suffix.lower()
+    fmt = "tsv" if suffix in (".tsv", ".tab") else "csv"
+    if suffix == ".csv":
+        fmt = detect_format(p)  # "ml-csv" for an ML-latest header, else "csv"
+    table = read_table(p, fmt)
     df = table.frame.apply(lambda c: c.str.strip())
     df.attrs["rows"] = table.rows.tolist()  # a list: pandas compares attrs on concat
     df.attrs["file"] = str(p)  # so that errors about the pairs name their file
+    df.attrs["rename"] = dict(table.default_rename)  # spec column -> column of this file
     return df

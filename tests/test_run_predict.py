@@ -247,3 +247,20 @@ def test_recommend_and_predict_take_a_runs_folder(fitted, tmp_path: Path) -> Non
     r = CliRunner().invoke(main, ["predict", str(folder), "--pairs", str(pairs)])
     assert r.exit_code == 0, r.output
     assert specrec.load_run(folder).path == fitted.path
+
+
+def test_pairs_file_may_use_the_data_files_column_names(fitted, tmp_path: Path) -> None:
+    """An ML-latest header (userId, movieId) gets the rename the loader applies to such a
+    ratings file, so the same pairs predict the same whichever names the file uses."""
+    user, item = fitted.model.dims["user"].coords[0], fitted.model.dims["item"].coords[1]
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+    ours.write_text(f"user_id,item_id\n{user},{item}\n99999,{item}\n")
+    theirs.write_text(f"userId,movieId,rating\n{user},{item},4\n99999,{item},3\n")
+    a = CliRunner().invoke(main, ["predict", str(fitted.path), "--pairs", str(ours)])
+    b = CliRunner().invoke(main, ["predict", str(fitted.path), "--pairs", str(theirs)])
+    assert a.exit_code == 0 and b.exit_code == 0, b.output
+    head, *rows = b.stdout.splitlines()
+    assert head == "userId,movieId,rating,mean,lower,upper,user_known,item_known"
+    assert [r.split(",", 3)[3] for r in rows] == [
+        r.split(",", 2)[2] for r in a.stdout.splitlines()[1:]
+    ]
