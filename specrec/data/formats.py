@@ -67,7 +67,7 @@ def detect_format(path: Path) -> str:
     if suffix in (".parquet", ".pq"):
         return "parquet"
     raise DataError(
-        "cannot tell the file format from its name; pass format= one of "
+        "cannot tell the file format from its name; set data.format to one of "
         + ", ".join(f for f in FORMATS if f != "auto"),
         file=str(path),
     )

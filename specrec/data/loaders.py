@@ -308,9 +308,10 @@ def _check_range(
     if outside.any():
         i = int(np.argmax(outside))
         count = int(outside.sum())
-        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        shown = ["-inf" if low is None else f"{low:g}", "inf" if high is None else f"{high:g}"]
+        bounds = f"[{', '.join(shown)}]"  # as the spec's data.range is written: [1, 4.5]
         raise DataError(
-            f"column {label!r} is {y[i]:g}, outside value_range {bounds} "
+            f"column {label!r} is {y[i]:g}, outside data.range {bounds} "
             f"({count} row{'s' if count != 1 else ''} outside)",
             file=table.file,
             row=int(table.rows[i]),

@@ -166,5 +166,7 @@ def make_split(ds: Dataset, cfg, categorical: list[str]) -> Split:
         if isinstance(cfg, KFoldSplit):
             return kfold(len(ds), cfg.k, cfg.fold, cfg.seed)
     except (ValueError, KeyError) as exc:
-        raise DataError(f"cannot split the data ({cfg.kind}): {exc}", file=ds.source) from None
+        raise DataError(
+            f"data.split (kind {cfg.kind}) cannot split the data: {exc}", file=ds.source
+        ) from None
     raise DataError(f"split kind {cfg.kind!r} needs train and test files", file=ds.source)

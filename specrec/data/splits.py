@@ -74,7 +74,7 @@ def random_split(n_rows: int, test_fraction: float, seed: int) -> Split:
     _check_fraction(test_fraction)
     perm = np.random.default_rng(seed).permutation(n_rows)
     n_test = int(round(n_rows * test_fraction))  # noqa: RUF046  (the stated rule)
-    _check_sizes(n_rows, n_test, "test_fraction")
+    _check_sizes(n_rows, n_test, f"test_fraction = {test_fraction:g}")
     return Split.from_rows("random", train=perm[n_test:], test=perm[:n_test])
 
 
@@ -98,7 +98,7 @@ def leave_k_out(ds: Dataset, k: int, seed: int, by: str = "user_id") -> Split:
     test = order[chosen]
     train = order[~chosen]
     if test.size == 0:
-        raise ValueError(f"leave_k_out: no level of {by!r} has more than k={k} rows")
+        raise ValueError(f"no level of {by!r} has more than k = {k} rows")
     return Split.from_rows("leave_k_out", train=train, test=test)
 
 
@@ -112,13 +112,13 @@ def by_time(ds: Dataset, test_fraction: float, column: str = "timestamp") -> Spl
     if column not in ds.numeric:
         have = ", ".join(sorted(ds.numeric)) or "none"
         raise ValueError(
-            f"by_time needs numeric column {column!r}; the data set has numeric columns: {have} "
-            f"(load it with numeric=({column!r},))"
+            f"the rows are ordered by the numeric column {column!r}, which the data set lacks "
+            f"(its numeric columns: {have})"
         )
     n = len(ds)
     order = np.lexsort((np.arange(n), ds.numeric[column]))
     n_test = int(round(n * test_fraction))  # noqa: RUF046
-    _check_sizes(n, n_test, "test_fraction")
+    _check_sizes(n, n_test, f"test_fraction = {test_fraction:g}")
     return Split.from_rows("time", train=order[: n - n_test], test=order[n - n_test :])
 
 
@@ -132,7 +132,7 @@ def kfold(n_rows: int, k: int, fold: int, seed: int) -> Split:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
         raise ValueError(f"kfold needs an integer k >= 2, got {k!r}")
     if k > n_rows:
-        raise ValueError(f"kfold: k={k} folds need at least {k} rows, got {n_rows}")
+        raise ValueError(f"k = {k} folds need at least {k} rows, found {n_rows}")
     if not isinstance(fold, (int, np.integer)) or isinstance(fold, bool) or not 0 <= fold < k:
         raise ValueError(f"kfold: fold must be an integer in 0..{k - 1}, got {fold!r}")
     perm = np.random.default_rng(seed).permutation(n_rows)

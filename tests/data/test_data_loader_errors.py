@@ -76,7 +76,13 @@ def test_rating_outside_value_range(write):
     path = write("u.data", "1\t2\t3\t4\n1\t3\t6\t4\n1\t4\t0\t4\n")
     error = _error(path, value_range=(1, 5))
     assert error.row == 2
-    assert "is 6, outside value_range [1, 5]" in str(error) and "2 rows outside" in str(error)
+    assert "is 6, outside data.range [1, 5]" in str(error) and "2 rows outside" in str(error)
+
+
+def test_range_is_shown_as_the_spec_writes_it(write):
+    path = write("u.data", "1\t2\t3\t4\n1\t3\t5\t4\n")
+    assert "outside data.range [1, 4.5] (1 row outside)" in str(_error(path, value_range=(1, 4.5)))
+    assert "is 3, outside data.range [-inf, 2]" in str(_error(path, value_range=(None, 2)))
 
 
 def test_absent_column_lists_columns_and_suggests(write):
@@ -103,7 +109,7 @@ def test_empty_file(write):
 
 def test_unknown_extension(write):
     error = _error(write("ratings.xyz", "x"))
-    assert "pass format=" in str(error)
+    assert "from its name; set data.format to one of movielens, ml-dat, ml-csv," in str(error)
 
 
 def test_unknown_format_name(write):

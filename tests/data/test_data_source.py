@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from specrec.data.source import load_data
-from specrec.errors import EXIT_BAD_INPUT, SpecError
+from specrec.errors import EXIT_BAD_INPUT, DataError, SpecError
 from specrec.spec.load import load_spec
 
 ROWS = "userId,movieId,rating,timestamp\n1,1,4,1\n1,2,3,2\n2,1,5,3\n2,2,2,4\n3,1,4,5\n"
@@ -18,7 +18,7 @@ specrec: 1
 name: folder
 data:
   source: file
-  path: ../split
+  path: {path}
 {split}dims:
   user: {{column: user_id}}
   item: {{column: item_id}}
@@ -30,14 +30,14 @@ likelihood:
 """  # only read, never lowered: the dims name the id columns
 
 
-def _spec(tmp_path: Path, split: str = "") -> Path:
+def _spec(tmp_path: Path, split: str = "", path: str = "../split") -> Path:
     (tmp_path / "split").mkdir()
     (tmp_path / "split" / "train.csv").write_text(ROWS)
     (tmp_path / "split" / "test.csv").write_text(TEST_ROWS)
     (tmp_path / "specs").mkdir()
-    path = tmp_path / "specs" / "folder.yaml"
-    path.write_text(SPEC.format(split=f"  split: {split}\n" if split else ""))
-    return path
+    spec = tmp_path / "specs" / "folder.yaml"
+    spec.write_text(SPEC.format(path=path, split=f"  split: {split}\n" if split else ""))
+    return spec
 
 
 def test_a_folder_with_a_files_split_reads_both_files(tmp_path: Path) -> None:
@@ -72,3 +72,32 @@ def test_a_folder_given_with_data_option_is_blamed_on_the_option(tmp_path: Path)
         load_data(load_spec(spec), folder)
     assert str(err.value).startswith(f"--data {folder}: data.path: is a folder")
     assert f"found:    the folder {folder}\n" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        (
+            "{kind: leave_k_out, k: 2}",
+            "data.split (kind leave_k_out) cannot split the data: no level of 'user_id' has more "
+            "than k = 2 rows",
+        ),
+        (
+            "{kind: kfold, k: 6}",
+            "data.split (kind kfold) cannot split the data: k = 6 folds need at least 6 rows, "
+            "found 5",
+        ),
+        (
+            "{kind: time, test_fraction: 0.05}",
+            "data.split (kind time) cannot split the data: test_fraction = 0.05 leaves the test "
+            "set empty with 5 rows",
+        ),
+    ],
+)
+def test_a_split_the_rows_cannot_take_names_the_spec_keys(
+    tmp_path: Path, split: str, message: str
+) -> None:
+    spec = _spec(tmp_path, split, path="../split/train.csv")
+    with pytest.raises(DataError) as err:
+        load_data(load_spec(spec))
+    assert str(err.value) == f"{spec.parent / '../split/train.csv'}: {message}"
