@@ -40,7 +40,7 @@ import numpy as np
 from scipy import sparse, special
 
 from specrec.conjugacy import conditionals as cond
-from specrec.conjugacy import linalg, probe
+from specrec.conjugacy import probe
 from specrec.conjugacy.analysis import SCALAR_PAIRS, Update, analyse, references
 from specrec.conjugacy.memo import once_per_model
 from specrec.errors import FitError
@@ -784,7 +784,7 @@ def _residual_rows(state: State, node: Node, model: Model, sl: slice | None) -> 
     e = xbar - b - np.einsum("jed,jd->je", x, np.broadcast_to(m, (len(x), m.shape[1])))
     linear = s.linear_pivot.get(node.rv.name, {})
     shifted = tuple(n for n in s.pivot_rest[node.rv.name] if n not in linear)
-    out = e[:, :, None] * e[:, None, :] + np.einsum("jed,jdk,jfk->jef", x, _b(cov, x), x)
+    out = e[:, :, None] * e[:, None, :] + _sandwich(x, cov)
     if linear:  # + m^T A S_q A^T m + tr(S A S_q A^T) for each such site q (E = 1)
         mj = np.broadcast_to(m, (len(x), m.shape[1]))
         for n, a in linear.items():
@@ -797,7 +797,7 @@ def _residual_rows(state: State, node: Node, model: Model, sl: slice | None) -> 
         dx, db = xk - x, bk - b
         phi = db + np.einsum("jed,jd->je", dx, np.broadcast_to(m, (len(x), m.shape[1])))
         out = out + phi[:, :, None] * phi[:, None, :]
-        out = out + np.einsum("jed,jdk,jfk->jef", dx, _b(cov, x), dx)
+        out = out + _sandwich(dx, cov)
     return out if cov_x is None else out + cov_x
 
 
@@ -916,6 +916,12 @@ def _quad(mat: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.sum(np.matmul(mat, v[:, :, None])[:, :, 0] * v, axis=1)
 
 
+def _sandwich(x: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``x_j S_j x_j^T`` per row, ``(J, E, E)``, as batched matmuls: a three-operand einsum
+    loops over every index at once and was most of a Normal-Wishart sweep."""
+    return x @ cov @ np.swapaxes(x, -1, -2)
+
+
 def _b(cov: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.broadcast_to(cov, (len(x), *cov.shape[1:]))
 
@@ -965,10 +971,16 @@ def update_gaussian(state: State, s: Site) -> None:
                 pc, hc = cond.gaussian_params(NUMPY, m, one, state.values)
                 dp, dh = _corrections(state, s, lik, m, sl)
                 prec, h = prec + (pc - p0) + dp, h + (hc - h0) + dh
-    chol = linalg.cholesky(np, prec)
+    # numpy's batched LAPACK, not the unrolled linalg module: that one exists for jaxlib's
+    # thread-pool deadlock, which numpy does not have, and was a fifth of a sweep here
+    try:
+        chol = np.linalg.cholesky(prec)
+    except np.linalg.LinAlgError:
+        chol = np.full_like(prec, np.nan)
     if not np.all(np.isfinite(chol)):
         raise FitError(f"cavi: the precision of {s.name}'s factor is not positive definite")
-    cov = linalg.inverse_from_cholesky(np, chol)
+    inv_l = np.linalg.inv(chol)
+    cov = np.swapaxes(inv_l, -1, -2) @ inv_l
     m = np.einsum("gde,ge->gd", cov, h)
     q = state.q[s.name]
     q.m, q.cov, q.chol = m, cov, np.linalg.cholesky(cov)
@@ -1012,7 +1024,7 @@ def _corrections(
             corr = _pair_sum(tau, _sub(s.plan.blocks[child.name], sl), s.plan.g,
                              _sub(other.plan.blocks[child.name], sl), other.plan.g,
                              state.q[n].cov)  # fmt: skip
-            dp = dp + np.einsum("de,gef,kf->gdk", a, corr, a)
+            dp = dp + a @ corr @ a.T
         rest = tuple(n for n in rest if n not in linear)
         if not rest:
             return dp, dh
@@ -1061,7 +1073,7 @@ def update_wishart(state: State, s: Site) -> None:
         eye = {**state.values, rv.name: np.eye(d)}
         a = np.asarray(probe.child_arg(NUMPY, model, child, "precision_chol", eye))
         rr = residual_moments(state, _node_of(state, child.name))
-        inv_scale = inv_scale + np.einsum("jfe,jfg,jgh->eh", a, rr, a)
+        inv_scale = inv_scale + np.sum(np.swapaxes(a, -1, -2) @ rr @ a, axis=0)
         nu += probe.child_shape(model, child)[0]
     scale = np.linalg.inv(inv_scale)
     state.q[s.name] = WishartQ(nu, 0.5 * (scale + scale.T))

@@ -166,9 +166,11 @@ def gaussian_params(
             xtpx_sum = tri[:, _symmetric_index(d)]
             xtpr = (tau * r[:, 0])[:, None] * x1
         else:
-            xtpx = xp.einsum("jed,jef,jfk->jdk", x, pj, x)
-            xtpx_sum = _reduce(arrays, xtpx, blocks, g)
-            xtpr = xp.einsum("jed,jef,jf->jd", x, pj, r)
+            # batched matmuls, not a three-operand einsum: numpy's einsum loops over every
+            # index at once (the Normal-Wishart rows' sweep spent most of its time there)
+            xtp = xp.swapaxes(x, -1, -2) @ pj
+            xtpx_sum = _reduce(arrays, xtp @ x, blocks, g)
+            xtpr = (xtp @ r[..., None])[..., 0]
         prec = prec + xtpx_sum
         h = h + _reduce(arrays, xtpr, blocks, g)
     return prec, h
