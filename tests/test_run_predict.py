@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_prior import ORDINAL
 
 import specrec
 from specrec import rundir
@@ -264,3 +265,41 @@ def test_pairs_file_may_use_the_data_files_column_names(fitted, tmp_path: Path) 
     assert [r.split(",", 3)[3] for r in rows] == [
         r.split(",", 2)[2] for r in a.stdout.splitlines()[1:]
     ]
+
+
+@pytest.fixture(scope="module")
+def ordinal_run(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("ordinal")
+    spec = tmp / "ordinal.yaml"
+    spec.write_text(ORDINAL)  # stars 1..5 as categories 0..4 (shift 1): a discrete likelihood
+    return specrec.fit(spec, out=tmp / "out", progress=False)
+
+
+def test_discrete_interval_bounds_are_values_the_likelihood_can_produce(ordinal_run) -> None:
+    """An ordinal's bounds are stars 1..5 (inverted-CDF quantiles), in predictions.csv and in
+    predict's output alike, for known pairs and for new ids."""
+    saved = pd.read_csv(ordinal_run.path / "predictions.csv")
+    pairs = pd.concat(
+        [saved[["user_id", "item_id"]], pd.DataFrame({"user_id": ["new"], "item_id": ["0"]})]
+    )
+    out = specrec.load_run(ordinal_run.path).predict(pairs)
+    for table in (saved, out):
+        bounds = table[["lower", "upper"]].to_numpy(dtype=float)
+        assert np.array_equal(bounds, np.rint(bounds)), bounds
+        assert bounds.min() >= 1 and bounds.max() <= 5
+        assert (table["lower"] <= table["upper"]).all()
+    assert not out["user_known"].iloc[-1]
+
+
+def test_predictive_interval_is_inverted_cdf_only_for_a_discrete_likelihood() -> None:
+    from specrec.evaluate.metrics import predictive_interval
+
+    draws = np.array([[1.0], [2.0], [2.0], [3.0], [5.0]])
+    lower, upper = predictive_interval(draws, 0.5, discrete=True)
+    assert (lower[0], upper[0]) == (2.0, 3.0)  # values among the draws
+    lower, upper = predictive_interval(draws, 0.5, discrete=False)
+    assert (lower[0], upper[0]) == (2.0, 3.0)
+    lower, upper = predictive_interval(draws, 0.7, discrete=True)
+    assert (lower[0], upper[0]) == (1.0, 5.0)
+    lower, upper = predictive_interval(draws, 0.7, discrete=False)
+    assert 1.0 < lower[0] < 2.0 and 3.0 < upper[0] < 5.0  # linear interpolation

@@ -35,6 +35,7 @@ from specrec.evaluate.metrics import (
     coverage_key,
     interval_coverage,
     log_predictive_density,
+    predictive_interval,
     predictive_summary,
 )
 from specrec.evaluate.mixture_summary import mixture_summary
@@ -146,11 +147,10 @@ def predict_rows(
             kept.append(mean_draws)
         if predictive is not None and lower is not None and upper is not None:
             _, y_draws = predict_draws(model, predictive, part, rng)
-            tail = (1 - interval) / 2  # type: ignore[operator]
             flat = y_draws.reshape(-1, len(part))
-            lower[start : start + len(part)], upper[start : start + len(part)] = np.quantile(
-                flat, [tail, 1 - tail], axis=0
-            )
+            assert interval is not None  # ``predictive`` is made only with one
+            bounds = predictive_interval(flat, interval, model.likelihood.dist.discrete)
+            lower[start : start + len(part)], upper[start : start + len(part)] = bounds
     return point, lower, upper, np.concatenate(kept, axis=2) if keep_draws else None
 
 
@@ -267,6 +267,7 @@ def evaluate_fit(
         "lower": clip(lower, vr) if settings.clip else lower,
         "upper": clip(upper, vr) if settings.clip else upper,
     }
+    # as ``specrec predict`` marks its pairs: False for an id without training rows
     cold = {
         d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims
     }
