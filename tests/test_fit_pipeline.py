@@ -76,7 +76,7 @@ def test_fit_writes_a_complete_run_directory(quickstart_run):
     resolved = json.loads((runs[0] / "resolved.json").read_text())
     assert resolved["inference"]["draws"] == 50 and resolved["data"]["sizes"]["user"] == 30
     header = (runs[0] / "predictions.csv").read_text().splitlines()[0]
-    assert header == "user_id,item_id,rating,mean,lower,upper"
+    assert header == "user_id,item_id,rating,mean,lower,upper,user_known,item_known"
     assert metrics["metrics"]["test"]["rmse"] < metrics["baselines"]["global_mean"]["rmse"]
     assert metrics["split"]["n_test"] == round(0.1 * metrics["data"]["n_rows"])
 

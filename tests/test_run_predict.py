@@ -303,3 +303,23 @@ def test_predictive_interval_is_inverted_cdf_only_for_a_discrete_likelihood() ->
     assert (lower[0], upper[0]) == (1.0, 5.0)
     lower, upper = predictive_interval(draws, 0.7, discrete=False)
     assert 1.0 < lower[0] < 2.0 and 3.0 < upper[0] < 5.0  # linear interpolation
+
+
+def test_predictions_csv_marks_ids_without_training_rows_as_predict_does(ordinal_run) -> None:
+    saved = pd.read_csv(ordinal_run.path / "predictions.csv")
+    assert saved.columns.tolist() == [
+        "user_id",
+        "item_id",
+        "rating",
+        "mean",
+        "lower",
+        "upper",
+        "user_known",
+        "item_known",
+    ]
+    out = specrec.load_run(ordinal_run.path).predict(saved[["user_id", "item_id"]])
+    for dim in ("user", "item"):
+        assert saved[f"{dim}_known"].tolist() == out[f"{dim}_known"].tolist()
+        train = ordinal_run.train
+        seen = set(train.levels[f"{dim}_id"][train.codes[f"{dim}_id"]].tolist())
+        assert saved[f"{dim}_known"].tolist() == [i in seen for i in saved[f"{dim}_id"]]

@@ -268,9 +268,9 @@ def evaluate_fit(
         "upper": clip(upper, vr) if settings.clip else upper,
     }
     # as ``specrec predict`` marks its pairs: False for an id without training rows
-    cold = {
-        d.name: int((~np.isin(test.codes[d.column], train.codes[d.column])).sum()) for d in dims
-    }
+    known = {d.name: np.isin(test.codes[d.column], train.codes[d.column]) for d in dims}
+    table |= {f"{name}_known": k for name, k in known.items()}
+    cold = {name: int((~k).sum()) for name, k in known.items()}
     if model.mixture is not None:
         diagnostics["mixture"] = mixture_summary(model, idata)
     loo, log_lik, kept_reason, train_replicated = _loo(
