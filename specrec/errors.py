@@ -15,6 +15,28 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
+#: The most characters of a found value an error shows.  A message quotes what it found so the
+#: user can recognise it; a whole 10,000-character cell or a pasted list would bury the rest.
+FOUND_LIMIT = 80
+
+
+def shorten(text: str, limit: int = FOUND_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, ``...`` standing for the cut middle.
+
+    Every found value an error shows goes through here (``Problem.format`` included).  The
+    middle goes, not the end: the start says what the value is, and the end keeps a path's
+    file name and a quoted value's closing quote.
+    """
+    if len(text) <= limit:
+        return text
+    tail = (limit - 3) // 3
+    return text[: limit - 3 - tail] + "..." + text[len(text) - tail :]
+
+
+def shown(value: object) -> str:
+    """A found value as a message quotes it: its ``repr``, shortened (``'u1'``, ``'ab...yz'``)."""
+    return shorten(repr(value))
+
 
 class SpecrecError(Exception):
     """Base of all errors meant for a user; ``exit_code`` says how the CLI ends."""
@@ -46,7 +68,7 @@ class Problem:
         if self.expected is not None:
             lines.append(f"    expected: {self.expected}")
         if self.found is not None:
-            lines.append(f"    found:    {self.found}")
+            lines.append(f"    found:    {shorten(self.found)}")
         if self.hint:
             lines.append(f"    hint:     {self.hint}")
         return "\n".join(lines)

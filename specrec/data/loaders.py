@@ -21,7 +21,7 @@ from specrec.data.dataset import Dataset
 from specrec.data.formats import FORMATS, RawTable, detect_format, read_headerless, read_table
 from specrec.data.movielens import listed_ids_100k, load_side_info_100k, read_member
 from specrec.data.splits import Split
-from specrec.errors import DataError
+from specrec.errors import DataError, shown
 
 __all__ = [
     "DuplicateRowsWarning",
@@ -285,7 +285,7 @@ def _numbers(series: pd.Series, label: str, table: RawTable) -> np.ndarray:
         elif str(raw).strip().lower() == "nan":
             message = f"column {label!r} is NaN"
         else:
-            message = f"column {label!r} must be a finite number, found {raw!r}"
+            message = f"column {label!r} must be a finite number, found {shown(raw)}"
         more = int(bad.sum()) - 1
         if more:
             message += f" ({more} more bad row{'s' if more != 1 else ''} after this one)"
@@ -334,7 +334,7 @@ def _ids(series: pd.Series, label: str, table: RawTable) -> pd.Series:
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"column {label!r} must be a positive integer id, found {text.iloc[i]!r}",
+                f"column {label!r} must be a positive integer id, found {shown(text.iloc[i])}",
                 file=table.file,
                 row=int(table.rows[i]),
             )

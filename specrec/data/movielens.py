@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from specrec.data.dataset import Attribute
-from specrec.errors import DataError
+from specrec.errors import DataError, shown
 
 #: Genre flag columns of ``u.item``, in file order (the same list as the archive's ``u.genre``).
 GENRES_100K = (
@@ -110,7 +110,9 @@ def _users(text: str, file: str) -> pd.DataFrame:
     if bad.any():
         i = int(np.argmax(bad))
         raise DataError(
-            f"column 'gender' must be M or F, found {gender.iloc[i]!r}", file=file, row=int(rows[i])
+            f"column 'gender' must be M or F, found {shown(gender.iloc[i])}",
+            file=file,
+            row=int(rows[i]),
         )
     users["gender"] = gender
     return users.set_index("user_id")[["age", "gender", "occupation"]]
@@ -138,7 +140,7 @@ def _integers(
         i = int(np.argmax(bad))
         expected = f"an integer from {low}" + (f" to {high}" if high is not None else " up")
         raise DataError(
-            f"column {column!r} must be {expected}, found {clean.iloc[i]!r}",
+            f"column {column!r} must be {expected}, found {shown(clean.iloc[i])}",
             file=file,
             row=int(rows[i]),
         )

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from specrec.errors import shown
+
 
 class ParseError(ValueError):
     def __init__(self, message: str, offset: int):
@@ -119,7 +121,7 @@ class _Parser:
     def expect(self, value: str) -> None:
         kind, text, off = self.take()
         if text != value:
-            found = "end of expression" if kind == "end" else repr(text)
+            found = "end of expression" if kind == "end" else shown(text)
             raise ParseError(f"expected {value!r}, found {found}", off)
 
     def expr(self) -> Node:
@@ -177,7 +179,7 @@ class _Parser:
     def name(self) -> Name:
         kind, text, off = self.take()
         if kind != "name":
-            found = "end of expression" if kind == "end" else repr(text)
+            found = "end of expression" if kind == "end" else shown(text)
             raise ParseError(f"expected a dim name, found {found}", off)
         return Name(text, off)
 
@@ -214,7 +216,7 @@ class _Parser:
             node = self.expr()
             self.expect(")")
             return node
-        found = "end of expression" if kind == "end" else repr(text)
+        found = "end of expression" if kind == "end" else shown(text)
         raise ParseError(f"expected a number, a name or '(', found {found}", off)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path as FsPath
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from specrec.errors import Problem, SpecError
+from specrec.errors import Problem, SpecError, shown
 from specrec.spec import models
 from specrec.spec.key_places import key_places, wrong_level_hint
 from specrec.spec.positions import Path, Position, PositionMap, RefusedYAML, load_yaml
@@ -44,7 +44,9 @@ def parse_override(item: str) -> tuple[list[str], object]:
     """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML, read as a spec is."""
     where = f"--set {item}"
     if "=" not in item:
-        raise SpecError([Problem("--set", None, None, "", f"expected KEY=VALUE, found {item!r}")])
+        raise SpecError(
+            [Problem("--set", None, None, "", f"expected KEY=VALUE, found {shown(item)}")]
+        )
     key, value = item.split("=", 1)
     path = [k for k in key.strip().split(".") if k]
     if not path:
@@ -202,7 +204,7 @@ def _problem(
             path,
             "not one of the allowed values",
             expected=", ".join(options),
-            found=repr(tag),
+            found=shown(tag),
             hint=f"did you mean {close[0]!r}?" if close else None,
         )
     if kind == "union_tag_not_found":
@@ -227,7 +229,7 @@ def _problem(
     # A validator's own message already says what it found.
     show_found = not isinstance(found, dict) and kind != "value_error"
     return positions.problem(
-        path, msg, expected=expected, found=repr(found) if show_found else None
+        path, msg, expected=expected, found=shown(found) if show_found else None
     )
 
 
@@ -310,7 +312,7 @@ def backend_problem(positions: PositionMap, path: Path, name: object) -> Problem
         path,
         "unknown backend",
         expected=", ".join(installed) or "an installed backend (pip install specrec[numpyro])",
-        found=repr(name),
+        found=shown(name),
         hint=f"did you mean {close[0]!r}?" if close else None,
     )
 

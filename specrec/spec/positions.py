@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from specrec.errors import Problem
+from specrec.errors import Problem, shown
 
 Path = tuple[str | int, ...]
 
@@ -236,7 +236,7 @@ def load_yaml(text: str, file: str) -> tuple[object, PositionMap, list[Problem]]
                             key_node.start_mark.column + 1,
                             format_path(path),
                             "an expression was cut at a comma inside a flow mapping {...}",
-                            found=repr(text),
+                            found=shown(text),
                             hint='quote the expression (prior: "Normal(0, 1)") or use block style',
                         )
                     )

@@ -339,6 +339,21 @@ CASES = [
         "    hint:     did you mean 'nuts'?",
     ),
     C(
+        # a found value longer than 80 characters loses its middle (specrec.errors.shorten)
+        "long-found-value-shortened",
+        ("method: nuts", "method: " + "nuts_" * 30),
+        "spec.yaml:28:11: inference.method: not one of the allowed values",
+        "    expected: map, vi, nuts, gibbs, em, cavi",
+        "    found:    'nuts_nuts_nuts_nuts_nuts_nuts_nuts_nuts_nuts_nuts_n...uts_nuts_nuts_nuts_nuts_'",
+    ),
+    C(
+        "long-list-shortened",
+        ("steps: 100", "steps: [" + ", ".join(str(i) for i in range(100, 140)) + "]"),
+        "spec.yaml:29:10: inference.steps: wrong type",
+        "    expected: a valid integer",
+        "    found:    [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 1... 135, 136, 137, 138, 139]",
+    ),
+    C(
         "negative-steps",
         ("steps: 100", "steps: -1"),
         "spec.yaml:29:10: inference.steps: value out of range",
