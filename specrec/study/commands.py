@@ -5,18 +5,19 @@ Kept out of ``specrec/cli.py`` so the click group stays a thin list of options.
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
 
-from specrec.errors import EXIT_FAILED, EXIT_OK
+from specrec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from specrec.study.cells import Cell
 from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, default_store, run_study, study_status
 
 
 def run_command(study_file, executor, workers, scheduler, out, data, store, quiet) -> int:
-    """Run the study with a progress bar on stderr; exit 1 if any cell failed."""
+    """Run the study with a progress bar on stderr; exit 1 if any cell failed, 130 on Ctrl-C."""
     bar = None
 
     def on_event(kind: str, cell: Cell, info: dict) -> None:
@@ -63,19 +64,29 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
         if bar is not None:
             bar.__exit__(None, None, None)
     if result is None:
-        click.echo(interrupted_message(study_file, store), err=True)
-        return EXIT_FAILED
+        # in a terminal the echoed ^C leaves the line open (a shown bar ends it itself)
+        fresh = "\n" if bar is None and click.get_text_stream("stderr").isatty() else ""
+        click.echo(fresh + interrupted_message(study_file, store, out, data), err=True)
+        return EXIT_INTERRUPTED
     counts = result.counts()
     click.echo(_counts_line(counts))
     return EXIT_FAILED if counts["failed"] or counts["pending"] else EXIT_OK
 
 
-def interrupted_message(study_file, store) -> str:
-    """What Ctrl-C during ``study run`` says: what is kept and how to go on."""
+def interrupted_message(study_file, store=None, out=None, data=None) -> str:
+    """What Ctrl-C during ``study run`` says, in one line: what is kept and how to go on.
+
+    The command to resume repeats ``--store``, ``--out`` and ``--data``: without them a rerun
+    would look in another store (or, for ``--data``, plan other cells) and start over.
+    """
     where = store or default_store(study_file)
+    again = ["specrec", "study", "run", str(study_file)]
+    for flag, value in (("--store", store), ("--out", out), ("--data", data)):
+        if value:
+            again += [flag, str(value)]
     return (
-        f"\ninterrupted; finished cells are kept in {where}. "
-        f"Run `specrec study run {study_file}` again to resume: finished cells are not refitted."
+        f"study interrupted; finished cells are kept in {where}: run "
+        f"`{shlex.join(again)}` again to resume (finished cells are not refitted)"
     )
 
 

@@ -139,7 +139,7 @@ def test_report_writes_table_plots_and_one_html_page(ran, tmp_path):
 
 
 def test_ctrl_c_says_finished_cells_are_kept_and_a_rerun_resumes(ran, monkeypatch):
-    """Ctrl-C while cells are running: exit 1 with a message naming the store and the resume
+    """Ctrl-C while cells are running: exit 130 with one line naming the store and the resume
     command (not the generic "nothing was written"), and the finished cells stay done."""
     import specrec.study.runner as runner
 
@@ -151,10 +151,11 @@ def test_ctrl_c_says_finished_cells_are_kept_and_a_rerun_resumes(ran, monkeypatc
 
     monkeypatch.setattr(runner, "_execute", interrupted)  # Ctrl-C once cells are submitted
     r = _invoke("run", str(path), "--workers", "1")
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 130, r.output
     assert "nothing was written" not in r.stderr
-    assert "finished cells are kept in" in r.stderr and "tiny.study.sqlite" in r.stderr
-    assert f"specrec study run {path}` again to resume" in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("study interrupted; finished cells are kept in ")
+    assert "tiny.study.sqlite" in last and f"specrec study run {path}` again to resume" in last
     after = _rows(path)
     assert {c for c, x in after.items() if x["status"] == "done"} == {
         c for c, x in before.items() if x["status"] == "done"
