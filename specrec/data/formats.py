@@ -60,8 +60,8 @@ def detect_format(path: Path) -> str:
     if suffix == ".dat":
         return "ml-dat"
     if suffix == ".csv":
-        header = _first_line(path)
-        return "ml-csv" if {"userId", "movieId"} <= set(header.split(",")) else "csv"
+        header = {_header_name(cell) for cell in _first_line(path).split(",")}
+        return "ml-csv" if {"userId", "movieId"} <= header else "csv"
     if suffix == ".tsv":
         return "tsv"
     if suffix in (".parquet", ".pq"):
@@ -91,8 +91,30 @@ def read_table(
         return _read_parquet(path, columns)
     table = read_delimited(path, sep or _SEPARATORS[fmt])
     if fmt == "ml-csv":
-        return RawTable(table.frame, table.rows, table.file, dict(ML_CSV_COLUMNS), True)
+        frame = _named_as_detected(table)
+        return RawTable(frame, table.rows, table.file, dict(ML_CSV_COLUMNS), True)
     return table
+
+
+def _header_name(cell: str) -> str:
+    """A header cell as its column is named: spaces and quotes around it dropped.
+
+    ``detect_format`` and the ml-csv reader use the same rule, so a header written
+    `` "userId" , movieId`` is told as ML-latest and then read with its renames.
+    """
+    return cell.strip().strip("\"'").strip()
+
+
+def _named_as_detected(table: RawTable) -> pd.DataFrame:
+    """The ml-csv frame with its columns named by ``_header_name`` (a name given twice refused)."""
+    names = [_header_name(str(c)) for c in table.frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        header = ", ".join(map(str, table.frame.columns))
+        raise DataError(
+            f"the header names column {twice[0]!r} twice ({header})", file=table.file, row=1
+        )
+    return table.frame.set_axis(names, axis=1)
 
 
 def read_headerless(text: str, sep: str, file: str) -> RawTable:

@@ -15,6 +15,7 @@ from specrec.data.loaders import (
     load_ratings,
     load_split_files,
 )
+from specrec.errors import DataError
 
 U_DATA = (
     "196\t242\t3\t881250949\n186\t302\t3\t891717742\n22\t377\t1\t878887116\n196\t51\t2\t880606923\n"
@@ -63,6 +64,32 @@ def test_ml_csv_header_is_normalised(write):
     np.testing.assert_array_equal(_raw(ds, "user_id"), [1, 1, 7])
     np.testing.assert_array_equal(_raw(ds, "item_id"), [31, 1029, 31])
     np.testing.assert_array_equal(ds.numeric["timestamp"], [1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ' "userId" , movieId,rating,timestamp',
+        '"userId","movieId","rating","timestamp"',
+        "userId , 'movieId',rating ,timestamp",
+    ],
+)
+def test_ml_csv_header_cells_are_read_without_spaces_and_quotes(write, header):
+    path = write("ratings.csv", header + "\n1,31,2.5,1\n7,1029,3.0,2\n")
+    assert detect_format(path) == "ml-csv"
+    ds = load_ratings(path, numeric=("timestamp",))
+    np.testing.assert_array_equal(ds.y, [2.5, 3.0])
+    np.testing.assert_array_equal(_raw(ds, "user_id"), [1, 7])
+    np.testing.assert_array_equal(_raw(ds, "item_id"), [31, 1029])
+
+
+def test_ml_csv_header_naming_a_column_twice_is_refused(write):
+    path = write("ratings.csv", "userId, userId,movieId,rating\n1,2,3,4\n")
+    with pytest.raises(DataError) as err:
+        load_ratings(path)
+    assert str(err.value) == (
+        f"{path}, row 1: the header names column 'userId' twice (userId,  userId, movieId, rating)"
+    )
 
 
 def test_generic_csv_with_rename_string_ids_and_ignored_columns(write):
