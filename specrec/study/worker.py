@@ -29,10 +29,27 @@ def limit_threads(threads: int) -> None:
     n = str(max(1, int(threads)))
     for var in THREAD_VARS:
         os.environ[var] = n
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags:  # the user's or an earlier cell's choice
-        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
-        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+    os.environ["XLA_FLAGS"] = with_thread_flags(os.environ.get("XLA_FLAGS", ""), n)
+
+
+def with_thread_flags(flags: str, n: str) -> str:
+    """``flags`` (the user's ``XLA_FLAGS``, kept as written) with the thread flags appended,
+    each only if no token of that name is there yet: the user's choice, or an earlier call's.
+
+    The tokens are the common recipe, ``--xla_cpu_multi_thread_eigen=false
+    intra_op_parallelism_threads=N``.  The first keeps XLA:CPU's Eigen calls on one thread.
+    The second has no dashes on purpose: XLA has no flag of that name and reads only ``--``
+    tokens, so it passes over it, while ``--intra_op_parallelism_threads=N`` would abort the
+    process at JAX's start ("Unknown flag in XLA_FLAGS", jaxlib 0.10.2).
+    """
+    have = {_flag_name(token) for token in flags.split()}
+    ours = ("--xla_cpu_multi_thread_eigen=false", f"intra_op_parallelism_threads={n}")
+    extra = [token for token in ours if _flag_name(token) not in have]
+    return " ".join([flags.strip(), *extra]).strip() if extra else flags
+
+
+def _flag_name(token: str) -> str:
+    return token.lstrip("-").split("=", 1)[0]
 
 
 def die_with_parent(parent: int) -> None:
