@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -153,6 +154,20 @@ def _categorical_sample(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return (np.cumsum(p, -1) < u).sum(-1).astype(float)
 
 
+_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def _normal_logpdf(x: Any, mu: Any, sigma: Any) -> np.ndarray:
+    """``stats.norm.logpdf`` in closed form: the evaluator scores every draw of every rating
+    with it, and scipy's argument checks cost as much as the arithmetic.  A scale that is not
+    positive gives NaN, as scipy's does."""
+    sigma = np.asarray(sigma, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (np.asarray(x, dtype=float) - mu) / sigma
+        out = -0.5 * z * z - np.log(sigma) - _HALF_LOG_2PI
+    return out if np.all(sigma > 0) else np.where(sigma > 0, out, np.nan)
+
+
 def _table() -> dict[str, Distribution]:
     d = [
         Distribution(
@@ -160,7 +175,7 @@ def _table() -> dict[str, Distribution]:
             (Arg("mu", REAL, "mean"), Arg("sigma", POSITIVE, "standard deviation")),
             REAL,
             "Gaussian",
-            lambda x, mu, sigma: stats.norm.logpdf(x, mu, sigma),
+            _normal_logpdf,
             lambda rng, mu, sigma: rng.normal(mu, sigma, _shape(mu, sigma)),
             lambda mu, sigma: mu + 0 * sigma,
         ),
