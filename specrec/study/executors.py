@@ -57,6 +57,33 @@ def stamp_arviz_day() -> None:
         import arviz  # noqa: F401
 
 
+def stamp_before_cells(client: Any = None, threads: int = 1) -> None:
+    """Write ArviZ's daily stamp where the cells' processes read it, before any cell runs.
+
+    Both executors start here.  First this process: a local pool's workers, and a Dask cluster
+    on this machine, share its cache folder.  Then, given a Dask ``client``, one worker of each
+    host in turn: Dask's workers are started elsewhere and several on one host (or hosts sharing
+    a home folder) would race again on their first cells.  A worker that cannot do it is passed
+    over; its cells will say why.
+    """
+    stamp_arviz_day()
+    if client is None:
+        return
+    for address in one_worker_per_host(client.scheduler_info()):
+        try:
+            client.run(worker.stamp_on_worker, threads, workers=[address])
+        except Exception:  # lost meanwhile, or no specrec there: the cells report it
+            continue
+
+
+def one_worker_per_host(info: dict) -> list[str]:
+    """The first worker address of each host in a Dask ``scheduler_info()``."""
+    first: dict[str, str] = {}
+    for address, w in sorted(info.get("workers", {}).items()):
+        first.setdefault(w.get("host", address), address)
+    return list(first.values())
+
+
 class LocalExecutor:
     """A spawned process pool, threads per process capped so the cores are not oversubscribed."""
 
@@ -67,7 +94,7 @@ class LocalExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        stamp_arviz_day()
+        stamp_before_cells()
         return ProcessPoolExecutor(
             max_workers=self.slots,
             mp_context=multiprocessing.get_context("spawn"),
@@ -122,6 +149,7 @@ class DaskExecutor:
         self.slots = workers or max(1, n_threads)
         self.threads = 1
         self.where = f"Dask scheduler {address} ({len(info.get('workers', {}))} workers)"
+        stamp_before_cells(self.client, self.threads)
 
     def submit(self, task: dict) -> Any:
         # pure=False: a cell may legitimately run again after a crash; never reuse a result

@@ -79,6 +79,15 @@ def start_local_worker(threads: int, parent: int) -> None:
     die_with_parent(parent)
 
 
+def stamp_on_worker(threads: int) -> None:
+    """ArviZ's daily stamp from a Dask worker (``executors.stamp_before_cells``), the thread
+    limits first, as a cell sets them: importing ArviZ loads SciPy, whose BLAS reads them."""
+    from specrec.study.executors import stamp_arviz_day
+
+    limit_threads(threads)
+    stamp_arviz_day()
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
