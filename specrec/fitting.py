@@ -186,7 +186,7 @@ def fit(
     else:
         timing.wall_s = time.perf_counter() - t_total
         metrics["timing"] = timing.as_dict()
-    return Run(path, metrics, idata, model, test_rows, loaded, train)
+    return Run(path, metrics, idata, model, test_rows, loaded, train, ev.predictions)
 
 
 def _plots(folder: Path, ev, metrics: dict, responsibilities: tuple | None = None) -> None:

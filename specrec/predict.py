@@ -6,10 +6,17 @@ dims are read from the model (the dims the likelihood indexes by), so nothing he
 they are called user and item.  An id the fit never saw becomes a new level of its dim, drawn
 from the population level (``specrec.model.levels``), and is marked as unknown; so is an id
 that had no training rows (its parameters are population-level draws too).
+
+A prediction is a function of its pair alone.  A pair of the run's test split gets the values
+of the run's ``predictions.csv`` (the evaluator's, to the last digit).  Any other pair draws its
+simulated responses from a generator seeded by the run's seed and the pair's ids, and a new id
+its population-level parameters from one seeded by the run's seed and the id; so neither the
+order of the pairs, nor duplicates, nor the other pairs of a file change a pair's values.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,11 +24,31 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.errors import DataError, UsageError
-from specrec.evaluate.evaluator import MAX_DRAWS, predict_rows, thin_draws
-from specrec.evaluate.metrics import clip
+from specrec.evaluate.evaluator import (
+    MAX_DRAWS,
+    MIN_PREDICTIVE,
+    predict_rows,
+    row_chunks,
+    thin_draws,
+)
+from specrec.evaluate.metrics import clip, predictive_interval
 from specrec.model.ir import Dim, Gather, Model, RowData, walk
-from specrec.model.levels import with_new_levels
-from specrec.model.reference import predict_draws, sample_new_levels
+from specrec.model.levels import old_levels, with_new_levels
+
+# ``_broadcast_args``, ``_probabilities``, ``_choose_p`` and ``_sample_component`` are private
+# to the reference model; they are imported so that one pair's simulated responses are drawn
+# exactly as ``predict_draws`` draws a row's, only from the pair's own generator.
+from specrec.model.reference import (
+    _broadcast_args,
+    _choose_p,
+    _probabilities,
+    _sample_component,
+    likelihood_args,
+    predict_draws,
+    row_log_weights,
+    sample_new_levels,
+    sample_response,
+)
 from specrec.spec.load import LoadedSpec
 
 
@@ -50,14 +77,25 @@ class Predictor:
     model: Model
     posterior: dict[str, np.ndarray]
     seed: int = 0
+    #: the run's test predictions (``predictions.csv``), returned as they are for those pairs
+    saved: pd.DataFrame | None = None
     _lookup: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _saved: dict[tuple[str, ...], tuple[float, float, float]] | None = field(
+        default=None, repr=False
+    )
 
     @classmethod
     def from_idata(
-        cls, loaded: LoadedSpec, train: Dataset, model: Model, idata, seed: int = 0
+        cls,
+        loaded: LoadedSpec,
+        train: Dataset,
+        model: Model,
+        idata,
+        seed: int = 0,
+        saved: pd.DataFrame | None = None,
     ) -> Predictor:
         post = {rv.name: np.asarray(idata.posterior[rv.name].values) for rv in model.latents}
-        return cls(loaded, train, model, thin_draws(post, MAX_DRAWS), seed)
+        return cls(loaded, train, model, thin_draws(post, MAX_DRAWS), seed, saved)
 
     # ---- ids -------------------------------------------------------------------------------------
     def dims(self) -> list[Dim]:
@@ -80,53 +118,164 @@ class Predictor:
         codes: dict[str, np.ndarray] = {}
         for d in dims:
             lookup = self.code_of(d)
-            unknown = list(dict.fromkeys(i for i in ids[d.name] if i not in lookup))
+            unknown = sorted({i for i in ids[d.name] if i not in lookup})
             if unknown:
                 new[d.name] = unknown
             extra = {u: d.size + k for k, u in enumerate(unknown)}
-            codes[d.name] = np.array([lookup.get(i, extra.get(i, -1)) for i in ids[d.name]])
+            codes[d.name] = np.array(
+                [lookup.get(i, extra.get(i, -1)) for i in ids[d.name]], dtype=np.int64
+            )
         if not new:
             return self.model, self.posterior, codes
         model = with_new_levels(
             self.loaded, self.train, self.model, {k: np.asarray(v) for k, v in new.items()}
         )
-        old_sizes = {k: self.model.dims[k].size for k in new}
-        return model, self._grow(model, old_sizes), codes
+        return model, self._grow(model, new), codes
 
-    def _grow(self, model: Model, old_sizes: dict[str, int]) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([self.seed, 1])
+    def _grow(self, model: Model, new: dict[str, list[str]]) -> dict[str, np.ndarray]:
+        """The posterior of ``model`` (grown by ``new`` ids per dim): the fitted draws on the old
+        levels, and for each new id population-level draws of its own.
+
+        Each id is drawn as the single new level of a model grown by one level of its dim,
+        from a generator seeded by the run's seed, the dim and the id: its values are the same
+        whichever other ids are new, and in whatever order they come.
+        """
         names = [rv.name for rv in model.latents]
         chains, draws = self.posterior[names[0]].shape[:2]
-        out = {n: np.empty((chains, draws, *model.latent(n).shape)) for n in names}
-        for c in range(chains):
-            for d in range(draws):
-                draw = {n: self.posterior[n][c, d] for n in names}
-                for n, v in sample_new_levels(model, draw, old_sizes, rng).items():
-                    out[n][c, d] = v
+        old_sizes = {k: self.model.dims[k].size for k in new}
+        out = {}
+        for n in names:
+            rv = model.latent(n)
+            spans = [d for d in rv.dims if d in new]
+            if len(spans) > 1:
+                raise UsageError(
+                    f"{n!r} is indexed by {' and '.join(spans)}, which both have ids the fit "
+                    "never saw here; predict the pairs of new ids of one of them at a time"
+                )
+            grown = np.empty((chains, draws, *rv.shape))
+            grown[(slice(None), slice(None), *old_levels(rv.dims, old_sizes))] = self.posterior[n]
+            out[n] = grown
+        for dim, unknown in new.items():
+            one = with_new_levels(
+                self.loaded, self.train, self.model, {dim: np.asarray(unknown[:1])}
+            )
+            size = old_sizes[dim]
+            over = [
+                (n, model.latent(n).dims.index(dim)) for n in names if dim in model.latent(n).dims
+            ]
+            for k, uid in enumerate(unknown):
+                rng = _generator(self.seed, 1, dim, uid)
+                for c in range(chains):
+                    for d in range(draws):
+                        draw = {n: self.posterior[n][c, d] for n in names}
+                        values = sample_new_levels(one, draw, {dim: size}, rng)
+                        for n, axis in over:
+                            at = (slice(None),) * axis + (size + k,)
+                            out[n][c, d][at] = np.take(values[n], size, axis=axis)
         return out
 
     # ---- predictions -----------------------------------------------------------------------------
     def predict(self, pairs: pd.DataFrame, interval: float | None = None) -> pd.DataFrame:
         """``pairs`` with the predicted mean, a central predictive interval and, per data dim,
-        whether the id was known (had training rows) or was predicted from the population."""
+        whether the id was known (had training rows) or was predicted from the population.
+
+        A pair of the run's test split gets its ``predictions.csv`` values (the interval only
+        at the run's own level); any other its own seeded draws (see the module docstring).
+        """
         settings = self.loaded.spec.evaluate
         level = settings.interval if interval is None else interval
         dims = self.dims()
         ids, columns = self._read_pairs(pairs, dims)
-        model, post, codes = self._codes(dims, ids)
-        n = len(pairs)
-        rows = RowData(np.full(n, np.nan), codes, columns)
-        rng = np.random.default_rng(self.seed)
-        # chunks of pairs, as in the evaluator: millions of pairs x draws stay bounded in memory
-        point, lower, upper, _ = predict_rows(model, post, rows, level, rng, keep_draws=False)
-        vr = self.model.value_range
+        texts = [*ids.values(), *([_number_text(x) for x in v] for v in columns.values())]
+        keys = list(zip(*texts, strict=True))
+        # computed in one canonical order, so that neither order nor duplicates matter
+        unique = sorted(set(keys))
+        at = {k: i for i, k in enumerate(unique)}
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}  # a row of each pair
+        values = np.full((len(unique), 3), np.nan)
+        saved = self.saved_predictions()
+        for i, k in enumerate(unique):
+            if k in saved:
+                values[i, 0] = saved[k][0]
+                if level == settings.interval:
+                    values[i, 1:] = saved[k][1:]
+        todo = np.flatnonzero(np.isnan(values[:, 1]))
+        if todo.size:
+            part = [unique[i] for i in todo]
+            part_ids = {d.name: [k[j] for k in part] for j, d in enumerate(dims)}
+            model, post, codes = self._codes(dims, part_ids)
+            part_columns = {name: columns[name][[first[k] for k in part]] for name in columns}
+            rows = RowData(np.full(len(part), np.nan), codes, part_columns)
+            point = predict_rows(model, post, rows, None, None, False)[0]
+            lower, upper = self._seeded_interval(model, post, rows, part, level)
+            vr = self.model.value_range
+            fresh = np.column_stack([point, lower, upper])
+            fresh = clip(fresh, vr) if settings.clip else fresh
+            keep = ~np.isnan(values[todo, 0])  # a test pair's mean stays predictions.csv's
+            fresh[keep, 0] = values[todo[keep], 0]
+            values[todo] = fresh
+        order = np.array([at[k] for k in keys], dtype=np.int64)
         out = pairs.copy()
-        for name, v in {"mean": point, "lower": lower, "upper": upper}.items():
-            out[name] = clip(v, vr) if settings.clip else v
+        for j, name in enumerate(("mean", "lower", "upper")):
+            out[name] = values[order, j]
         for d in dims:
-            out[f"{d.name}_known"] = np.isin(codes[d.name], self.trained_codes(d))
+            lookup, trained = self.code_of(d), set(self.trained_codes(d).tolist())
+            out[f"{d.name}_known"] = [lookup.get(i, -1) in trained for i in ids[d.name]]
         out.attrs["interval"] = level
         return out
+
+    def saved_predictions(self) -> dict[tuple[str, ...], tuple[float, float, float]]:
+        """The run's test pairs, by the ids of the likelihood's dims (and its data columns'
+        values), -> mean, lower, upper as ``predictions.csv`` has them (a pair repeated in the
+        test split: its first row)."""
+        if self._saved is None:
+            self._saved = {}
+            t, dims = self.saved, self.dims()
+            names = [d.column for d in dims] + list(self.model.data.columns)
+            if t is not None and all(n in t.columns for n in names):
+                keys = zip(
+                    *(t[d.column].map(_id_text) for d in dims),
+                    *(t[c].map(_number_text) for c in self.model.data.columns),
+                    strict=True,
+                )
+                bounds = t[["mean", "lower", "upper"]].to_numpy(dtype=float)
+                for k, v in zip(keys, bounds, strict=True):
+                    self._saved.setdefault(tuple(k), (float(v[0]), float(v[1]), float(v[2])))
+        return self._saved
+
+    def _seeded_interval(
+        self,
+        model: Model,
+        post: dict[str, np.ndarray],
+        rows: RowData,
+        keys: list[tuple[str, ...]],
+        level: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The central ``level`` interval of each row's simulated responses, one per posterior
+        draw (at least ``MIN_PREDICTIVE``: a point fit's draw is repeated), each row drawn from
+        a generator seeded by the run's seed and its key (``keys``, one per row)."""
+        names = [rv.name for rv in model.latents]
+        chains, draws = post[names[0]].shape[:2]
+        reps = max(1, int(np.ceil(MIN_PREDICTIVE / (chains * draws))))
+        n_draws = chains * draws * reps
+        lower, upper = np.empty(len(rows)), np.empty(len(rows))
+        for chunk in row_chunks(len(rows), _row_width(model, post, rows)):
+            part = rows.take(chunk)
+            args, cumulative = _args_by_draw(model, post, part)
+            y = np.empty((n_draws, len(part)))
+            for j in range(len(part)):
+                rng = _generator(self.seed, 2, *keys[chunk.start + j])
+                one = {a: np.repeat(v[:, j], reps, axis=0) for a, v in args.items()}
+                if cumulative is None:
+                    y[:, j] = sample_response(model, rng, one, n_draws)
+                else:
+                    chosen = _choose_p(rng, np.repeat(cumulative[:, j], reps, axis=0))
+                    y[:, j] = _sample_component(model, rng, one, chosen)
+            bounds = predictive_interval(
+                model.to_data_scale(y), level, model.likelihood.dist.discrete
+            )
+            lower[chunk], upper[chunk] = bounds
+        return lower, upper
 
     def _read_pairs(
         self, pairs: pd.DataFrame, dims: list[Dim]
@@ -263,3 +412,53 @@ def _id_text(v: object) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)
+
+
+def _number_text(v: object) -> str:
+    """A numeric column's value as a key: the float's shortest exact text."""
+    return repr(float(v))  # type: ignore[arg-type]
+
+
+def _generator(seed: int, stream: int, *parts: str) -> np.random.Generator:
+    """A generator of its own for one pair (``stream`` 2) or one new id (``stream`` 1), seeded
+    by the run's seed and the ids, so that its draws depend on nothing else predicted."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()
+    return np.random.default_rng([seed, stream, int.from_bytes(digest, "little")])
+
+
+def _args_by_draw(
+    model: Model, post: dict[str, np.ndarray], rows: RowData
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The likelihood's arguments on ``rows`` at every draw, stacked as (draw, row, ...); for
+    a mixture aligned to (draw, row, component), with each row's cumulative component
+    probabilities (what ``predict_draws`` draws a row's component from)."""
+    names = [rv.name for rv in model.latents]
+    chains, draws = post[names[0]].shape[:2]
+    stacked: dict[str, np.ndarray] = {}
+    cumulative = None
+    for s, (c, d) in enumerate(np.ndindex(chains, draws)):
+        values = {n: post[n][c, d] for n in names}
+        args = likelihood_args(model, values, rows)
+        if model.mixture is None:
+            full = _broadcast_args(model.likelihood, args, (len(rows),))
+        else:
+            log_w = row_log_weights(model, values, rows)
+            p = _probabilities(log_w)
+            if cumulative is None:
+                cumulative = np.empty((chains * draws, *p.shape))
+            cumulative[s] = p
+            full = {a: np.broadcast_to(np.asarray(v, float), log_w.shape) for a, v in args.items()}
+        for a, v in full.items():
+            if a not in stacked:
+                stacked[a] = np.empty((chains * draws, *np.shape(v)))
+            stacked[a][s] = v
+    return stacked, cumulative
+
+
+def _row_width(model: Model, post: dict[str, np.ndarray], rows: RowData) -> int:
+    """Values per row of ``_args_by_draw``'s largest array: draws x components (a mixture) or
+    x categories (a categorical's probabilities), so that its chunks of rows stay bounded."""
+    one = _args_by_draw(model, {k: v[:1, :1] for k, v in post.items()}, rows.take(slice(0, 1)))
+    per_row = max(int(np.prod(v.shape[2:], dtype=int)) for v in one[0].values())
+    chains, draws = next(iter(post.values())).shape[:2]
+    return chains * draws * max(1, per_row)

@@ -35,6 +35,8 @@ class Run:
     test_rows: RowData | None = None
     loaded: LoadedSpec | None = None  # the resolved spec that was fitted
     train: Dataset | None = None  # the training rows
+    #: the test pairs' predictions (``predictions.csv``); read from ``path`` when not given
+    predictions: pd.DataFrame | None = None
     _predictor: Predictor | None = field(default=None, repr=False)
 
     @property
@@ -43,8 +45,11 @@ class Run:
             if self.model is None or self.loaded is None or self.train is None:
                 raise UsageError("this Run carries no spec and training rows to predict with")
             seed = int(self.metrics.get("seed", 0))
+            saved = self.predictions
+            if saved is None and self.path is not None:
+                saved = read_predictions(self.path, self.model)
             self._predictor = Predictor.from_idata(
-                self.loaded, self.train, self.model, self.idata, seed
+                self.loaded, self.train, self.model, self.idata, seed, saved
             )
         return self._predictor
 
@@ -105,6 +110,17 @@ def load_run(path: str | Path) -> Run:
                 )
     metrics = rundir.read_json(folder, "metrics")
     return Run(folder, metrics, idata, model, None, loaded, train)
+
+
+def read_predictions(folder: Path, model: Model) -> pd.DataFrame | None:
+    """A run's ``predictions.csv``, ids as text and every float exactly as written (None if
+    the run has none), so that predict can return those values for the test pairs."""
+    path = folder / rundir.FILES["predictions"]
+    if not path.is_file():
+        return None
+    ids = {d.column: str for d in model.dims.values() if d.column}
+    empty = {c: [""] for c in ("mean", "lower", "upper")}  # an id is never read as missing
+    return pd.read_csv(path, dtype=ids, keep_default_na=False, na_values=empty)
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

@@ -323,3 +323,57 @@ def test_predictions_csv_marks_ids_without_training_rows_as_predict_does(ordinal
         train = ordinal_run.train
         seen = set(train.levels[f"{dim}_id"][train.codes[f"{dim}_id"]].tolist())
         assert saved[f"{dim}_known"].tolist() == [i in seen for i in saved[f"{dim}_id"]]
+
+
+def test_a_test_pair_gets_exactly_its_predictions_csv_values(fitted) -> None:
+    """Asked in any order, mixed with other pairs, the run's test pairs get predictions.csv's
+    mean and interval to the last digit (the first row of a pair the test split repeats)."""
+    path = fitted.path / "predictions.csv"
+    saved = pd.read_csv(path).drop_duplicates(["user_id", "item_id"])
+    pairs = pd.concat(
+        [saved[["user_id", "item_id"]], pd.DataFrame({"user_id": [99999], "item_id": [1]})]
+    ).iloc[::-1]
+    for run in (specrec.load_run(fitted.path), fitted):  # read back, and in memory
+        out = run.predict(pairs).iloc[::-1].iloc[:-1]
+        for col in ("mean", "lower", "upper"):
+            np.testing.assert_array_equal(out[col].to_numpy(), saved[col].to_numpy())
+
+
+def test_predictions_do_not_depend_on_order_or_duplicates(fitted) -> None:
+    """Pairs outside the test split (unknown ids too) are drawn from generators of their own:
+    shuffled, duplicated, or among other pairs, a pair gets the same values."""
+    run = specrec.load_run(fitted.path)
+    saved = pd.read_csv(fitted.path / "predictions.csv")
+    test = set(zip(saved["user_id"], saved["item_id"], strict=True))
+    users, items = run.model.dims["user"].coords, run.model.dims["item"].coords
+    known = [(u, i) for u in users[:6] for i in items[:6] if (u, i) not in test][:12]
+    new = [("new-a", items[0]), ("new-b", items[0]), (users[0], "new-x"), ("new-a", "new-x")]
+    pairs = pd.DataFrame([*known, *new], columns=["user_id", "item_id"])
+
+    def rows(out: pd.DataFrame) -> list:
+        cols = ["user_id", "item_id", "mean", "lower", "upper"]
+        return [((str(u), str(i)), rest) for u, i, *rest in out[cols].itertuples(index=False)]
+
+    first = dict(rows(run.predict(pairs)))
+    shuffled = pairs.sample(frac=1.0, random_state=1)
+    doubled = pd.concat([shuffled, pairs.iloc[[3, 12, 15, 3]]])
+    fresh = specrec.load_run(fitted.path)  # nothing cached from the first call
+    for other in (fresh.predict(shuffled), run.predict(doubled), run.predict(pairs.iloc[[15, 3]])):
+        for pair, values in rows(other):  # every row, the repeated ones too
+            assert values == first[pair], pair
+    assert len({v[1] for v in first.values()}) > 1  # real intervals, not a constant
+
+
+def test_a_pairs_own_draws_match_the_evaluators_within_monte_carlo_error(fitted) -> None:
+    """Without predictions.csv to return, the test pairs are simulated pair by pair (each from
+    its own generator): the same means, and intervals that differ only by simulation noise."""
+    from dataclasses import replace
+
+    saved = pd.read_csv(fitted.path / "predictions.csv").drop_duplicates(["user_id", "item_id"])
+    predictor = replace(specrec.load_run(fitted.path).predictor, saved=None)
+    out = predictor.predict(saved[["user_id", "item_id"]])
+    np.testing.assert_allclose(out["mean"], saved["mean"], rtol=1e-10)
+    for col in ("lower", "upper"):
+        diff = (out[col] - saved[col]).to_numpy()
+        assert np.abs(diff).mean() < 0.25 and abs(diff.mean()) < 0.08, (col, diff)
+        assert not np.array_equal(out[col], saved[col])  # drawn anew, not looked up

@@ -261,6 +261,8 @@ def evaluate_fit(
     table = {}
     for d in dims:
         table[d.column] = d.coords[test_rows.index[d.name]]
+    # the likelihood's numeric columns too: with them a test pair is known by its whole row
+    table |= {name: test_rows.columns[name] for name in model.data.columns}
     table |= {
         model.response: test_rows.y,
         "mean": shown,
