@@ -1,5 +1,6 @@
 """Fits that live on: a run directory read back without the data or a backend, predicting new
-pairs by raw id and recommending unrated items (one small NumPyro fit shared by the module)."""
+pairs by raw id and recommending unrated items (one small NumPyro fit shared by most tests; an
+ordinal and a numeric-column fit for the discrete bounds and the whole-row lookup)."""
 
 from __future__ import annotations
 
@@ -377,3 +378,60 @@ def test_a_pairs_own_draws_match_the_evaluators_within_monte_carlo_error(fitted)
         diff = (out[col] - saved[col]).to_numpy()
         assert np.abs(diff).mean() < 0.25 and abs(diff.mean()) < 0.08, (col, diff)
         assert not np.array_equal(out[col], saved[col])  # drawn anew, not looked up
+
+
+#: A likelihood reading a numeric column (``hour``, named ``hr`` in the file) of an ML-latest
+#: style CSV: the loader renames userId/movieId and hr, and so does predict.
+HOURLY = """\
+specrec: 1
+name: hourly
+data:
+  source: file
+  path: ratings.csv
+  columns: {hour: hr}
+  split: {kind: random, test_fraction: 0.25, seed: 0}
+dims:
+  user: {column: user_id}
+  item: {column: item_id}
+params:
+  mu: Normal(3, 1)
+  b_u: {prior: "Normal(0, 0.5)", dims: [user]}
+  b_i: {prior: "Normal(0, 0.5)", dims: [item]}
+  beta: Normal(0, 1)
+  sigma: HalfNormal(1)
+likelihood:
+  rating: Normal(mu + b_u[user] + b_i[item] + beta * hour, sigma)
+inference: {method: map, steps: 300, seed: 0}
+"""
+
+
+def test_a_test_row_with_a_numeric_column_is_known_by_its_whole_row(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cells = rng.choice(15 * 10, 120, replace=False)  # distinct (user, item) cells
+    user, item, hour = cells // 10 + 1, cells % 10 + 1, rng.integers(0, 3, len(cells))
+    rating = np.clip(np.rint(3 + 0.5 * hour + rng.normal(0, 0.5, len(cells))), 1, 5)
+    lines = [f"{u},{i},{r},{h}" for u, i, r, h in zip(user, item, rating, hour, strict=True)]
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,hr\n" + "\n".join(lines) + "\n")
+    (tmp_path / "hourly.yaml").write_text(HOURLY)
+    run = specrec.fit(tmp_path / "hourly.yaml", out=tmp_path / "out", progress=False)
+    saved = pd.read_csv(run.path / "predictions.csv")
+    assert saved.columns.tolist()[:3] == ["user_id", "item_id", "hour"]
+    pairs = tmp_path / "pairs.csv"
+    first = saved.head(5)
+    other = first.assign(hour=first["hour"] + 10)  # the same ids at another hour
+    with pairs.open("w") as f:
+        f.write("userId,movieId,hr\n")
+        for t in (first, other):
+            for u, i, h in t[["user_id", "item_id", "hour"]].itertuples(index=False):
+                f.write(f"{u},{i},{h}\n")
+    out_file = tmp_path / "pred.csv"
+    r = CliRunner().invoke(
+        main, ["predict", str(run.path), "--pairs", str(pairs), "--out", str(out_file)]
+    )
+    assert r.exit_code == 0, r.output
+    out = pd.read_csv(out_file)
+    for col in ("mean", "lower", "upper"):
+        np.testing.assert_array_equal(out[col].head(5).to_numpy(), first[col].to_numpy())
+    beta = float(np.mean(run.idata.posterior["beta"].values))
+    shift = out["mean"].tail(5).to_numpy() - first["mean"].to_numpy()
+    np.testing.assert_allclose(shift, 10 * beta, rtol=1e-6)  # computed, not looked up
