@@ -655,7 +655,9 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
 
     RUN_DIR is a run directory or a spec's runs folder (runs/NAME: its newest run is used).
     Ids the fit never saw (or saw only in test rows) are predicted from the population level
-    and marked False in the DIM_known columns.
+    and marked False in the DIM_known columns.  A pair of the run's test split gets its
+    predictions.csv values; any other pair is simulated from a generator seeded by the run's
+    seed and the pair's ids, so the order of the pairs and repeated pairs change nothing.
     """
     from specrec.predict import unknown_pairs_note
     from specrec.run import load_run, read_pairs
