@@ -156,8 +156,13 @@ class Predictor:
             grown[(slice(None), slice(None), *old_levels(rv.dims, old_sizes))] = self.posterior[n]
             out[n] = grown
         for dim, unknown in new.items():
-            one = with_new_levels(
-                self.loaded, self.train, self.model, {dim: np.asarray(unknown[:1])}
+            alone = len(new) == 1 and len(unknown) == 1  # ``model`` is that model already
+            one = (
+                model
+                if alone
+                else with_new_levels(
+                    self.loaded, self.train, self.model, {dim: np.asarray(unknown[:1])}
+                )
             )
             size = old_sizes[dim]
             over = [
