@@ -19,6 +19,7 @@ from importlib import import_module
 from typing import Any
 
 __all__ = [
+    "Comparison",
     "LoadedRun",
     "Run",
     "compare_models",
@@ -33,6 +34,7 @@ __all__ = [
 _LAZY = {
     "fit": "specrec.fitting",
     "compare_models": "specrec.model_comparison",
+    "Comparison": "specrec.model_comparison",
     "load_spec": "specrec.spec.load",
     "parse_spec_text": "specrec.spec.load",
     "lower": "specrec.model.lower",

@@ -39,18 +39,31 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "left_out": self.left_out, "data": self.data}
 
+    def to_frame(self) -> Any:
+        """The ranked table as a DataFrame indexed by model, as ``az.compare`` returns it (with
+        the test RMSE, coverage, spec, method, backend and run directory beside it)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows).set_index("model")
+
 
 def _name(run: Any, taken: set[str]) -> str:
     """A run's label: its spec name, made unique with its method and backend if needed."""
     m = run.metrics
     for candidate in (
         m["spec"]["name"],
-        f"{m['spec']['name']} ({m['inference']['method']}, {m['backend']})",
+        f"{m['spec']['name']} ({m['inference']['method']}, {_backend(m)})",
         f"{m['spec']['name']} ({run.path.name})",
     ):
         if candidate not in taken:
             return candidate
     raise UsageError(f"{run.path}: the same run is given twice")
+
+
+def _backend(metrics: dict[str, Any]) -> str:
+    """The backend's name (metrics.json keeps a record of it: name, version, cache counters)."""
+    b = metrics["backend"]
+    return str(b.get("name", b)) if isinstance(b, dict) else str(b)
 
 
 def _unit(run: Any) -> tuple[str, int] | None:
@@ -141,7 +154,7 @@ def compare_models(runs: Sequence[Any], names: Sequence[str] | None = None) -> C
                 "coverage_90": test.get("coverage_90"),
                 "spec": run.metrics["spec"]["name"],
                 "method": run.metrics["inference"]["method"],
-                "backend": run.metrics["backend"],
+                "backend": _backend(run.metrics),
                 "run": str(run.path.absolute()),
             }
         )

@@ -117,3 +117,17 @@ def test_the_python_api_takes_runs_and_labels(runs: dict) -> None:
     c = specrec.compare_models([runs["biases"], runs["mean_only"]], names=["A", "B"])
     assert {row["model"] for row in c.rows} == {"A", "B"}
     assert abs(sum(row["weight"] for row in c.rows) - 1.0) < 1e-6
+    frame = c.to_frame()
+    assert list(frame.index) == [row["model"] for row in c.rows]
+    assert frame.loc["A", "backend"] == "numpyro"  # the name, not metrics.json's whole record
+    assert isinstance(c, specrec.Comparison)
+
+
+def test_two_runs_of_one_spec_are_labelled_by_method_and_backend_name(runs: dict) -> None:
+    """The second run of a spec gets ``name (method, backend)``: the backend's name, not the
+    record metrics.json keeps of it (version, compile-cache counters)."""
+    from specrec.model_comparison import _name
+
+    first = runs["biases"]
+    label = _name(first, {first.metrics["spec"]["name"]})
+    assert label == "biases (vi, numpyro)"
