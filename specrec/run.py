@@ -39,6 +39,22 @@ class Run:
     predictions: pd.DataFrame | None = None
     _predictor: Predictor | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """One line (the dataclass's own repr printed every draw and row, some 56,000
+        characters for the quickstart): spec, method, backend, test RMSE and the directory."""
+        m = self.metrics
+        backend = m.get("backend") or {}
+        name = backend.get("name") if isinstance(backend, dict) else backend
+        rmse = ((m.get("metrics") or {}).get("test") or {}).get("rmse")
+        parts = [
+            f"spec={(m.get('spec') or {}).get('name')!r}",
+            f"method={(m.get('inference') or {}).get('method')!r}",
+            f"backend={name!r}",
+            f"test_rmse={rmse:.4f}" if isinstance(rmse, float) else "test_rmse=None",
+            f"path={str(self.path) if self.path is not None else None!r}",
+        ]
+        return f"Run({', '.join(parts)})"
+
     @property
     def predictor(self) -> Predictor:
         if self._predictor is None:

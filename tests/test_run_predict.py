@@ -435,3 +435,15 @@ def test_a_test_row_with_a_numeric_column_is_known_by_its_whole_row(tmp_path: Pa
     beta = float(np.mean(run.idata.posterior["beta"].values))
     shift = out["mean"].tail(5).to_numpy() - first["mean"].to_numpy()
     np.testing.assert_allclose(shift, 10 * beta, rtol=1e-6)  # computed, not looked up
+
+
+def test_a_run_shows_itself_in_one_line(fitted) -> None:
+    """In a notebook cell, a Run is one readable line, not every draw of its InferenceData."""
+    for run in (fitted, specrec.load_run(fitted.path)):
+        text = repr(run)
+        assert "\n" not in text and len(text) < 300, text
+        m = run.metrics
+        assert f"spec={m['spec']['name']!r}" in text
+        assert f"backend={m['backend']['name']!r}" in text
+        assert f"test_rmse={m['metrics']['test']['rmse']:.4f}" in text
+        assert str(fitted.path) in text
