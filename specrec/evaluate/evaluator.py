@@ -26,7 +26,7 @@ from specrec.evaluate.groups import (
     over_budget,
     shares_training_pass,
 )
-from specrec.evaluate.likelihood import pointwise_log_likelihood
+from specrec.evaluate.likelihood import log_likelihood_and_replicated, pointwise_log_likelihood
 from specrec.evaluate.loo import loo_budget_reason, psis_loo_chunks
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
@@ -141,12 +141,17 @@ def predict_rows(
     kept = []
     for chunk in row_chunks(n, width):
         part, start = rows.take(chunk), chunk.start
-        mean_draws, _ = predict_draws(model, post, part)
+        # with enough draws the predictive draws are the posterior's own: one pass over the
+        # likelihood's arguments gives both (the means draw nothing from ``rng``)
+        same = predictive is post
+        mean_draws, y_draws = predict_draws(model, post, part, rng if same else None)
         point[start : start + len(part)] = mean_draws.mean(axis=(0, 1))
         if keep_draws:
             kept.append(mean_draws)
         if predictive is not None and lower is not None and upper is not None:
-            _, y_draws = predict_draws(model, predictive, part, rng)
+            if not same:
+                _, y_draws = predict_draws(model, predictive, part, rng)
+            assert y_draws is not None
             flat = y_draws.reshape(-1, len(part))
             assert interval is not None  # ``predictive`` is made only with one
             bounds = predictive_interval(flat, interval, model.likelihood.dist.discrete)
@@ -200,10 +205,11 @@ def evaluate_fit(
     train_metrics.pop(coverage_key(settings.interval))
 
     dims = [d for d in model.dims.values() if d.column]
-    sample_rows, y_draws = _predictive_sample(model, post, test_rows, rng)
+    sample_rows, y_draws, sample_log_lik = _predictive_sample(model, post, test_rows, rng)
     test_metrics |= _honesty_and_ranking(
-        model, post, y_draws, point, train, test, test_rows, sample_rows, dims, settings
-    )
+        model, post, y_draws, point, train, test, test_rows, sample_rows, dims, settings,
+        sample_log_lik,
+    )  # fmt: skip
     base = baselines(
         train.y,
         {d.name: train.codes[d.column] for d in dims},
@@ -327,8 +333,10 @@ def _table_names(model: Model) -> list[str]:
 
 def _predictive_sample(
     model: Model, post: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator
-) -> tuple[RowData, np.ndarray]:
-    """The test rows the predictive-density metrics use, and their predictive draws.
+) -> tuple[RowData, np.ndarray, np.ndarray | None]:
+    """The test rows the predictive-density metrics use, their predictive draws and, when
+    the predictive draws are the posterior's own (enough of them, no mixture), the rows'
+    log-likelihood from the same pass over the likelihood's arguments (else None).
 
     Coverage at several levels, the calibration curve and the log predictive density need
     every draw of every row at once; all rows when that fits in ``CHUNK_ELEMENTS``, else a
@@ -341,8 +349,12 @@ def _predictive_sample(
     limit = max(1, CHUNK_ELEMENTS // width)
     if len(rows) > limit:
         rows = rows.take(np.sort(rng.choice(len(rows), size=limit, replace=False)))
+    if predictive is post and model.mixture is None:
+        # the same simulated ratings as predict_draws draws (one per draw, in order)
+        log_lik, y_draws = log_likelihood_and_replicated(model, post, rows, rng)
+        return rows, y_draws, log_lik
     _, y_draws = predict_draws(model, predictive, rows, rng)
-    return rows, y_draws
+    return rows, y_draws, None
 
 
 def _honesty_and_ranking(
@@ -356,13 +368,16 @@ def _honesty_and_ranking(
     sample_rows: RowData,
     dims: list[Dim],
     settings: Evaluate,
+    log_lik: np.ndarray | None = None,
 ) -> dict:
     """Is the uncertainty honest (log density, coverage) and is the top of each list right?
 
-    ``y_draws`` are predictive draws of ``sample_rows`` (``_predictive_sample``).
+    ``y_draws`` are predictive draws of ``sample_rows`` (``_predictive_sample``), ``log_lik``
+    their log-likelihood if that pass computed it.
     """
     vr = model.value_range
-    log_lik = pointwise_log_likelihood(model, post, sample_rows)
+    if log_lik is None:
+        log_lik = pointwise_log_likelihood(model, post, sample_rows)
     coverage = interval_coverage(sample_rows.y, y_draws, COVERAGE_LEVELS, vr, settings.clip)
     shown = clip(point, vr) if settings.clip else point
     by_activity = {
