@@ -7,9 +7,12 @@ Test log predictive density and PSIS-LOO both start from this array.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.special import logsumexp
 
+from specrec.evaluate.threads import ordered_map
 from specrec.model import mixture
 from specrec.model.ir import Model, RowData
 from specrec.model.reference import likelihood_args, row_log_weights, sample_response
@@ -50,18 +53,24 @@ def _log_likelihood(
     jacobian = 0.0 if dist.discrete else float(np.log(abs(model.response_scale)))
     out = np.empty((chains, draws, len(rows)))
     y_rep = None if rng is None else np.empty_like(out)
-    for c in range(chains):
-        for d in range(draws):
-            values = {n: posterior[n][c, d] for n in names}
-            args = likelihood_args(model, values, rows)
-            if model.mixture is None:
-                log_p = dist.logpdf(y, **args)
-            else:  # a mixture weighted as the row's level: its responsibilities, from training
-                log_w = row_log_weights(model, values, rows)
-                log_p = logsumexp(log_w + mixture.component_log_prob(model, args, rows), axis=1)
-            out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
-            if y_rep is not None and rng is not None:
-                y_rep[c, d] = sample_response(model, rng, args, len(rows))
+
+    def one(cd: tuple[int, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        values = {n: posterior[n][cd[0], cd[1]] for n in names}
+        args = likelihood_args(model, values, rows)
+        if model.mixture is None:
+            log_p = dist.logpdf(y, **args)
+        else:  # a mixture weighted as the row's level: its responsibilities, from training
+            log_w = row_log_weights(model, values, rows)
+            log_p = logsumexp(log_w + mixture.component_log_prob(model, args, rows), axis=1)
+        return log_p, args
+
+    # draws on every core; the replicated ratings are drawn here, in draw order, from the one
+    # generator, so they are those of a serial loop
+    order = list(itertools.product(range(chains), range(draws)))
+    for (c, d), (log_p, args) in zip(order, ordered_map(one, order), strict=True):
+        out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
+        if y_rep is not None and rng is not None:
+            y_rep[c, d] = sample_response(model, rng, args, len(rows))
     return out, y_rep
 
 

@@ -12,10 +12,11 @@ itself, so the result is ArviZ's in every case (tests/evaluate/test_psis.py comp
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from specrec.evaluate.threads import threads
 
 #: ratings smoothed together: bounds the ``(rows, m, m)`` weights of the Pareto fit to ~100 MB
 BLOCK_ROWS = 2048
@@ -54,13 +55,6 @@ def psislw(log_weights: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.n
         for block in blocks:
             smooth(block)
     return lw, k
-
-
-def threads() -> int:
-    """Cores to use: the process's thread limit (a study worker sets OMP_NUM_THREADS), or all."""
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, int(limit) if limit.isdigit() else (cores or 1))
 
 
 def _smooth_block(raw: np.ndarray, reff: float) -> tuple[np.ndarray, np.ndarray]:
