@@ -7,6 +7,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import jax
@@ -181,13 +182,17 @@ class NumPyroBackend:
             max_tree_depth=settings.max_tree_depth,
             init_strategy=init_to_value(values=init),
         )
+        # several chains: each on its own CPU device, one at a time with one device
+        devices = jax.local_devices()[: min(settings.chains, jax.local_device_count())]
         mcmc = MCMC(
             kernel,
             num_warmup=settings.warmup,
             num_samples=settings.draws,
             num_chains=settings.chains,
-            chain_method="sequential",
-            progress_bar=progress,
+            chain_method=_on_devices(devices, progress) if settings.chains > 1 else "sequential",
+            # NumPyro draws no bar for a chain_method of ours (``_on_devices`` says when each
+            # chain is done instead)
+            progress_bar=progress and settings.chains == 1,
         )
         mcmc.run(
             key,
@@ -212,7 +217,10 @@ class NumPyroBackend:
             "energy": np.asarray(extra["energy"], dtype=float),  # az.bfmi, az.plot_energy
         }
         posterior = {k: np.asarray(v) for k, v in samples.items()}
-        return FitResult("nuts", posterior, sample_stats=stats)
+        info = {"chain_method": "parallel" if len(devices) > 1 else "sequential"}
+        if settings.chains > 1:
+            info["devices"] = len(devices)
+        return FitResult("nuts", posterior, sample_stats=stats, info=info)
 
     def log_density(self, model: Model) -> LogDensity:
         """float64 log density and gradient; x64 is switched on only around these calls.
@@ -236,6 +244,46 @@ class NumPyroBackend:
                 return float(value), {k: np.asarray(v) for k, v in grad.items()}
 
         return call
+
+
+def _on_devices(devices: list[Any], progress: bool) -> Callable[[Callable], Callable]:
+    """NumPyro's ``chain_method``: chain ``i`` runs on ``devices[i % len(devices)]``, as one
+    program compiled for one device, so the chains run in parallel on a machine's cores
+    (``specrec_jax.xla_flags.use_host_devices`` makes a CPU device per core) and in turn with
+    one device, with the same draws bit for bit (``tests/backends/test_parallel_chains.py``).
+
+    NumPyro's own ``"parallel"`` (a ``pmap`` over the chains) is not used: in JAX 0.10 a
+    ``pmap`` over two devices is one program partitioned across them, whose draws differed
+    from the same chains run one at a time in the last bits of the log density and then
+    wholly, after 100 warm-up steps of the quickstart.  Dispatch is asynchronous, so the loop
+    below returns before the chains are done; the next chain compiles while the first runs.
+    """
+
+    def transform(f: Callable) -> Callable:
+        chain = jax.jit(f)
+
+        def run(xs: Any) -> Any:
+            n = jax.tree.leaves(xs)[0].shape[0]
+            outs = []
+            for i in range(n):
+                device = devices[i % len(devices)]
+                x = jax.device_put(jax.tree.map(partial(_take, i=i), xs), device)
+                with jax.default_device(device):
+                    outs.append(chain(x))
+            if progress:
+                for i, out in enumerate(outs):
+                    jax.block_until_ready(out)
+                    print(f"nuts: chain {i + 1}/{n} done", file=sys.stderr, flush=True)
+            home = devices[0]
+            return jax.tree.map(lambda *a: jnp.stack([jax.device_put(x, home) for x in a]), *outs)
+
+        return run
+
+    return transform
+
+
+def _take(a: Any, i: int) -> Any:
+    return a[i]
 
 
 def _guide_draws(model: Model, params: dict[str, Any], n: int, key: Any) -> dict[str, np.ndarray]:

@@ -173,8 +173,9 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
 
     def fn(rows: dict[str, jnp.ndarray] | None = None) -> None:
         if rows is None:
-            if not baked:
-                baked.update(device_rows(model, dtype))
+            if not baked:  # concrete arrays even when the first call is inside a trace
+                with jax.ensure_compile_time_eval():
+                    baked.update(device_rows(model, dtype))
             rows = baked
         if batch is not None:
             n = rows[RESPONSE].shape[0]
