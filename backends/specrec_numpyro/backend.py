@@ -256,7 +256,8 @@ def _on_devices(devices: list[Any], progress: bool) -> Callable[[Callable], Call
     ``pmap`` over two devices is one program partitioned across them, whose draws differed
     from the same chains run one at a time in the last bits of the log density and then
     wholly, after 100 warm-up steps of the quickstart.  Dispatch is asynchronous, so the loop
-    below returns before the chains are done; the next chain compiles while the first runs.
+    below returns before the chains are done; the next chain compiles while the first runs
+    (that overlap counts as compile time in ``compile_s``, not in ``fit_s``).
     """
 
     def transform(f: Callable) -> Callable:
@@ -264,6 +265,9 @@ def _on_devices(devices: list[Any], progress: bool) -> Callable[[Callable], Call
 
         def run(xs: Any) -> Any:
             n = jax.tree.leaves(xs)[0].shape[0]
+            if progress:
+                on = f"{len(devices)} CPU devices at once" if len(devices) > 1 else "one by one"
+                print(f"nuts: {n} chains, {on}", file=sys.stderr, flush=True)
             outs = []
             for i in range(n):
                 device = devices[i % len(devices)]
