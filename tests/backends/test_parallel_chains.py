@@ -100,9 +100,14 @@ def test_host_devices_are_added_once_and_never_over_the_users_count(monkeypatch)
 
 
 @pytest.mark.backend("numpyro")
-def test_importing_the_numpyro_backend_makes_a_device_per_core():
+@pytest.mark.parametrize(
+    "flags", [None, "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"]
+)
+def test_importing_the_numpyro_backend_makes_a_device_per_core(flags):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if flags:  # a study worker's thread cap: one device, its chains one by one
+        env["XLA_FLAGS"] = flags
     code = "import specrec_numpyro, jax; print(jax.local_device_count())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout.split()[-1]) == xla_flags.cores()
+    assert int(out.stdout.split()[-1]) == (1 if flags else xla_flags.cores())
