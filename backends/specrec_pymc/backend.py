@@ -253,8 +253,13 @@ def _sample_pm(
         }
     elif sampler == "numpyro":
         kwargs["target_accept"] = settings.target_accept
+        # sequential, not the bridge's default "parallel": a process that imported the NumPyro
+        # backend has a CPU device per core, and numpyro's pmap over them changed the NumPyro
+        # backend's float32 draws (not reproduced through this float64 bridge; kept the same
+        # program whatever the device count, as the NumPyro backend does)
         kwargs["nuts_sampler_kwargs"] = {
             "jitter": False,
+            "chain_method": "sequential",
             "nuts_kwargs": {"max_tree_depth": settings.max_tree_depth},
         }
     elif sampler == "blackjax":
