@@ -122,7 +122,7 @@ def log_likelihood_array(model: Model, post: dict[str, np.ndarray]) -> tuple[np.
     rows = model.data
     out = np.empty((chains, draws, len(rows)))
     for chunk in row_chunks(len(rows), chains * draws):
-        out[:, :, chunk] = pointwise_log_likelihood(model, post, rows.take(chunk))
+        pointwise_log_likelihood(model, post, rows.take(chunk), out[:, :, chunk])
     return out, OBS
 
 
@@ -140,8 +140,8 @@ def log_likelihood_and_replicated_array(
     log_lik = np.empty((chains, draws, len(rows)))
     y_rep = np.empty_like(log_lik)
     for chunk in row_chunks(len(rows), chains * draws):
-        log_lik[:, :, chunk], y_rep[:, :, chunk] = log_likelihood_and_replicated(
-            model, post, rows.take(chunk), rng
+        log_likelihood_and_replicated(
+            model, post, rows.take(chunk), rng, log_lik[:, :, chunk], y_rep[:, :, chunk]
         )
     return (log_lik, OBS), y_rep
 

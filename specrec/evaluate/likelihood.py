@@ -19,40 +19,58 @@ from specrec.model.reference import likelihood_args, row_log_weights, sample_res
 
 
 def pointwise_log_likelihood(
-    model: Model, posterior: dict[str, np.ndarray], rows: RowData
+    model: Model, posterior: dict[str, np.ndarray], rows: RowData, out: np.ndarray | None = None
 ) -> np.ndarray:
     """``log p(y_i | theta_s)`` for every draw ``s`` and row ``i``: shape ``(chain, draw, rows)``.
 
     ``posterior`` maps each latent name to ``(chain, draw, *shape)``, as for ``predict_draws``.
     A likelihood on ``(y - shift) / scale`` is a density of ``y`` through the change of
     variables (``- log|scale|`` for a continuous family), so models on rescaled ratings are
-    compared on the ratings' own scale.
+    compared on the ratings' own scale.  ``out`` (e.g. a chunk's view of a larger array) is
+    written in place of a new array.
     """
-    return _log_likelihood(model, posterior, rows, None)[0]
+    return _log_likelihood(model, posterior, rows, None, out)[0]
 
 
 def log_likelihood_and_replicated(
-    model: Model, posterior: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator
+    model: Model,
+    posterior: dict[str, np.ndarray],
+    rows: RowData,
+    rng: np.random.Generator,
+    out: np.ndarray | None = None,
+    y_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``pointwise_log_likelihood`` and one replicated rating per draw and row (data scale),
     from one evaluation of the likelihood's arguments per draw: on a large data set those
-    arguments are most of the cost of either.  A model without a mixture only."""
+    arguments are most of the cost of either.  A model without a mixture only.  ``out`` and
+    ``y_out`` are written in place when given (no chunk-sized copies of draws x rows)."""
     assert model.mixture is None
-    log_lik, y_rep = _log_likelihood(model, posterior, rows, rng)
+    log_lik, y_rep = _log_likelihood(model, posterior, rows, rng, out, y_out)
     assert y_rep is not None
-    return log_lik, model.to_data_scale(y_rep)
+    scaled = model.to_data_scale(y_rep)  # the same array when the response is unscaled
+    if scaled is not y_rep:
+        y_rep[...] = scaled
+    return log_lik, y_rep
 
 
 def _log_likelihood(
-    model: Model, posterior: dict[str, np.ndarray], rows: RowData, rng: np.random.Generator | None
+    model: Model,
+    posterior: dict[str, np.ndarray],
+    rows: RowData,
+    rng: np.random.Generator | None,
+    out: np.ndarray | None = None,
+    y_rep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     names = [rv.name for rv in model.latents]
     chains, draws = posterior[names[0]].shape[:2]
     dist = model.likelihood.dist
     y = model.to_model_scale(rows.y)
     jacobian = 0.0 if dist.discrete else float(np.log(abs(model.response_scale)))
-    out = np.empty((chains, draws, len(rows)))
-    y_rep = None if rng is None else np.empty_like(out)
+    shape = (chains, draws, len(rows))
+    out = np.empty(shape) if out is None else out
+    if rng is not None and y_rep is None:
+        y_rep = np.empty(shape)
+    assert out.shape == shape and (y_rep is None or y_rep.shape == shape)
 
     def one(cd: tuple[int, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         values = {n: posterior[n][cd[0], cd[1]] for n in names}
@@ -68,7 +86,7 @@ def _log_likelihood(
     # generator, so they are those of a serial loop
     order = list(itertools.product(range(chains), range(draws)))
     for (c, d), (log_p, args) in zip(order, ordered_map(one, order), strict=True):
-        out[c, d] = np.broadcast_to(log_p - jacobian, (len(rows),))
+        np.subtract(log_p, jacobian, out=out[c, d])  # log_p may be one value for every row
         if y_rep is not None and rng is not None:
             y_rep[c, d] = sample_response(model, rng, args, len(rows))
     return out, y_rep
