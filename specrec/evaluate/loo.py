@@ -66,9 +66,9 @@ def psis_loo_chunks(
             raise ValueError(f"expected (chain, draw, n) log-likelihoods, got shape {ll.shape}")
         n_draws = ll.shape[0] * ll.shape[1]
         by_rating = ll.reshape(n_draws, -1).T  # draws in ArviZ's (chain, draw) stacking order
-        log_weights, pareto_k = psis.psislw(-by_rating, float(reff))
-        elpd_i.append(psis.logsumexp_rows(log_weights + by_rating))
-        lppd_i.append(psis.logsumexp_rows(by_rating) - np.log(n_draws))
+        elpd, lppd, pareto_k = psis.loo_terms(by_rating, float(reff))
+        elpd_i.append(elpd)
+        lppd_i.append(lppd - np.log(n_draws))
         k.append(pareto_k)
         good_k = min(1 - 1 / np.log10(n_draws), 0.7)  # ArviZ's threshold for this many draws
     if not elpd_i:

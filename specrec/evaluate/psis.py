@@ -12,6 +12,7 @@ itself, so the result is ArviZ's in every case (tests/evaluate/test_psis.py comp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,20 +42,43 @@ def psislw(log_weights: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.n
     if lw.ndim != 2:
         raise ValueError(f"expected (rows, samples) log weights, got shape {lw.shape}")
     k = np.empty(lw.shape[0])
-    blocks = [slice(s, s + BLOCK_ROWS) for s in range(0, lw.shape[0], BLOCK_ROWS)]
 
     def smooth(block: slice) -> None:
         lw[block], k[block] = _smooth_block(lw[block], reff)
 
+    _each_block(smooth, lw.shape[0])
+    return lw, k
+
+
+def loo_terms(log_lik: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per rating of ``log_lik`` ``(rows, samples)``: the PSIS-LOO elpd term, the log
+    pointwise predictive density (before ``- log S``) and the Pareto k.  The same arithmetic
+    as ``psislw(-log_lik)`` followed by two row-wise log-sum-exps over the whole array, done
+    block by block on every core, so the values are those of that serial computation."""
+    lw = np.array(-log_lik, dtype=np.float64)
+    n = lw.shape[0]
+    k, elpd, lppd = np.empty(n), np.empty(n), np.empty(n)
+
+    def block_terms(block: slice) -> None:
+        lw[block], k[block] = _smooth_block(lw[block], reff)
+        elpd[block] = logsumexp_rows(lw[block] + log_lik[block])
+        lppd[block] = logsumexp_rows(log_lik[block])
+
+    _each_block(block_terms, n)
+    return elpd, lppd, k
+
+
+def _each_block(fn: Callable[[slice], None], n_rows: int) -> None:
+    """``fn`` on every block of ``BLOCK_ROWS`` rows.  numpy drops the GIL inside these array
+    operations, so blocks run on every core; each block writes its own rows, so the result
+    does not depend on the schedule."""
+    blocks = [slice(s, s + BLOCK_ROWS) for s in range(0, n_rows, BLOCK_ROWS)]
     if len(blocks) > 1 and threads() > 1:
-        # numpy drops the GIL inside these array operations, so blocks run on every core;
-        # each block writes its own rows, so the result does not depend on the schedule
         with ThreadPoolExecutor(threads()) as pool:
-            list(pool.map(smooth, blocks))
+            list(pool.map(fn, blocks))
     else:
         for block in blocks:
-            smooth(block)
-    return lw, k
+            fn(block)
 
 
 def _smooth_block(raw: np.ndarray, reff: float) -> tuple[np.ndarray, np.ndarray]:

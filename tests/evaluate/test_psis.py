@@ -62,6 +62,22 @@ def test_blocks_of_ratings_do_not_change_the_result(monkeypatch: pytest.MonkeyPa
     np.testing.assert_array_equal(parts_lw, whole_lw)
 
 
+def test_loo_terms_on_threads_equal_the_serial_whole_array_arithmetic(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """LOO's per-rating terms, computed block by block on two threads, are to the last bit
+    those of psislw on the whole array followed by two log-sum-exps (the serial code)."""
+    ll = _log_lik(200, 300, seed=11).T  # (rows, draws), a transposed view as LOO passes it
+    lw, want_k = psis.psislw(-ll)
+    want_elpd, want_lppd = psis.logsumexp_rows(lw + ll), psis.logsumexp_rows(ll)
+    monkeypatch.setattr(psis, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(psis, "threads", lambda: 2)
+    elpd, lppd, k = psis.loo_terms(ll)
+    np.testing.assert_array_equal(k, want_k)
+    np.testing.assert_array_equal(elpd, want_elpd)
+    np.testing.assert_array_equal(lppd, want_lppd)
+
+
 @pytest.mark.parametrize("reff", [1.0, 0.5])
 def test_psis_loo_equals_arviz_loo(reff: float):
     ll = _log_lik(400, 250, seed=3).reshape(2, 200, 250)
