@@ -13,7 +13,7 @@ scales) and for divergences.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import arviz as az
 import numpy as np
@@ -137,7 +137,9 @@ def _summarise(ds: xr.Dataset) -> dict[str, float | int | None]:
 
 
 def sampler_diagnostics(
-    idata: az.InferenceData, var_names: list[str] | None = None
+    idata: az.InferenceData,
+    var_names: list[str] | None = None,
+    per_variable: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> dict[str, float | int | None]:
     """Divergences, worst R-hat and smallest bulk/tail ESS over the posterior, plus its shape.
 
@@ -146,6 +148,11 @@ def sampler_diagnostics(
     ``diverging`` is absent, as for variational fits).  The R-hat/ESS entries are None when fewer
     than 4 draws exist or every element is constant; with one chain R-hat is split-R-hat on that
     chain's two halves.
+
+    ``per_variable`` (``variable_diagnostics`` of at least ``var_names``) gives the same
+    extremes without recomputing ArviZ's per-element R-hat and ESS, most of an MCMC
+    evaluation's time on a small model: every element is computed alone, so the worst over
+    all variables is the worst of each variable's worst.
     """
     if "posterior" not in idata.groups():
         raise ValueError("InferenceData has no posterior group")
@@ -155,11 +162,32 @@ def sampler_diagnostics(
         if missing:
             raise ValueError(f"variables not in the posterior: {missing}")
         posterior = posterior[list(var_names)]
-    out = _summarise(posterior)
+    if per_variable is not None and var_names:
+        out = _combine(posterior, [per_variable[v] for v in var_names])
+    else:
+        out = _summarise(posterior)
     divergences = 0
     if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
         divergences = int(np.asarray(idata.sample_stats["diverging"].values).sum())
     return {"divergences": divergences, **out}
+
+
+def _combine(
+    ds: xr.Dataset, parts: list[Mapping[str, float | None]]
+) -> dict[str, float | int | None]:
+    """``_summarise(ds)`` from each of its variables' own summary."""
+
+    def extreme(key: str, take_max: bool) -> float | None:
+        found = [p[key] for p in parts if p[key] is not None]
+        return _finite_extreme([np.asarray(found)], take_max) if found else None
+
+    return {
+        "rhat_max": extreme("rhat_max", True),
+        "ess_bulk_min": extreme("ess_bulk_min", False),
+        "ess_tail_min": extreme("ess_tail_min", False),
+        "n_chains": int(ds.sizes.get("chain", 0)),
+        "n_draws": int(ds.sizes.get("draw", 0)),
+    }
 
 
 def variable_diagnostics(

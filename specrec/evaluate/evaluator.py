@@ -227,7 +227,11 @@ def evaluate_fit(
         small = [rv.name for rv in model.latents if np.prod(rv.shape, dtype=int) <= 1000]
         total = sum(int(np.prod(rv.shape, dtype=int)) for rv in model.latents)
         names = [rv.name for rv in model.latents] if total <= MAX_DIAG_ELEMENTS else small
-        diag = D.sampler_diagnostics(idata, names or None)
+        hyper = model.hyperparameters()
+        # ArviZ's R-hat and ESS per element, once per variable: the overall extremes, the
+        # hyperparameters' lines and the verdict all read these
+        per_var = D.variable_diagnostics(idata, list(dict.fromkeys(names + hyper)))
+        diag = D.sampler_diagnostics(idata, names or None, per_var)
         diag["params_checked"] = names
         pick = rng.choice(
             len(test_rows), size=min(settings.rhat_pairs, len(test_rows)), replace=False
@@ -240,10 +244,9 @@ def evaluate_fit(
         norms = D.frobenius_norms(idata, matrices)
         curves |= {f"frobenius_{k}": v for k, v in norms.items()}
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
-        hyper = model.hyperparameters()
-        diagnostics["hyperparameters"] = D.variable_diagnostics(idata, hyper)
+        diagnostics["hyperparameters"] = {n: per_var[n] for n in hyper}
         diagnostics["bfmi"] = bfmi(idata)
-        diagnostics["verdict"] = verdict(model, idata, diagnostics)
+        diagnostics["verdict"] = verdict(model, idata, diagnostics, per_var)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
     if methods.has_draws(method):

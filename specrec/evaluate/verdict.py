@@ -73,8 +73,12 @@ def bfmi(idata) -> list[float] | None:
     return [float(v) for v in np.atleast_1d(az.bfmi(idata))]
 
 
-def verdict(model: Model, idata, diagnostics: dict) -> dict[str, list[str]]:
-    """``{"warnings": [...], "expected": [...]}`` of an MCMC fit (see the module docstring)."""
+def verdict(
+    model: Model, idata, diagnostics: dict, per_variable: dict | None = None
+) -> dict[str, list[str]]:
+    """``{"warnings": [...], "expected": [...]}`` of an MCMC fit (see the module docstring).
+
+    ``per_variable``: ``variable_diagnostics`` of the checked parameters, if already computed."""
     warn, expected = [], []
     div = diagnostics.get("divergences") or 0
     if div:
@@ -89,7 +93,10 @@ def verdict(model: Model, idata, diagnostics: dict) -> dict[str, list[str]]:
     if pred_ess is not None and pred_ess < PRED_ESS_MIN:
         warn.append(f"bulk ESS {pred_ess:.1f} on predictions (below {PRED_ESS_MIN})")
     checked = diagnostics.get("params_checked") or []
-    per_var = D.variable_diagnostics(idata, checked)
+    if per_variable is not None and all(n in per_variable for n in checked):
+        per_var = {n: per_variable[n] for n in checked}
+    else:
+        per_var = D.variable_diagnostics(idata, checked)
     symmetric = unidentified(model)
     high = {n: v["rhat_max"] for n, v in per_var.items() if (v["rhat_max"] or 0) > RHAT_MAX}
     real = {n: r for n, r in high.items() if n not in symmetric}
