@@ -335,7 +335,12 @@ class Inference(Strict):
         description="gibbs: keep every thin-th sweep after warm-up (a chain runs draws x thin "
         "sweeps and keeps draws of them)",
     )
-    chains: Count = Field(1, ge=1, description="independent chains (nuts, gibbs)")
+    chains: Count = Field(
+        1,
+        ge=1,
+        description="independent chains (nuts, gibbs); NumPyro runs NUTS chains at once, one "
+        "CPU device per core, with the same draws as one at a time",
+    )
     target_accept: Real = Field(
         0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
     )
