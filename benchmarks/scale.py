@@ -1,18 +1,26 @@
-"""Minibatch vi at scale: time to converge and peak memory at 1M, 3M and 10M ratings.
+"""Minibatch vi and cavi at scale: time to converge and peak memory at 1M to 100M ratings.
 
-    flock /work/bench.lock .venv/bin/python benchmarks/scale.py \
+    flock /tmp/bench.lock .venv/bin/python benchmarks/scale.py \
         [--runs numpyro:1M,numpyro:1M:full,numpyro:3M,numpyro:10M,pyro:1M,pymc:1M] \
         [--work /tmp/specrec-scale] [--batch-size 100000] [--steps 3000]
+    flock /tmp/bench.lock .venv/bin/python benchmarks/scale.py --out benchmarks/results/scale-cavi.json \
+        --runs numpyro:1M:cavi,numpyro:10M:cavi,numpyro:10M --sweeps 30
     .venv/bin/python benchmarks/scale.py --stages numpyro:10M --steps 40   # a cheap pilot
 
-Data: ``specs/scale.yaml`` (PMF, D = 16, a global mean) scaled to 100k users x 20k items and
-simulated with ``specrec data simulate`` into Parquet (true values beside it).  Each run is a
+A run is ``BACKEND:SIZE[:MODE]``: no mode is minibatch vi (``--batch-size``, ``--steps``,
+``--lr``), ``full`` is full-batch vi, ``cavi`` is coordinate-ascent VI (every row each sweep, at
+most ``--sweeps`` ELBOs; issue 19's target is 30).
+
+Data: ``specs/scale.yaml`` (PMF, D = 16, a global mean) scaled to 100k users x 20k items (500k
+users from 50M ratings up: issue 19's Netflix-size case) and simulated with ``specrec data
+simulate`` into Parquet (true values beside it).  Each run is a
 real ``specrec.fitting.fit`` of that spec reading the Parquet file (random 90/10 split), in its
 own child process so each peak RSS (``getrusage``) is that run's alone.  Reported per run:
 
 * ``converge_s``: compile time + fit time up to the step after which the loss (smoothed over
   ``steps / 50`` steps) stays within 1 % of its final value (mean of the last 5 % of steps),
-  the fit's per-step time taken as uniform;
+  the fit's per-step time taken as uniform; for cavi, the whole fit (it stops at convergence)
+  and its number of sweeps;
 * ``fit_s``, ``total_s`` (data loading, lowering, fit and the full evaluation), peak RSS;
 * test RMSE against the observed test ratings and against the noise-free truth
   (``mu + U V^T`` at the true values) on every test row, and the oracle RMSE of the truth.
@@ -36,11 +44,17 @@ from record import RESULTS, ROOT, machine, now, write
 
 SPEC = ROOT / "specs" / "scale.yaml"
 SIZES = {"user": 100_000, "item": 20_000}
+#: from this many ratings up, 500k users (issue 19: "simulate 500k users x 20k items")
+NETFLIX_ROWS = 50_000_000
 SUFFIX = {"M": 1_000_000, "k": 1_000}
 
 
 def _rows(label: str) -> int:
     return int(float(label[:-1]) * SUFFIX[label[-1]]) if label[-1] in SUFFIX else int(label)
+
+
+def sizes(label: str) -> dict[str, int]:
+    return SIZES | {"user": 500_000} if _rows(label) >= NETFLIX_ROWS else SIZES
 
 
 def _peak_rss_mb() -> float:
@@ -52,7 +66,7 @@ def _simulate(work: Path, label: str) -> dict:
     out = work / f"ratings-{label}.parquet"
     if out.exists():
         return {"file": str(out), "cached": True}
-    sets = [f"--set=data.sizes.{k}={v}" for k, v in SIZES.items()]
+    sets = [f"--set=data.sizes.{k}={v}" for k, v in sizes(label).items()]
     cmd = [sys.executable, "-m", "specrec.cli", "data", "simulate", str(SPEC), "--out", str(out)]
     cmd += ["--ratings", str(_rows(label)), *sets]
     t0 = time.perf_counter()
@@ -79,13 +93,16 @@ def _derived_spec(cfg: dict) -> Path:
         "path": cfg["file"],
         "split": {"kind": "random", "test_fraction": 0.1, "seed": 42},
     }
-    raw["inference"] |= {
-        "batch_size": cfg["batch_size"],
-        "steps": cfg["steps"],
-        "lr": cfg["lr"],
-        "draws": cfg["draws"],
-    }
-    spec = Path(cfg["work"]) / f"{raw['name']}-{cfg['backend']}.yaml"
+    if cfg.get("method") == "cavi":
+        raw["inference"] = {"method": "cavi", "steps": cfg["steps"], "draws": cfg["draws"]}
+    else:
+        raw["inference"] |= {
+            "batch_size": cfg["batch_size"],
+            "steps": cfg["steps"],
+            "lr": cfg["lr"],
+            "draws": cfg["draws"],
+        }
+    spec = Path(cfg["work"]) / f"{raw['name']}-{cfg['backend']}-{cfg.get('method', 'vi')}.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
     return spec
 
@@ -102,7 +119,8 @@ def child(cfg: dict) -> dict:
     m, model, rows = run.metrics, run.model, run.test_rows
     assert model is not None and rows is not None
     loss = np.asarray(run.idata.loss["loss"].values, dtype=float)
-    k = converged_step(loss)
+    cavi = cfg.get("method") == "cavi"
+    k = loss.size if cavi else converged_step(loss)
     timing = m["timing"]
     post = {rv.name: np.asarray(run.idata.posterior[rv.name].values) for rv in model.latents}
     point = predict_rows(model, thin_draws(post, 2000), rows, None, None, False)[0]
@@ -111,6 +129,11 @@ def child(cfg: dict) -> dict:
     true_mean = true_mean[0, 0]
     return {
         **{k: cfg[k] for k in ("backend", "label", "rows", "batch_size", "steps", "lr", "draws")},
+        "method": cfg.get("method", "vi"),
+        "sizes": sizes(cfg["label"]),
+        "sweeps": m["backend"]["cavi"]["sweeps"] if cavi else None,
+        "converged": m["backend"]["cavi"]["converged"] if cavi else None,
+        "evaluate_s": timing["evaluate_s"],
         "n_train": m["split"]["n_train"],
         "n_params": model.n_params(),
         "compile_s": timing["compile_s"],
@@ -166,25 +189,33 @@ def stages(cfg: dict) -> dict:
 
 def _markdown(report: dict) -> str:
     lines = [
-        "# Minibatch vi at scale",
+        "# vi and cavi at scale",
         "",
         f"{report['date']}; {report['machine']}. PMF, D = 16, "
-        f"{SIZES['user']:,} users x {SIZES['item']:,} items, simulated (known truth), "
+        f"{SIZES['user']:,} users x {SIZES['item']:,} items (500,000 users from "
+        f"{NETFLIX_ROWS // 1_000_000}M ratings up), simulated (known truth), "
         "random 90/10 split; one run each (the machine block gives the load average when the "
         "last run started; rows carry the commit they were measured at).",
         "",
-        "| backend | ratings | batch | steps | converge s | fit s | total s | peak RSS MB "
-        "| test RMSE | RMSE vs truth | oracle RMSE | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| backend | method | ratings | batch | steps | converge s | fit s | s / step "
+        "| evaluate s | total s | peak RSS MB | test RMSE | RMSE vs truth | oracle RMSE | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         if "error" in r:
             lines.append(f"| {r['backend']} | {r['label']} | | | failed: {r['error'][:80]} |")
             continue
+        method = r.get("method", "vi")
         batch = "full" if r["batch_size"] is None else f"{r['batch_size']:,}"
+        steps = r["steps"]
+        if method == "cavi":
+            batch, steps = "full", f"{r['sweeps']} sweeps" + ("" if r["converged"] else " (max)")
+        n_steps = r["sweeps"] if method == "cavi" else r["steps"]
+        evaluate = f"{r['evaluate_s']:.0f}" if "evaluate_s" in r else ""
         lines.append(
-            f"| {r['backend']} | {r['label']} | {batch} | {r['steps']} | {r['converge_s']:.0f} "
-            f"| {r['fit_s']:.0f} | {r['total_s']:.0f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['backend']} | {method} | {r['label']} | {batch} | {steps} "
+            f"| {r['converge_s']:.0f} | {r['fit_s']:.0f} | {r['fit_s'] / max(1, n_steps):.2f} "
+            f"| {evaluate} | {r['total_s']:.0f} | {r['peak_rss_mb']:.0f} "
             f"| {r['test_rmse']:.4f} | {r['rmse_vs_truth']:.4f} | {r['oracle_rmse']:.4f} "
             f"| {r.get('commit', '15409fa')} |"
         )
@@ -205,6 +236,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--draws", type=int, default=20)
+    ap.add_argument("--sweeps", type=int, default=30, help="cavi: at most this many ELBOs")
     ap.add_argument("--out", default=str(RESULTS / "scale.json"))
     ap.add_argument("--stages", metavar="BACKEND:SIZE", help="pilot: RSS per stage, no eval")
     ap.add_argument("--note", default="", help="what else ran on the machine, say")
@@ -227,6 +259,7 @@ def main() -> int:
     report |= {"date": now(), "machine": machine(args.note)}
     for item in args.runs.split(","):
         backend, label, *mode = item.split(":")
+        method = "cavi" if mode == ["cavi"] else "vi"
         data = _simulate(work, label)
         report["data"].setdefault(label, data)
         cfg = {
@@ -235,8 +268,9 @@ def main() -> int:
             "rows": _rows(label),
             "file": data["file"],
             "work": str(work),
-            "batch_size": None if mode == ["full"] else args.batch_size,
-            "steps": args.steps,
+            "method": method,
+            "batch_size": None if mode in (["full"], ["cavi"]) else args.batch_size,
+            "steps": args.sweeps if method == "cavi" else args.steps,
             "lr": args.lr,
             "draws": args.draws,
         }
@@ -250,10 +284,11 @@ def main() -> int:
         else:
             row = {**cfg, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "?"}
         print(json.dumps({k: v for k, v in row.items() if k != "versions"}), file=sys.stderr)
-        key = (backend, label, row.get("batch_size"))
-        report["runs"] = [
-            r for r in report["runs"] if (r["backend"], r["label"], r.get("batch_size")) != key
-        ] + [row]
+
+        def key(r: dict) -> tuple:
+            return r["backend"], r["label"], r.get("method", "vi"), r.get("batch_size")
+
+        report["runs"] = [r for r in report["runs"] if key(r) != key(row)] + [row]
         write(out, report, _markdown(report))
     return 0
 
