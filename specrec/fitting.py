@@ -17,13 +17,14 @@ import numpy as np
 
 from specrec import backends, driver, rundir
 from specrec.data.source import load_data
+from specrec.errors import SpecError
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
 from specrec.model.lower import lower, row_data
 from specrec.progress import phase
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
 from specrec.run import save as save_for_loading
-from specrec.spec.load import LoadedSpec, load_spec
+from specrec.spec.load import LoadedSpec, load_spec, setting_size_problems
 
 
 def versions(backend_dist: str | None = None) -> dict[str, str]:
@@ -93,6 +94,7 @@ def fit(
     train, test = ds.take(split.train), ds.take(split.test)
     model = lower(loaded, train)
     driver.check(b, model, s.inference)
+    check_posterior_size(loaded, model)
     if prior is not None:  # refused before the fit, not after minutes of sampling
         from specrec.prior import check_budget
 
@@ -187,6 +189,16 @@ def fit(
         timing.wall_s = time.perf_counter() - t_total
         metrics["timing"] = timing.as_dict()
     return Run(path, metrics, idata, model, test_rows, loaded, train, ev.predictions)
+
+
+def check_posterior_size(loaded: LoadedSpec, model) -> None:  # type: ignore[no-untyped-def]
+    """Refuse, before the fit, draws whose posterior (every parameter value, float64) could
+    not fit in memory: the spec alone bounds draws per value, the model knows the values."""
+    from specrec.prior import n_param_values
+
+    problems = setting_size_problems(loaded.spec, loaded.positions, n_param_values(model))
+    if problems:
+        raise SpecError(problems)
 
 
 def _plots(folder: Path, ev, metrics: dict, responsibilities: tuple | None = None) -> None:

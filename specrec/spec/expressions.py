@@ -16,6 +16,7 @@ inside the YAML scalar it came from.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -186,7 +187,10 @@ class _Parser:
     def atom(self) -> Node:
         kind, text, off = self.take()
         if kind == "num":
-            return Num(float(text), off)
+            value = float(text)
+            if not math.isfinite(value):  # 1e999: a literal too large for a float64
+                raise ParseError(f"the number {text} is too large (more than 1.8e308)", off)
+            return Num(value, off)
         if kind == "name":
             if self.peek()[1] != "(":
                 return Name(text, off)

@@ -19,6 +19,7 @@ from pathlib import Path as FsPath
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from specrec import methods
 from specrec.errors import Problem, SpecError, shown
 from specrec.spec import models
 from specrec.spec.key_places import key_places, wrong_level_hint
@@ -358,6 +359,38 @@ def size_problems(spec: models.Spec, positions: PositionMap) -> list[Problem]:
     return problems
 
 
+def setting_size_problems(
+    spec: models.Spec, positions: PositionMap, values_per_draw: int = 1
+) -> list[Problem]:
+    """Settings whose arrays (float64) could not fit in memory: the posterior's draws (chains x
+    draws of the method, ``values_per_draw`` values each: 1 before the model is known, its
+    parameter count after lowering), a minibatch's rows, a ranked list's places.
+
+    Said before anything is allocated: ``draws: 10**12`` otherwise ends in a ``MemoryError``.
+    """
+    limit = _memory_bytes()
+    inf = spec.inference
+    chains, draws = methods.get(inf.method).shape(inf)
+    blame = ("inference", "chains") if chains > draws else ("inference", "draws")
+    of = f" of {values_per_draw:,} parameter values" if values_per_draw > 1 else ""
+    sizes: list[tuple[Path, int, str]] = [
+        (blame, chains * draws * values_per_draw, f"{chains:,} x {draws:,} posterior draws{of}"),
+        (("evaluate", "ranking", "k"), spec.evaluate.ranking.k, "ranked lists of this length"),
+    ]
+    if inf.batch_size is not None:
+        sizes.append((("inference", "batch_size"), inf.batch_size, "minibatches of this size"))
+    return [
+        positions.problem(
+            path,
+            f"{what} would take {cells * 8 / 2**30:,.0f} GiB, more than this machine's memory",
+            expected=f"arrays within {limit / 2**30:,.0f} GiB",
+            found=f"{cells:,} values",
+        )
+        for path, cells, what in sizes
+        if cells * 8 > limit
+    ]
+
+
 def parse_spec_text(
     text: str, file: str = "<spec>", overrides: list[str] | None = None
 ) -> LoadedSpec:
@@ -367,7 +400,7 @@ def parse_spec_text(
         spec = models.Spec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(pydantic_problems(err, raw, positions)) from None
-    problems = size_problems(spec, positions)
+    problems = size_problems(spec, positions) + setting_size_problems(spec, positions)
     if "backend" in raw and (problem := backend_problem(positions, ("backend",), spec.backend)):
         problems.append(problem)
     if problems:

@@ -34,6 +34,13 @@ class Strict(BaseModel):
 #: An integer setting (a count, a size, a seed): YAML's `true` is not 1, and 2.5 is not 2.
 Count = Annotated[int, PydanticStrict()]
 
+#: The largest seed: every backend's generator takes an unsigned 32-bit seed (JAX's key drops
+#: the higher bits, so 2**32 would seed as 0; numpy's legacy seeding, which Pyro sets, refuses it).
+MAX_SEED = 2**32 - 1
+
+#: A seed: a count from 0 to ``MAX_SEED``.
+Seed = Annotated[int, PydanticStrict(), Field(ge=0, le=MAX_SEED)]
+
 
 def _not_a_boolean(v: object) -> object:
     """YAML's ``true`` is no number; anything else goes to pydantic's float parsing, which also
@@ -56,7 +63,7 @@ class RandomSplit(Strict):
 
     kind: Literal["random"] = Field("random", description="selects this split")
     test_fraction: Real = Field(0.1, gt=0, lt=1, description="share of rows held out")
-    seed: Count = Field(42, description="seed of the permutation")
+    seed: Seed = Field(42, description="seed of the permutation")
 
 
 class FilesSplit(Strict):
@@ -72,7 +79,7 @@ class LeaveKOutSplit(Strict):
 
     kind: Literal["leave_k_out"] = Field(description="selects this split")
     k: Count = Field(1, ge=1, description="test ratings taken from each user")
-    seed: Count = Field(42, description="seed of the random choice")
+    seed: Seed = Field(42, description="seed of the random choice")
 
 
 class TimeSplit(Strict):
@@ -89,7 +96,7 @@ class KFoldSplit(Strict):
     kind: Literal["kfold"] = Field(description="selects this split")
     k: Count = Field(5, ge=2, description="number of folds")
     fold: Count = Field(0, ge=0, description="the fold held out as the test set, 0..k-1")
-    seed: Count = Field(42, description="seed of the partition")
+    seed: Seed = Field(42, description="seed of the partition")
 
     @field_validator("fold")
     @classmethod
@@ -179,7 +186,7 @@ class SimulateData(_DataBase):
         None, gt=0, le=1, description="share of (user, item) cells observed"
     )
     rows: Count | None = Field(None, ge=1, description="number of rows (instead of density)")
-    seed: Count = Field(0, description="seed of the simulation")
+    seed: Seed = Field(0, description="seed of the simulation")
     true: dict[str, Real | list] = Field(
         default_factory=dict, description="fixed true values for some parameters"
     )
@@ -311,7 +318,7 @@ class Inference(Strict):
     method: MethodName = Field(
         "vi", description="the inference method: one of the methods table (reference: methods)"
     )
-    seed: Count = Field(0, description="seed of initial values, inference and evaluation draws")
+    seed: Seed = Field(0, description="seed of initial values, inference and evaluation draws")
     steps: Count = Field(
         4000,
         ge=1,
@@ -370,6 +377,12 @@ class Inference(Strict):
     @model_validator(mode="after")
     def _restarts_optimise(self) -> Inference:
         m = methods.get(self.method)
+        last = self.seed + max(self.restarts, self.chains) - 1
+        if last > MAX_SEED:  # start i and chain c are seeded seed + i, seed + c
+            raise ValueError(
+                f"seed {self.seed} with {max(self.restarts, self.chains)} restarts or chains "
+                f"uses seeds up to {last}, more than {MAX_SEED}; choose a smaller seed"
+            )
         if self.restarts > 1 and not m.restarts:
             names = [x.name for x in methods.all_methods() if x.restarts]
             takes = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)

@@ -92,7 +92,7 @@ class StudyRun(models.Strict):
     splits: list[str] | None = Field(
         None, description="names from the study's splits (default: all)"
     )
-    seeds: list[models.Count] | None = Field(
+    seeds: list[models.Seed] | None = Field(
         None, min_length=1, description="default: the study's seeds"
     )
     set: dict[str, OverrideValue] = Field(default_factory=dict, description="spec path -> value")
@@ -108,7 +108,7 @@ class Study(models.Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     data: str | None = Field(None, description="local data for every cell, as `--data`")
-    seeds: list[models.Count] | None = Field(None, min_length=1)
+    seeds: list[models.Seed] | None = Field(None, min_length=1)
     splits: dict[str, StudySplit] = Field(
         default_factory=dict, description="name -> a spec data.split (with optional folds)"
     )

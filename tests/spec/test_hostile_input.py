@@ -103,6 +103,17 @@ def test_long_expressions_are_refused_and_parsing_is_linear() -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_number_too_large_for_a_float_is_positioned(spec: Path) -> None:
+    """1e999 is inf to Python: a positioned parse error, not an OverflowError at exit 1."""
+    err = _refused(spec.read_text(), ["params.zz_big=Normal(1e999, 1)"])
+    assert err.problems[0].path == "params.zz_big" and "1e999 is too large" in str(err)
+    text = spec.read_text().replace("\nparams:\n", "\nparams:\n  zz_big: Normal(0, 1e999)\n", 1)
+    err = _refused(text)
+    _at_line(err)
+    assert "1e999 is too large" in str(err)
+
+
 @pytest.mark.parametrize("kind", sorted(EXPRESSIONS))
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
 def test_deep_expression_in_a_spec_is_positioned(spec: Path, kind: str) -> None:
@@ -148,6 +159,27 @@ def test_booleans_and_non_finite_numbers_are_refused(spec: Path, path, kind) -> 
         assert err.problems[0].path == ".".join(path)
 
 
+@pytest.mark.parametrize("value", ["-1", str(models.MAX_SEED + 1)])
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_seed_outside_32_bits_is_refused(spec: Path, value: str) -> None:
+    """Every backend seeds with an unsigned 32-bit number: -1 crashed after compiling, 2**32
+    seeded JAX as 0.  Refused before any work, data seeds too, and so are restarts or chains
+    that would count past the largest seed."""
+    loaded = parse_spec_text(spec.read_text())
+    paths = ["inference.seed"]
+    if isinstance(loaded.spec.data, models.SimulateData):
+        paths.append("data.seed")
+    if hasattr(loaded.spec.data.split, "seed"):
+        paths.append("data.split.seed")
+    for path in paths:
+        err = _refused(spec.read_text(), [f"{path}={value}"])
+        assert err.problems[0].file.startswith("--set ") and err.problems[0].path == path
+    largest = [f"inference.seed={models.MAX_SEED}", "inference.restarts=1", "inference.chains=1"]
+    parse_spec_text(spec.read_text(), overrides=largest)  # the largest seed itself is fine
+    sets = [*largest, "inference.method=nuts", "inference.chains=2"]
+    assert "more than 4294967295" in str(_refused(spec.read_text(), sets))
+
+
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
 def test_a_fixed_dim_too_big_to_allocate_is_named(spec: Path) -> None:
     loaded = parse_spec_text(spec.read_text())
@@ -156,6 +188,42 @@ def test_a_fixed_dim_too_big_to_allocate_is_named(spec: Path) -> None:
         pytest.skip("no fixed-size dim")
     err = _refused(spec.read_text(), [f"dims.{fixed[0]}={10**12}"])
     assert f"dim {fixed[0]!r}" in str(err) and "memory" in str(err)
+
+
+SIZED = {  # settings that size an array, with what makes them apply
+    "inference.draws": ["inference.method=vi"],
+    "inference.chains": ["inference.method=nuts", "inference.restarts=1", "inference.seed=0"],
+    "inference.batch_size": ["inference.method=vi"],
+    "evaluate.ranking.k": [],
+}
+#: chains also seed chain c with seed + c: within 32 bits, past any memory with 500 draws
+SIZE = {"inference.chains": 2**31}
+
+
+@pytest.mark.parametrize("path", sorted(SIZED))
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_setting_too_big_to_allocate_is_named(spec: Path, path: str) -> None:
+    """draws: 10**12 (or chains, a minibatch, a ranked list) ended in a MemoryError at exit 1."""
+    err = _refused(spec.read_text(), [*SIZED[path], f"{path}={SIZE.get(path, 10**12)}"])
+    assert err.problems[0].path == path and "memory" in str(err), str(err)
+
+
+def test_posterior_draws_too_big_for_the_model_are_refused_before_the_fit() -> None:
+    """Fewer draws than the spec alone refuses, but too many for the model's parameter count."""
+    from specrec.fitting import check_posterior_size
+    from specrec.prior import n_param_values
+    from specrec.spec.load import _memory_bytes
+    from specrec.testing.cases import prepare_example
+
+    p = prepare_example("quickstart")
+    values = n_param_values(p.model)
+    draws = 2 * _memory_bytes() // (8 * values)
+    loaded = parse_spec_text(p.loaded.text, "hostile.yaml", ["inference.method=vi"])
+    check_posterior_size(loaded, p.model)  # the spec's own draws fit
+    loaded = parse_spec_text(p.loaded.text, "hostile.yaml", [f"inference.draws={draws}"])
+    with pytest.raises(SpecError, match=f"of {values:,} parameter values") as info:
+        check_posterior_size(loaded, p.model)
+    assert info.value.problems[0].path == "inference.draws"
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
