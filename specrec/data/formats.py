@@ -178,6 +178,8 @@ def read_delimited(path: Path, sep: str) -> RawTable:
         raise DataError(f"cannot parse the file: {error}", file=file) from None
     except UnicodeDecodeError as error:
         raise DataError(f"the file is not UTF-8 text ({error.reason})", file=file) from None
+    if not isinstance(frame.index, pd.RangeIndex):  # rows one field longer than the header
+        raise _long_row(path, sep, list(frame.columns), file)  # made pandas index by column 1
     rows = np.arange(2, len(frame) + 2, dtype=np.int64)
     # pandas fills a short row's missing fields with "" (as it reads an empty field), so a row
     # whose last field is empty is looked up in the raw text: blank line, short row, or a real
@@ -205,6 +207,21 @@ def read_delimited(path: Path, sep: str) -> RawTable:
             keep[suspect[blank]] = False
             frame, rows = frame[keep].reset_index(drop=True), rows[keep]
     return RawTable(frame, rows, file)
+
+
+def _long_row(path: Path, sep: str, columns: list, file: str) -> DataError:
+    """The error for the first row with more fields than the header.  pandas reads a file
+    whose first rows have one field too many with the first column as the index, shifting
+    every value one column left, so this is looked for whenever it did."""
+    for row, line in enumerate(_raw_lines(path)[1:], start=2):
+        if line.strip() and (found := _field_count(line, sep)) > len(columns):
+            return DataError(
+                f"expected {len(columns)} fields like the header "
+                f"({', '.join(map(str, columns))}), found {found}",
+                file=file,
+                row=row,
+            )
+    return DataError(f"the rows have more fields than the header ({len(columns)})", file=file)
 
 
 def _raw_lines(path: Path) -> list[str]:

@@ -268,6 +268,19 @@ def test_a_long_row_names_file_row_expected_and_found(tmp_path: Path, reader: Re
     assert f"expected {n} fields" in str(err) and f"found {n + 1}" in str(err), str(err)
 
 
+@pytest.mark.parametrize("reader", [r for r in READERS if r.header], ids=lambda r: r.name)
+def test_rows_all_longer_than_the_header_are_refused(tmp_path: Path, reader: Reader) -> None:
+    """When the first rows have one field more than the header, pandas takes the first column
+    for an index and shifts every value one column left; that must be a positioned error."""
+    rows = [(*r, "7") for r in reader.rows]
+    path = _write(reader, tmp_path, rows)
+    err = _error(lambda: reader.read(path))
+    n = len(reader.rows[0])
+    assert err.file is not None and err.file.endswith(reader.name), str(err)
+    assert err.row == 2, str(err)
+    assert f"expected {n} fields" in str(err) and f"found {n + 1}" in str(err), str(err)
+
+
 NUMERIC = [(r, i) for r in READERS for i in r.numeric]
 
 
