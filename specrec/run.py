@@ -63,7 +63,8 @@ class Run:
             seed = int(self.metrics.get("seed", 0))
             saved = self.predictions
             if saved is None and self.path is not None:
-                saved = read_predictions(self.path, self.model)
+                n_test = (self.metrics.get("split") or {}).get("n_test")
+                saved = read_predictions(self.path, self.model, n_test)
             self._predictor = Predictor.from_idata(
                 self.loaded, self.train, self.model, self.idata, seed, saved
             )
@@ -128,15 +129,26 @@ def load_run(path: str | Path) -> Run:
     return Run(folder, metrics, idata, model, None, loaded, train)
 
 
-def read_predictions(folder: Path, model: Model) -> pd.DataFrame | None:
+def read_predictions(folder: Path, model: Model, n_rows: int | None = None) -> pd.DataFrame | None:
     """A run's ``predictions.csv``, ids as text and every float exactly as written (None if
-    the run has none), so that predict can return those values for the test pairs."""
+    the run has none), so that predict can return those values for the test pairs.
+
+    A truncated file (ending inside a row, or with fewer rows than the ``n_rows`` test rows
+    metrics.json counts) is a damaged run, not a source of cut values."""
     path = folder / rundir.FILES["predictions"]
     if not path.is_file():
         return None
     ids = {d.column: str for d in model.dims.values() if d.column}
     empty = {c: [""] for c in ("mean", "lower", "upper")}  # an id is never read as missing
-    return pd.read_csv(path, dtype=ids, keep_default_na=False, na_values=empty)
+    with rundir.reading(folder, "predictions"):
+        with path.open("rb") as f:
+            f.seek(-1, 2)  # an empty file: OSError, damaged too
+            if f.read(1) != b"\n":
+                raise ValueError("the file ends inside a row")
+        table = pd.read_csv(path, dtype=ids, keep_default_na=False, na_values=empty)
+        if n_rows is not None and len(table) != n_rows:
+            raise ValueError(f"{len(table)} rows, but metrics.json counts {n_rows} test rows")
+    return table
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.backend("numpyro")
 SPEC = tiny_biases("tiny", "{method: map, steps: 30, draws: 20, seed: 0}")
 
 #: Files every reader needs; each is truncated in turn.
-DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run"]
+DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run", "predictions"]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ COMMANDS = {
 #: hyperparameter plots of a sampled run; predict/recommend: no curves).
 READS = {
     "report": {"metrics", "curves"},
-    "predict": {"metrics", "posterior", "train", "run"},
-    "recommend": {"metrics", "posterior", "train", "run"},
+    "predict": {"metrics", "posterior", "train", "run", "predictions"},
+    "recommend": {"metrics", "posterior", "train", "run", "predictions"},
 }
 
 
@@ -67,6 +67,20 @@ def test_a_truncated_run_file_is_named_and_exits_2(
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert str(damaged / rundir.FILES[key]) in r.stderr, r.stderr
     assert "Traceback" not in r.output and "run with --debug" not in r.stderr
+
+
+def test_predictions_missing_whole_rows_are_a_damaged_run(run_dir: Path, tmp_path: Path) -> None:
+    """Cut at a line end, predictions.csv still parses: its row count against metrics.json's
+    test rows tells it is damaged (the test pairs past the cut would get other values)."""
+    (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    path = copy / rundir.FILES["predictions"]
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))
+    r = CliRunner().invoke(main, COMMANDS["predict"](copy, tmp_path))
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert str(path) in r.stderr and "test rows" in r.stderr, r.stderr
 
 
 PAIRS = {
