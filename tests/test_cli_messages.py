@@ -1,4 +1,4 @@
-"""Messages of issue 21: a --set mistake is blamed on --set, validate knows a study file."""
+"""CLI messages: a --set mistake is blamed on --set, validate knows a study file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model families of issue 5 on every backend: parameter recovery on data simulated from the spec.
+"""Model families on every backend: parameter recovery on data simulated from the spec.
 
 Each spec is small.  The hyperparameters' true values must lie inside the fit's 90 % intervals
 (NUTS where the model is cheap: mean-field VI's intervals are known to be too narrow), and the test RMSE must be close to that of the true parameters (the

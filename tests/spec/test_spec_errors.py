@@ -811,7 +811,7 @@ CASES = [
         "spec.yaml:26:23: likelihood.rating: unknown function 'dott'",
         "    hint:     did you mean 'dot'?",
     ),
-    # --- multivariate, mixtures, ordinal (issue 5) ---
+    # --- multivariate, mixtures, ordinal ---
     C(
         "matrix-param-dims-of-different-sizes",
         (
@@ -922,7 +922,7 @@ CASES = [
         ),
         "spec.yaml:28:12: likelihood.rating.scale: scale must not be 0",
     ),
-    # ---- aggregates, count/positive likelihoods, covariates (issue 5) ----------------------------
+    # ---- aggregates, count/positive likelihoods, covariates ----------------------------------------
     C(
         "segment-by-fixed-dim",
         (
