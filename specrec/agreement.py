@@ -4,10 +4,11 @@ Two correct NUTS samplers targeting one posterior give posterior means that diff
 Monte Carlo noise, so ``z = |m1 - m2| / sqrt(mcse1^2 + mcse2^2)`` is roughly standard normal and
 ``z > 4`` is a real disagreement (a translation bug, a wrong transform, a sampler that did not
 mix), not bad luck.  Compared are what a factor model identifies: the small latent variables
-(hyperparameters, at most ``MAX_HYPER_ELEMENTS`` elements; the big factor matrices are only
-identified up to rotation) and the expected rating of a fixed sample of test pairs.
+(``compared_params``: at most ``MAX_HYPER_ELEMENTS`` elements, the hyperparameters among them;
+the big factor matrices are only identified up to rotation) and the expected rating of a fixed
+sample of test pairs.
 
-A hyperparameter indexed by a latent factor dimension (a fixed-size dim shared by matrices over
+A compared latent indexed by a latent factor dimension (a fixed-size dim shared by matrices over
 two different data dims, as ``mu_u[factor]`` with ``U[user, factor]`` and ``V[item, factor]``)
 flips sign with its factor column, so it is reported but never flagged.
 
@@ -140,7 +141,7 @@ def estimate(
     pick: np.ndarray,
     test_rmse: float | None = None,
 ) -> Estimate:
-    """Posterior means (and MCSE for NUTS) of the hyperparameters and the picked predictions."""
+    """Posterior means (and MCSE for NUTS) of the compared latents and the picked predictions."""
     post = idata.posterior
     hyper = compared_params(model)
     blocks, labels, kinds = [], [], []
