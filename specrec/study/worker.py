@@ -70,7 +70,9 @@ def die_with_parent(parent: int) -> None:
     except (OSError, AttributeError):  # no libc prctl: keep running as before
         return
     if os.getppid() != parent:
-        os._exit(1)
+        from specrec.errors import EXIT_FAILED
+
+        os._exit(EXIT_FAILED)
 
 
 def start_local_worker(threads: int, parent: int) -> None:
