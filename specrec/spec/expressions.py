@@ -85,6 +85,9 @@ _SPACE = re.compile(r"\s*")
 #: minus and powers: the parser and every walk over its tree recurse once per level.
 MAX_LENGTH = 10_000
 MAX_DEPTH = 50
+#: Deepest expression tree: a chain ``a + b + c + ...`` nests one level per operator (it is
+#: parsed in a loop, but lowered, evaluated and printed by recursion over the tree).
+MAX_TREE_DEPTH = 200
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -235,7 +238,26 @@ def parse(text: str) -> Node:
     kind, tok, off = p.peek()
     if kind != "end":
         raise ParseError(f"unexpected {tok!r} after a complete expression", off)
+    depth, deepest = _tree_depth(node)
+    if depth > MAX_TREE_DEPTH:
+        raise ParseError(
+            f"nested deeper than {MAX_TREE_DEPTH} levels (each operator of a chain such as "
+            "a + b + c nests one level; group a long chain in parentheses: (a + b) + (c + d))",
+            deepest.offset,
+        )
     return node
+
+
+def _tree_depth(node: Node) -> tuple[int, Node]:
+    """The depth of ``node``'s tree and its leftmost node at that depth, found without
+    recursion (a left operand is popped after the right one, so ``>=`` keeps the left)."""
+    best, stack = (1, node), [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d >= best[0]:
+            best = (d, n)
+        stack.extend((c, d + 1) for c in children(n))
+    return best
 
 
 def start(node: Node) -> int:

@@ -99,8 +99,28 @@ def test_long_expressions_are_refused_and_parsing_is_linear() -> None:
     with pytest.raises(expressions.ParseError, match="more than"):
         expressions.parse("1 + " * expressions.MAX_LENGTH)
     t0 = time.perf_counter()
-    expressions.parse(" + ".join(["1"] * (expressions.MAX_LENGTH // 4 - 1)))
+    with pytest.raises(expressions.ParseError, match="nested deeper"):  # parsed, then too deep
+        expressions.parse(" + ".join(["1"] * (expressions.MAX_LENGTH // 4 - 1)))
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_long_operator_chain_is_refused_by_its_depth() -> None:
+    """``1 + 1 + ...`` within MAX_LENGTH parses in a loop but nests one level per operator:
+    1,990 of them ended in a RecursionError at exit 1 when the spec was lowered."""
+    chain = " + ".join(["x"] * (expressions.MAX_LENGTH // 5))
+    with pytest.raises(expressions.ParseError, match="nested deeper than 200 levels") as info:
+        expressions.parse(chain)
+    assert info.value.offset == 0  # the chain's deepest operand: its first
+    expressions.parse(" + ".join(["x"] * expressions.MAX_TREE_DEPTH))  # the limit itself is fine
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_long_operator_chain_in_a_spec_is_positioned(spec: Path) -> None:
+    prior = "Normal(" + " + ".join(["1"] * 1500) + ", 1)"
+    err = _refused(spec.read_text(), [f"params.zz_chain={prior}"])
+    assert err.problems[0].path == "params.zz_chain" and "nested deeper than" in str(err)
+    err = _refused(spec.read_text().replace("\nparams:\n", f"\nparams:\n  zz_chain: {prior}\n", 1))
+    _at_line(err)
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
