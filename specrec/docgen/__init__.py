@@ -50,12 +50,19 @@ def generate(root: Path, only: list[str] | None = None) -> dict[str, str]:
     return {p: fn(root) for p, fn in PAGES.items() if only is None or p in only}
 
 
+def _differs(root: Path, path: str, text: str) -> bool:
+    target = root / path
+    same = SAME.get(path, str.__eq__)
+    return not target.exists() or not same(target.read_text(encoding="utf-8"), text)
+
+
 def write(root: Path) -> list[str]:
-    """Rewrite every generated page; return the paths that changed."""
+    """Rewrite every generated page that differs (as ``stale`` compares, so a fit's last digits
+    from another machine do not rewrite the own-data guide); return the paths that changed."""
     changed = []
     for path, text in generate(root).items():
-        target = root / path
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
+        if _differs(root, path, text):
+            target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             changed.append(path)
@@ -64,10 +71,4 @@ def write(root: Path) -> list[str]:
 
 def stale(root: Path, only: list[str] | None = None) -> list[str]:
     """Paths whose committed text differs from what the code generates now."""
-    out = []
-    for path, text in generate(root, only).items():
-        target = root / path
-        same = SAME.get(path, str.__eq__)
-        if not target.exists() or not same(target.read_text(encoding="utf-8"), text):
-            out.append(path)
-    return out
+    return [path for path, text in generate(root, only).items() if _differs(root, path, text)]

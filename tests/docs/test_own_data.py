@@ -109,3 +109,16 @@ def test_comparison_allows_only_a_fits_last_digits() -> None:
     assert not same("mean 3.45 p 0.995", "mean 3.55 p 0.995")  # a changed fit
     assert not same("mean 3.45", "average 3.45")  # a changed word
     assert not same("1,2,3.5", "1,2,3.5,True")  # a new column
+
+
+def test_regenerating_keeps_a_page_equal_up_to_rounding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make docs-gen`` on another machine does not rewrite the guide for a fit's last digits."""
+    monkeypatch.setattr(docgen, "PAGES", {"g.md": lambda root: "rmse 0.98931\n"})
+    monkeypatch.setattr(docgen, "SAME", {"g.md": own_data.same_up_to_rounding})
+    (tmp_path / "g.md").write_text("rmse 0.9893\n")
+    assert docgen.stale(tmp_path) == [] and docgen.write(tmp_path) == []
+    (tmp_path / "g.md").write_text("rmse 0.95\n")
+    assert docgen.write(tmp_path) == ["g.md"]
+    assert (tmp_path / "g.md").read_text() == "rmse 0.98931\n"
