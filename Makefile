@@ -49,7 +49,7 @@ bench: install  ## MovieLens 100k accuracy and time; writes benchmarks/results/
 docs: install  ## build the site into site/ (offline, warnings are errors); tests/docs runs it too
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-docs-gen: install  ## regenerate docs/reference/*, docs/errors.md and docs/gen/* from the code
+docs-gen: install  ## regenerate docs/reference/*, docs/errors.md, docs/gen/* and the own-data guide's blocks (a minute: it runs the guide's commands)
 	$(BIN)/python -m specrec.docgen
 
 docs-figures: install  ## rerun the tutorials' specs: docs/figures/ (minutes; use the bench lock)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from specrec import docgen
 from specrec.cli import main
+from specrec.docgen import own_data
 from specrec.docgen.benchmarks import SOURCES
 from specrec.docgen.errors import GOLDEN, read_golden
 from specrec.docgen.spec_keys import missing_descriptions, spec_keys_page
@@ -24,7 +25,10 @@ from specrec.evaluate.fields import METRICS_FIELDS, undocumented
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS_PAGE = "docs/reference/distributions.md"
-WITHOUT_BACKENDS = [p for p in docgen.PAGES if p != DISTRIBUTIONS_PAGE]
+OWN_DATA_GUIDE = str(
+    own_data.GUIDE
+)  # its blocks are fits and commands: tests/docs/test_own_data.py
+WITHOUT_BACKENDS = [p for p in docgen.PAGES if p not in (DISTRIBUTIONS_PAGE, OWN_DATA_GUIDE)]
 
 
 def _stale_message(paths: list[str]) -> str:
