@@ -167,10 +167,9 @@ def _commit() -> str:
 def stages(cfg: dict) -> dict:
     """Peak RSS and time after each stage of a fit (load, lower, compile + a few steps), with
     no evaluation: the cheap pilot ``--stages`` prints."""
-    from specrec import backends
+    from specrec import backends, driver
     from specrec.data.source import load_data
     from specrec.model.lower import lower
-    from specrec.model.reference import initial_values
     from specrec.spec.load import load_spec
 
     t0 = time.perf_counter()
@@ -180,8 +179,8 @@ def stages(cfg: dict) -> dict:
     out["load"] = (time.perf_counter() - t0, _peak_rss_mb())
     model = lower(loaded, ds.take(split.train))
     out["lower"] = (time.perf_counter() - t0, _peak_rss_mb())
-    init = initial_values(model, np.random.default_rng(0), 0.1)
-    result = backends.get(cfg["backend"]).fit(model, loaded.spec.inference, init, False)
+    # through the fit driver, as every fit: it subsamples the model for a minibatch run
+    result = driver.run_inference(backends.get(cfg["backend"]), model, loaded.spec.inference).result
     out["fit"] = (time.perf_counter() - t0, _peak_rss_mb())
     out["compile_s"], out["step_s"] = result.compile_s, result.fit_s / cfg["steps"]
     return out

@@ -19,12 +19,11 @@ what lets the samplers update all user rows at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from specrec.conjugacy import probe
-from specrec.model.ir import Expr, Model, ParamRef, RandomVariable, Segment
+from specrec.model.ir import Expr, Model, ParamRef, RandomVariable, walk
 from specrec.model.reference import initial_values
 
 #: Update kinds and how ``explain`` names them.
@@ -85,23 +84,7 @@ class Update:
 
 def references(expr: Expr) -> set[str]:
     """Names of the parameters an expression reads (through gathers, sums and segments)."""
-    out: set[str] = set()
-    stack: list[Any] = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, ParamRef):
-            out.add(e.name)
-            continue
-        if isinstance(e, Segment):
-            stack.append(e.operand)
-            continue
-        for name in ("operand", "args"):
-            v = getattr(e, name, None)
-            if isinstance(v, tuple):
-                stack.extend(v)
-            elif v is not None:
-                stack.append(v)
-    return out
+    return {e.name for e in walk(expr) if isinstance(e, ParamRef)}
 
 
 def children(model: Model, name: str) -> list[RandomVariable]:
