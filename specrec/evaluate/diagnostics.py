@@ -98,7 +98,8 @@ def _rank_arrays(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     each element of one variable's ``(chain, draw, ...)`` draws, shaped like an element.
 
     ArviZ's numbers bit for bit (``rank_diagnostics``), computed a block of elements at a time
-    instead of ArviZ's one element at a time: some 17 s -> 2 s for a 6,728-element variable.
+    instead of ArviZ's one element at a time (the ML-100k mixture's 6,728 type means: 17.7 s
+    -> 2.6 s for the three, measured once on a loaded 2-core machine).
     """
     flat = values.reshape(values.shape[0], values.shape[1], -1)
     rhat, bulk, tail = rank_diagnostics(flat)
