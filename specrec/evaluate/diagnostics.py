@@ -22,6 +22,7 @@ from scipy import stats
 
 from specrec.evaluate.metrics import ValueRange, _as_float
 from specrec.evaluate.metrics import clip as clip_to_range
+from specrec.evaluate.rank_diagnostics import rank_diagnostics
 
 MIN_DRAWS = 4  # below this ArviZ (and the split-R-hat definition) gives nothing meaningful
 
@@ -92,22 +93,19 @@ def _constant(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
-def _per_element(result: xr.Dataset, constant: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Result arrays of an ArviZ diagnostic with constant elements set to NaN (ignored)."""
-    return [np.where(constant[v], np.nan, result[v].values) for v in result.data_vars]
+def _rank_arrays(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat (``az.rhat(method="rank")``; split-R-hat on one chain), bulk ESS and tail ESS of
+    each element of one variable's ``(chain, draw, ...)`` draws, shaped like an element.
 
-
-def _rhat_arrays(ds: xr.Dataset, n_chains: int) -> list[np.ndarray]:
-    if n_chains >= 2:
-        rhat = az.rhat(ds, method="rank")
-        return [rhat[v].values for v in rhat.data_vars]
-    # One chain: ArviZ returns NaN, so apply the same formula to the chain's halves ourselves.
-    arrays = []
-    for name in ds.data_vars:
-        values = ds[name].transpose("chain", "draw", ...).values
-        flat = values.reshape(values.shape[0], values.shape[1], -1)
-        arrays.append(split_rhat(flat).reshape(values.shape[2:]))
-    return arrays
+    ArviZ's numbers bit for bit (``rank_diagnostics``), computed a block of elements at a time
+    instead of ArviZ's one element at a time (the ML-100k mixture's 6,728 type means: 17.7 s
+    -> 2.6 s for the three, measured once on a loaded 2-core machine).
+    """
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    rhat, bulk, tail = rank_diagnostics(flat)
+    if values.shape[0] < 2:  # ArviZ refuses one chain: the same formula on its halves
+        rhat = split_rhat(flat)
+    return tuple(a.reshape(values.shape[2:]) for a in (rhat, bulk, tail))  # type: ignore[return-value]
 
 
 def _summarise(ds: xr.Dataset) -> dict[str, float | int | None]:
@@ -123,16 +121,17 @@ def _summarise(ds: xr.Dataset) -> dict[str, float | int | None]:
     if not ds.data_vars or n_chains == 0 or n_draws < MIN_DRAWS:
         return out
     constant = _constant(ds)
-    names = list(ds.data_vars)
+    found: dict[str, list[np.ndarray]] = {"rhat_max": [], "ess_bulk_min": [], "ess_tail_min": []}
     with warnings.catch_warnings():
-        # Constant variables make ArviZ divide by zero; they are masked out below.
+        # Constant variables divide by zero; they are masked out below.
         warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = _rhat_arrays(ds, n_chains)
-        masked = [np.where(constant[v], np.nan, r) for v, r in zip(names, rhat, strict=True)]
-        out["rhat_max"] = _finite_extreme(masked, take_max=True)
-        for key, method in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
-            ess = _per_element(az.ess(ds, method=method), constant)
-            out[key] = _finite_extreme(ess, take_max=False)
+        for name in ds.data_vars:
+            values = ds[name].transpose("chain", "draw", ...).values
+            for key, array in zip(found, _rank_arrays(values), strict=True):
+                found[key].append(np.where(constant[name], np.nan, array))
+    out["rhat_max"] = _finite_extreme(found["rhat_max"], take_max=True)
+    out["ess_bulk_min"] = _finite_extreme(found["ess_bulk_min"], take_max=False)
+    out["ess_tail_min"] = _finite_extreme(found["ess_tail_min"], take_max=False)
     return out
 
 

@@ -35,7 +35,7 @@ from specrec.evaluate.likelihood import (
 )
 from specrec.evaluate.loo import BYTES_PER_VALUE
 from specrec.model.ir import Model, RowData
-from specrec.model.reference import predict_draws
+from specrec.model.reference import simulate_draws
 
 #: The observation dims of the training rows and of the test pairs.
 OBS, PAIR = "obs", "pair"
@@ -192,9 +192,7 @@ def replicated(
     chains, draws = next(iter(post.values())).shape[:2]
     out = np.empty((chains, draws, len(rows)))
     for chunk in row_chunks(len(rows), chains * draws):
-        _, y = predict_draws(model, post, rows.take(chunk), rng)
-        assert y is not None
-        out[:, :, chunk] = y
+        simulate_draws(model, post, rows.take(chunk), rng, out[:, :, chunk])
     return out
 
 

@@ -15,7 +15,12 @@ from scipy.special import logsumexp
 from specrec.evaluate.threads import ordered_map
 from specrec.model import mixture
 from specrec.model.ir import Model, RowData
-from specrec.model.reference import likelihood_args, row_log_weights, sample_response
+from specrec.model.reference import (
+    level_evidence,
+    likelihood_args,
+    row_log_weights,
+    sample_response,
+)
 
 
 def pointwise_log_likelihood(
@@ -107,11 +112,8 @@ def level_log_likelihood(model: Model, posterior: dict[str, np.ndarray]) -> np.n
     out = np.empty((chains, draws, seen.size))
     for c in range(chains):
         for d in range(draws):
-            values = {n: posterior[n][c, d] for n in names}
-            joint = mixture.level_log_likelihood(
-                model, values, likelihood_args(model, values, mix.rows)
-            )
-            out[c, d] = logsumexp(joint[seen], axis=1)
+            # the evidence kept with the draw's responsibilities (computed once per draw)
+            out[c, d] = level_evidence(model, {n: posterior[n][c, d] for n in names})[seen]
     if not model.likelihood.dist.discrete:
         counts = np.bincount(mix.rows.index[mix.per], minlength=model.dims[mix.per].size)
         out -= counts[seen] * float(np.log(abs(model.response_scale)))
