@@ -79,3 +79,35 @@ def leave(code: int) -> NoReturn:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def redelivered() -> Iterator[None]:
+    """Ctrl-C that lands in a finaliser or weakref callback is raised again in ordinary code.
+
+    Python cannot raise from ``__del__`` or a weakref callback: a KeyboardInterrupt there is
+    printed as "Exception ignored in ..." with a traceback, and the interrupt is lost.  A long
+    loop that collects garbage (``study run``) met this when the signal came at the wrong
+    moment.  Here such an interrupt is not printed; the signal is sent again to the main
+    thread from another one a moment later (raised from the hook itself, it would land in the
+    hook), and Python's handler raises it in the main thread's ordinary code, where the
+    caller's ``except`` sees it; landing in a callback again, it goes round once more.
+    """
+    import signal
+
+    previous = sys.unraisablehook
+
+    def hook(args: Any) -> None:
+        if isinstance(args.exc_value, KeyboardInterrupt):
+            main = threading.main_thread().ident
+            again = threading.Timer(0.01, signal.pthread_kill, (main, signal.SIGINT))
+            again.daemon = True
+            again.start()
+            return
+        previous(args)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

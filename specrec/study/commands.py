@@ -45,17 +45,20 @@ def run_command(study_file, executor, workers, scheduler, out, data, store, quie
             if kind == "failed":
                 click.echo(f"\nfailed: {cell.title}: {info['error'].splitlines()[0]}", err=True)
 
+    from specrec import interrupt
+
     try:
-        result = run_study(
-            study_file,
-            executor=executor,
-            workers=workers,
-            scheduler=scheduler,
-            data=data,
-            store=store,
-            out=out,
-            on_event=on_event,
-        )
+        with interrupt.redelivered():
+            result = run_study(
+                study_file,
+                executor=executor,
+                workers=workers,
+                scheduler=scheduler,
+                data=data,
+                store=store,
+                out=out,
+                on_event=on_event,
+            )
     except KeyboardInterrupt:
         # Not the CLI's generic "nothing was written": every finished cell is in the store
         # already, and the next run picks up (or adopts) the rest.
