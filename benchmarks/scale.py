@@ -225,6 +225,11 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _run_key(r: dict) -> tuple:
+    """What a results row measures: a new row replaces an older one with the same key."""
+    return r["backend"], r["label"], r.get("method", "vi"), r.get("batch_size")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,11 +288,7 @@ def main() -> int:
         else:
             row = {**cfg, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "?"}
         print(json.dumps({k: v for k, v in row.items() if k != "versions"}), file=sys.stderr)
-
-        def key(r: dict) -> tuple:
-            return r["backend"], r["label"], r.get("method", "vi"), r.get("batch_size")
-
-        report["runs"] = [r for r in report["runs"] if key(r) != key(row)] + [row]
+        report["runs"] = [r for r in report["runs"] if _run_key(r) != _run_key(row)] + [row]
         write(out, report, _markdown(report))
     return 0
 

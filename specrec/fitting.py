@@ -20,6 +20,7 @@ from specrec.data.source import load_data
 from specrec.errors import SpecError
 from specrec.evaluate.evaluator import FitToEvaluate, evaluate_fit
 from specrec.inference import add_groups, to_inference_data
+from specrec.model.ir import Model
 from specrec.model.lower import lower, row_data
 from specrec.progress import phase
 from specrec.run import Run  # what fit returns; lives apart so loading a run imports no fitting
@@ -191,7 +192,7 @@ def fit(
     return Run(path, metrics, idata, model, test_rows, loaded, train, ev.predictions)
 
 
-def check_posterior_size(loaded: LoadedSpec, model) -> None:  # type: ignore[no-untyped-def]
+def check_posterior_size(loaded: LoadedSpec, model: Model) -> None:
     """Refuse, before the fit, draws whose posterior (every parameter value, float64) could
     not fit in memory: the spec alone bounds draws per value, the model knows the values."""
     from specrec.prior import n_param_values

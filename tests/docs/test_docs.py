@@ -25,9 +25,8 @@ from specrec.evaluate.fields import METRICS_FIELDS, undocumented
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS_PAGE = "docs/reference/distributions.md"
-OWN_DATA_GUIDE = str(
-    own_data.GUIDE
-)  # its blocks are fits and commands: tests/docs/test_own_data.py
+# the own-data guide's blocks are fits and commands: tests/docs/test_own_data.py checks them
+OWN_DATA_GUIDE = str(own_data.GUIDE)
 WITHOUT_BACKENDS = [p for p in docgen.PAGES if p not in (DISTRIBUTIONS_PAGE, OWN_DATA_GUIDE)]
 
 
