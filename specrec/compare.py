@@ -160,7 +160,7 @@ def _agreement(runs: dict[str, fitting.Run], seed: int) -> dict:
         method = run.metrics["inference"]["method"]
         rmse = run.metrics["metrics"]["test"]["rmse"]
         estimates.append(
-            agreement.estimate(name, method, run.model, run.idata, run.test_rows, pick, rmse)
+            agreement.estimate(name, method, run.model, run.data, run.test_rows, pick, rmse)
         )
     return agreement.agreement(estimates)
 

@@ -1,4 +1,4 @@
-"""Backend arrays -> ArviZ InferenceData, named once for every backend.
+"""Backend arrays -> the run's InferenceData groups (``RunData``), named once for every backend.
 
 Because specrec (not each backend) builds the InferenceData, variable names, dims, coords and
 sample-statistic names are identical across NumPyro, PyMC and Pyro, and the evaluator can read
@@ -7,20 +7,16 @@ any of them the same way.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import xarray as xr
 
 from specrec.backends import SAMPLE_STATS, FitResult
+from specrec.idata import RunData, draws_dataset
 from specrec.model.ir import Model
 from specrec.model.reference import derived_draws, mixture_draws
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
 
-
-def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
+def to_inference_data(model: Model, result: FitResult) -> RunData:
     dims = {rv.name: list(rv.dims) for rv in model.latents}
     coords = {name: d.coords for name, d in model.dims.items()}
     posterior = {rv.name: np.asarray(result.posterior[rv.name]) for rv in model.latents}
@@ -42,19 +38,13 @@ def to_inference_data(model: Model, result: FitResult) -> az.InferenceData:
         if model.responsibility_name and model.mixture.per:
             dims[model.responsibility_name] = [model.mixture.per, model.mixture.dim]
     stats = {k: np.asarray(v) for k, v in result.sample_stats.items() if k in SAMPLE_STATS}
-    idata = az.from_dict(
-        posterior=posterior,
-        sample_stats=stats or None,
-        dims=dims,
-        coords=coords,
-        attrs={"inference_library": "specrec", "method": result.method},
-    )
+    groups = {"posterior": draws_dataset(posterior, dims, coords)}
+    if stats:
+        groups["sample_stats"] = draws_dataset(stats, {}, {})
     if result.loss is not None:  # kept beside the draws so a saved run carries its loss trace
-        import xarray as xr
-
         loss = np.asarray(result.loss, dtype=float)
-        idata.add_groups({"loss": xr.Dataset({"loss": (("step",), loss)})})
-    return idata
+        groups["loss"] = xr.Dataset({"loss": (("step",), loss)})
+    return RunData(groups, attrs={"inference_library": "specrec", "method": result.method})
 
 
 def _assignment(model: Model, result: FitResult) -> str | None:
@@ -65,10 +55,7 @@ def _assignment(model: Model, result: FitResult) -> str | None:
     return name if model.mixture and model.mixture.per and name in result.posterior else None
 
 
-def add_groups(idata: az.InferenceData, groups: dict) -> None:
-    """Add ``observed_data``, ``log_likelihood``, ... (``specrec.evaluate.groups``) in place.
-
-    ArviZ warns about a group name outside its schema; every name here is inside it.
-    """
+def add_groups(idata: RunData, groups: dict) -> None:
+    """Add ``observed_data``, ``log_likelihood``, ... (``specrec.evaluate.groups``) in place."""
     if groups:
         idata.add_groups(groups)

@@ -19,7 +19,6 @@ rename; ``fit --prior N`` adds the first two groups to the run's ``posterior.nc`
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from specrec.evaluate.groups import (
     over_budget,
     predictive_dataset,
 )
+from specrec.idata import RunData, draws_dataset
 from specrec.model.ir import Model
 from specrec.model.reference import derived_values, sample_prior
 from specrec.spec.load import LoadedSpec
@@ -108,14 +108,10 @@ def draw_prior(model: Model, draws: int, seed: int) -> PriorDraws:
 
 def prior_dataset(model: Model, params: dict[str, np.ndarray]):
     """The ``prior`` group, with the dims and coordinates ``posterior`` has (one chain)."""
-    from specrec.inference import az
-
     dims = {rv.name: list(rv.dims) for rv in model.latents}
     dims |= {d.name: list(d.dims) for d in model.derived}
     coords = {name: d.coords for name, d in model.dims.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return az.from_dict(prior=params, dims=dims, coords=coords).prior
+    return draws_dataset(params, dims, coords)
 
 
 def prior_groups(model: Model, drawn: PriorDraws) -> Groups:
@@ -132,9 +128,7 @@ def add_prior(idata, model: Model, draws: int, seed: int, metrics: dict) -> dict
     InferenceData, their summary under ``metrics["idata"]["prior"]`` (returned)."""
     drawn = draw_prior(model, draws, seed)
     groups = prior_groups(model, drawn)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ warns of groups outside its schema; none is
-        idata.add_groups(groups.datasets)
+    idata.add_groups(groups.datasets)
     record = metrics.setdefault("idata", {})
     record["groups"] = [*record.get("groups", []), *groups.datasets]
     summary = summarise(model, np.asarray(model.data.y, dtype=float), drawn.y_rep)
@@ -254,7 +248,7 @@ class PriorResult:
 
     path: Path | None
     report: dict
-    idata: object
+    idata: RunData  # ``idata.to_arviz()`` for ArviZ's InferenceData
 
 
 def run_prior(
@@ -271,7 +265,6 @@ def run_prior(
     (``out=None``: write nothing)."""
     from specrec.data.source import load_data
     from specrec.fitting import resolve_spec, versions
-    from specrec.inference import az
     from specrec.model.lower import lower
 
     say = log or (lambda msg: None)
@@ -287,9 +280,7 @@ def run_prior(
     drawn = draw_prior(model, draws, s.inference.seed)
     groups = observed_groups(model)
     groups.datasets |= prior_groups(model, drawn).datasets
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = az.InferenceData(**groups.datasets)
+    idata = RunData(groups.datasets)
     y = np.asarray(model.data.y, dtype=float)
     summary = summarise(model, y, drawn.y_rep)
     report = {

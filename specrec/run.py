@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +22,9 @@ from specrec.model.ir import Model, RowData
 from specrec.predict import Predictor
 from specrec.spec.load import LoadedSpec
 
+if TYPE_CHECKING:
+    import arviz as az
+
 
 @dataclass
 class Run:
@@ -28,7 +32,8 @@ class Run:
 
     path: Path | None
     metrics: dict
-    idata: object
+    #: the groups: ``specrec.idata.RunData`` from a fit, ArviZ's InferenceData from ``load_run``
+    data: Any
     # What a caller needs to recompute predictions from ``idata`` (``compare``'s agreement check)
     # without lowering the spec again; None only for a Run built by hand.
     model: Model | None = None
@@ -38,6 +43,15 @@ class Run:
     #: the test pairs' predictions (``predictions.csv``); read from ``path`` when not given
     predictions: pd.DataFrame | None = None
     _predictor: Predictor | None = field(default=None, repr=False)
+    _idata: az.InferenceData | None = field(default=None, repr=False)
+
+    @property
+    def idata(self) -> az.InferenceData:
+        """The run as ArviZ InferenceData (ArviZ is imported on first use, not by the fit)."""
+        if self._idata is None:
+            to_arviz = getattr(self.data, "to_arviz", None)
+            self._idata = to_arviz() if to_arviz is not None else self.data
+        return self._idata
 
     def __repr__(self) -> str:
         """One line (the dataclass's own repr printed every draw and row, some 56,000
@@ -66,7 +80,7 @@ class Run:
                 n_test = (self.metrics.get("split") or {}).get("n_test")
                 saved = read_predictions(self.path, self.model, n_test)
             self._predictor = Predictor.from_idata(
-                self.loaded, self.train, self.model, self.idata, seed, saved
+                self.loaded, self.train, self.model, self.data, seed, saved
             )
         return self._predictor
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -23,6 +23,9 @@ from scipy import stats
 from specrec.evaluate.metrics import ValueRange, _as_float
 from specrec.evaluate.metrics import clip as clip_to_range
 from specrec.evaluate.rank_diagnostics import rank_diagnostics
+
+if TYPE_CHECKING:
+    from specrec.idata import RunData
 
 MIN_DRAWS = 4  # below this ArviZ (and the split-R-hat definition) gives nothing meaningful
 
@@ -136,7 +139,7 @@ def _summarise(ds: xr.Dataset) -> dict[str, float | int | None]:
 
 
 def sampler_diagnostics(
-    idata: az.InferenceData,
+    idata: RunData,
     var_names: list[str] | None = None,
     per_variable: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> dict[str, float | int | None]:
@@ -190,7 +193,7 @@ def _combine(
 
 
 def variable_diagnostics(
-    idata: az.InferenceData, var_names: Iterable[str]
+    idata: RunData, var_names: Iterable[str]
 ) -> dict[str, dict[str, float | None]]:
     """Per variable: worst R-hat and smallest bulk/tail ESS over its elements.
 
@@ -218,7 +221,7 @@ def prediction_diagnostics(pred_draws: np.ndarray) -> dict[str, float | int | No
     return _summarise(ds)
 
 
-def frobenius_norms(idata: az.InferenceData, names: Iterable[str]) -> dict[str, np.ndarray]:
+def frobenius_norms(idata: RunData, names: Iterable[str]) -> dict[str, np.ndarray]:
     """Frobenius norm of each named matrix variable per draw, shape ``(chain, draw)``.
 
     The PMF notebook's convergence trace: the norm is rotation-invariant, so unlike individual

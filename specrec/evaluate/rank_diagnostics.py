@@ -16,8 +16,6 @@ counts, one and many chains), so a change in ArviZ's algorithm fails there.
 from __future__ import annotations
 
 import numpy as np
-from arviz.stats.stats_utils import stats_variance_2d as _svar
-from arviz.utils import _numba_var
 from scipy import stats
 from scipy.fftpack import next_fast_len  # as ArviZ pads (5-smooth lengths)
 
@@ -86,7 +84,10 @@ def _quantile(a: np.ndarray, p: float) -> np.ndarray:
 
 def _var_rows(x: np.ndarray) -> np.ndarray:
     """ArviZ's variance (ddof 1) of each row of a 2-d array."""
-    return _numba_var(_svar, np.var, np.ascontiguousarray(x), axis=1, ddof=1)
+    from arviz.stats.stats_utils import stats_variance_2d  # imported only for MCMC draws
+    from arviz.utils import _numba_var
+
+    return _numba_var(stats_variance_2d, np.var, np.ascontiguousarray(x), axis=1, ddof=1)
 
 
 def _rhat(a: np.ndarray) -> np.ndarray:

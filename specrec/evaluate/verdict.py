@@ -39,7 +39,7 @@ def parameter_table(idata, names: list[str], mcmc: bool) -> dict[str, dict[str, 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one chain: ArviZ warns that R-hat is undefined
-        table = az.summary(idata, var_names=names, kind="all" if mcmc else "stats")
+        table = az.summary(idata.posterior, var_names=names, kind="all" if mcmc else "stats")
     return {
         str(label): {
             str(col): (None if not math.isfinite(float(v)) else float(v)) for col, v in row.items()
@@ -70,7 +70,7 @@ def bfmi(idata) -> list[float] | None:
         return None
     import arviz as az
 
-    return [float(v) for v in np.atleast_1d(az.bfmi(idata))]
+    return [float(v) for v in np.atleast_1d(az.bfmi(np.asarray(stats["energy"].values)))]
 
 
 def verdict(
