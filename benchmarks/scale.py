@@ -109,7 +109,8 @@ def _derived_spec(cfg: dict) -> Path:
 
 def child(cfg: dict) -> dict:
     """One fit, in this (child) process: figures as a dict."""
-    from specrec.evaluate.evaluator import predict_rows, thin_draws
+    from specrec.evaluate.evaluator import predict_rows
+    from specrec.evaluate.thinning import thin_draws
     from specrec.fitting import fit
     from specrec.model.reference import predict_draws
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specrec import methods
-from specrec.evaluate.evaluator import thin_draws
+from specrec.evaluate.thinning import thin_draws
 from specrec.model.ir import Model, RowData
 from specrec.model.reference import predict_draws
 

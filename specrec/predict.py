@@ -24,14 +24,9 @@ import pandas as pd
 
 from specrec.data.dataset import Dataset
 from specrec.errors import DataError, UsageError
-from specrec.evaluate.evaluator import (
-    MAX_DRAWS,
-    MIN_PREDICTIVE,
-    predict_rows,
-    row_chunks,
-    thin_draws,
-)
+from specrec.evaluate.evaluator import MAX_DRAWS, MIN_PREDICTIVE, predict_rows, row_chunks
 from specrec.evaluate.metrics import clip, predictive_interval
+from specrec.evaluate.thinning import thin_draws
 from specrec.model.ir import Dim, Gather, Model, RowData, walk
 from specrec.model.levels import old_levels, with_new_levels
 

@@ -40,6 +40,7 @@ from scipy import stats
 from specrec import backends, driver, methods, rundir
 from specrec.agreement import MAX_HYPER_ELEMENTS, element_labels, factor_dims
 from specrec.errors import UsageError
+from specrec.evaluate.thinning import thin_pooled
 from specrec.model.ir import Model
 from specrec.spec.load import LoadedSpec
 from specrec.spec.models import SimulateData
@@ -85,9 +86,7 @@ def rank_draws_count(ess: float, n_draws: int, max_draws: int) -> int:
 
 def thinned_rank(draws: np.ndarray, truth: float, n_keep: int) -> int:
     """Rank of ``truth`` among ``n_keep`` draws picked evenly from (chain, draw) draws."""
-    flat = np.asarray(draws, dtype=float).reshape(-1)
-    keep = np.linspace(0, flat.size - 1, n_keep).round().astype(int)
-    return int(np.sum(flat[keep] < truth))
+    return int(np.sum(thin_pooled(np.asarray(draws, dtype=float).reshape(-1), n_keep) < truth))
 
 
 def uniformity(u: np.ndarray, bins: int) -> tuple[float, float, np.ndarray]:

@@ -48,7 +48,7 @@ COMMANDS = {
 #: What each command reads (report: no training rows, and the posterior only for the
 #: hyperparameter plots of a sampled run; predict/recommend: no curves).
 READS = {
-    "report": {"metrics", "curves"},
+    "report": {"metrics", "curves", "predictions"},
     "predict": {"metrics", "posterior", "train", "run", "predictions"},
     "recommend": {"metrics", "posterior", "train", "run", "predictions"},
 }
@@ -69,18 +69,23 @@ def test_a_truncated_run_file_is_named_and_exits_2(
     assert "Traceback" not in r.output and "run with --debug" not in r.stderr
 
 
-def test_predictions_missing_whole_rows_are_a_damaged_run(run_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_predictions_missing_whole_rows_are_a_damaged_run(
+    run_dir: Path, command: str, tmp_path: Path
+) -> None:
     """Cut at a line end, predictions.csv still parses: its row count against metrics.json's
-    test rows tells it is damaged (the test pairs past the cut would get other values)."""
+    test rows tells it is damaged (the test pairs past the cut would get other values, the
+    report's observed-vs-predicted plot would show part of the test set as all of it)."""
     (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     path = copy / rundir.FILES["predictions"]
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[: len(lines) // 2]))
-    r = CliRunner().invoke(main, COMMANDS["predict"](copy, tmp_path))
+    r = CliRunner().invoke(main, COMMANDS[command](copy, tmp_path))
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert str(path) in r.stderr and "test rows" in r.stderr, r.stderr
+    assert not (copy / "report").exists()  # no report half-made from the rows that survived
 
 
 PAIRS = {

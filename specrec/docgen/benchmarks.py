@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from specrec.docgen import markers
 from specrec.docgen.markdown import table
 
 RESULTS = Path("benchmarks/results")
@@ -74,9 +75,8 @@ def movielens_benchmarks(root: Path) -> str:
     return header + body + "\nFrom:\n\n" + "\n".join(sources) + "\n"
 
 
-#: the generated block of the README (everything between the markers is rewritten)
-README_BEGIN = "<!-- begin generated: benchmark table (make docs-gen; from benchmarks/results) -->"
-README_END = "<!-- end generated: benchmark table -->"
+#: the README's generated block (``specrec.docgen.markers``): the table between its markers
+README_BLOCK = "benchmark-table"
 BACKENDS = ("numpyro", "pymc", "pyro")
 
 
@@ -133,14 +133,11 @@ def readme_table(root: Path) -> str:
         "Test RMSE on MovieLens 100k (random 90/10 split) with the fit time in brackets; "
         "each cell from the newest of: " + ", ".join(sources) + "."
     )
-    return f"{README_BEGIN}\n{body}\n{note}\n{README_END}"
+    return f"{body}\n{note}"
 
 
 def readme(root: Path) -> str:
-    """README.md with its generated block rewritten (the rest is left as written)."""
+    """README.md with its generated block rewritten (the rest is left as written); a README
+    without the block's markers is an error, not a table silently no longer updated."""
     text = (root / "README.md").read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
-        return text
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return head + readme_table(root) + tail
+    return markers.splice(text, {README_BLOCK: readme_table(root)}, "README.md", __name__)

@@ -3,7 +3,8 @@
 ``docs/guides/own-data.md`` walks through a small ratings CSV of one's own.  Its data files and
 specs are made here (``write_folder``: a fixed seed, nothing read from outside), the guide's
 commands are run on them (``run``: specrec's own CLI, in this process) in a temporary folder
-laid out as the guide says, and each output replaces the block between the guide's markers::
+laid out as the guide says, and each output replaces the block between the guide's markers
+(``specrec.docgen.markers``)::
 
     <!-- begin generated: NAME -->
     ...
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from specrec.docgen import markers
 
 GUIDE = Path("docs/guides/own-data.md")
 #: the folder the guide says it ran in; the real temporary folder is shown under this name
@@ -373,10 +376,6 @@ BLOCKS: dict[str, Block] = {
     ),
 }
 
-BEGIN = "<!-- begin generated: {} -->"
-END = "<!-- end generated: {} -->"
-MARKED = re.compile(r"<!-- begin generated: ([\w-]+) -->\n(.*?)\n<!-- end generated: \1 -->", re.S)
-
 
 def blocks(folder: Path | None = None) -> dict[str, str]:
     """Every block's text, from a fresh example folder (``folder``, else a temporary one)."""
@@ -389,25 +388,10 @@ def blocks(folder: Path | None = None) -> dict[str, str]:
     return {name: block.text(folder) for name, block in BLOCKS.items()}
 
 
-def splice(text: str, made: dict[str, str]) -> str:
-    """``text`` with each marked block replaced by ``made[name]``; every block must be marked
-    once and every marker must name a block, so the guide and ``BLOCKS`` cannot drift apart."""
-    names = MARKED.findall(text)
-    found = [n for n, _ in names]
-    missing = sorted(set(made) - set(found))
-    unknown = sorted(set(found) - set(made))
-    twice = sorted({n for n in found if found.count(n) > 1})
-    if missing or unknown or twice:
-        raise ValueError(
-            f"{GUIDE}: blocks without markers {missing}, markers of no block {unknown}, "
-            f"marked twice {twice}; update the guide or BLOCKS in {__name__}"
-        )
-    return MARKED.sub(lambda m: f"{BEGIN.format(m[1])}\n{made[m[1]]}\n{END.format(m[1])}", text)
-
-
 def guide(root: Path) -> str:
     """The guide with its marked blocks regenerated (this runs every command: a minute or so)."""
-    return splice((root / GUIDE).read_text(encoding="utf-8"), blocks())
+    text = (root / GUIDE).read_text(encoding="utf-8")
+    return markers.splice(text, blocks(), GUIDE, f"BLOCKS in {__name__}")
 
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")

@@ -18,19 +18,11 @@ import numpy as np
 
 from specrec import methods
 from specrec.evaluate import plots
+from specrec.evaluate.thinning import thin_variable
 
 MAX_CHECK_DRAWS = 200
 INDEX_SUFFIX = "_index"  # constant_data's level code per row (specrec.evaluate.groups)
 Figure = tuple[str, str, str]  # (file, title, caption), as report.make_figures lists them
-
-
-def thinned(values, max_draws: int = MAX_CHECK_DRAWS) -> np.ndarray:
-    """``(chain, draw, rows)`` of a lazily read group variable, at most ``max_draws`` draws
-    evenly spaced per chain; only those are read from the file."""
-    chains, draws = values.sizes["chain"], values.sizes["draw"]
-    per_chain = max(1, max_draws // chains)
-    keep = np.unique(np.linspace(0, draws - 1, min(draws, per_chain)).round().astype(int))
-    return np.asarray(values.isel(draw=keep).values)
 
 
 def observed(idata) -> tuple[str, np.ndarray, dict[str, np.ndarray]] | None:
@@ -87,7 +79,7 @@ def predictive_figures(idata, metrics: dict, folder: Path) -> list[Figure]:
     groups = idata.groups()
     made: list[Figure] = []
     if "posterior_predictive" in groups and _point_method(metrics) is None:
-        y_rep = thinned(idata.posterior_predictive[response])
+        y_rep = thin_variable(idata.posterior_predictive[response], MAX_CHECK_DRAWS)
         cats = categories(y, y_rep)
         n = y_rep.shape[0] * y_rep.shape[1]
         what = "category frequencies" if cats is not None else "ratings"
@@ -124,7 +116,7 @@ def predictive_figures(idata, metrics: dict, folder: Path) -> list[Figure]:
                 )
             )
     if "prior_predictive" in groups:
-        y_prior = thinned(idata.prior_predictive[response])
+        y_prior = thin_variable(idata.prior_predictive[response], MAX_CHECK_DRAWS)
         plots.plot_predictive_check(
             y, y_prior, index, folder / "prior_predictive.png",
             "Prior predictive against the training data", "prior predictive",

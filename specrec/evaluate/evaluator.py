@@ -40,6 +40,7 @@ from specrec.evaluate.metrics import (
 )
 from specrec.evaluate.mixture_summary import mixture_summary
 from specrec.evaluate.ranking import ranking_metrics
+from specrec.evaluate.thinning import thin_draws
 from specrec.evaluate.verdict import bfmi, parameter_table, verdict
 from specrec.model.ir import Dim, Model, RowData
 from specrec.model.reference import predict_draws
@@ -65,15 +66,6 @@ class Evaluation:
 
 def _posterior_arrays(idata, model: Model) -> dict[str, np.ndarray]:
     return {rv.name: np.asarray(idata.posterior[rv.name].values) for rv in model.latents}
-
-
-def thin_draws(post: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
-    """At most ``max_draws`` draws, evenly spaced per chain (shared with ``specrec.predict``)."""
-    chains, draws = next(iter(post.values())).shape[:2]
-    if chains * draws <= max_draws:
-        return post
-    keep = np.linspace(0, draws - 1, max(1, max_draws // chains)).round().astype(int)
-    return {k: v[:, keep] for k, v in post.items()}
 
 
 class RepeatedDraws:

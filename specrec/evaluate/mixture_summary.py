@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from specrec.evaluate.thinning import spread
 from specrec.model import mixture
 from specrec.model.ir import Model
 
@@ -29,13 +30,13 @@ def mixture_summary(model: Model, idata) -> dict:
             values = {n: np.asarray(post[n].values[c, d]) for n in names}
             w = np.exp(mixture.log_weights(model, values))
             weights.append(w.reshape(-1, w.shape[-1]).mean(0))
-    picked = np.unique(np.linspace(0, chains * draws - 1, min(REPORT_DRAWS, chains * draws)))
+    picked = spread(chains * draws, REPORT_DRAWS)
     reports = [
         mixture.point_report(
             model,
             {n: np.asarray(post[n].values[i // draws, i % draws]) for n in names},
         )
-        for i in picked.astype(int)
+        for i in picked
     ]
     out: dict = {
         "dim": mix.dim,

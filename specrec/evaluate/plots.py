@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from specrec.evaluate.thinning import thin_pooled
+
 
 def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(7.0, 4.0), dpi=100, layout="constrained")
@@ -275,9 +277,7 @@ PPC_LINES = 50
 
 def _shown_draws(y_rep: np.ndarray, n: int = PPC_LINES) -> np.ndarray:
     """``(S, rows)``: at most ``n`` replicated data sets picked evenly over every draw."""
-    flat = np.asarray(y_rep, dtype=np.float64).reshape(-1, np.shape(y_rep)[-1])
-    keep = np.unique(np.linspace(0, flat.shape[0] - 1, min(n, flat.shape[0])).round().astype(int))
-    return flat[keep]
+    return thin_pooled(np.asarray(y_rep, dtype=np.float64).reshape(-1, np.shape(y_rep)[-1]), n)
 
 
 def _bins(observed: np.ndarray, replicated: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import html
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,24 @@ def _hyperparameter_draws(idata, run_dir: Path, names: list[str]) -> dict[str, n
     return out
 
 
+@dataclass(frozen=True)
+class _NoIdColumns:
+    """What ``specrec.run.read_predictions`` reads of a model: its dims' id columns (to read
+    ids as text).  The report plots the response and mean columns alone, so it lowers no model,
+    which would read the training rows a report otherwise never opens."""
+
+    dims: dict = field(default_factory=dict)
+
+
+def _read_predictions(run_dir: Path, metrics: dict) -> pd.DataFrame | None:
+    """predictions.csv by the reader ``predict`` uses (None if the run has none), so a truncated
+    or short file is a damaged run here too, never a plot of the rows that survived."""
+    from specrec.run import read_predictions
+
+    n_test = (metrics.get("split") or {}).get("n_test")
+    return read_predictions(run_dir, _NoIdColumns(), n_test)  # type: ignore[arg-type]
+
+
 def make_figures(run_dir: Path, folder: Path, metrics: dict, curves: dict) -> list[tuple]:
     """Write every figure the run's data allows to ``folder``; ``[(file, title, caption)]``."""
     made: list[tuple[str, str, str]] = []
@@ -116,9 +135,8 @@ def make_figures(run_dir: Path, folder: Path, metrics: dict, curves: dict) -> li
             f"{conv.get('converged')} (relative change {conv.get('rel_change')}).",
             lambda p: plots.plot_loss(curves["loss"], p),
         )
-    predictions = run_dir / rundir.FILES["predictions"]
-    if predictions.is_file():
-        table = pd.read_csv(predictions)
+    table = _read_predictions(run_dir, metrics)
+    if table is not None:
         response = table.columns[list(table.columns).index("mean") - 1]
         add(
             "observed_vs_predicted.png",

@@ -146,7 +146,8 @@ def test_readme_benchmark_table_shows_only_references_run_beside(tmp_path) -> No
     a reference figure is shown only when the row names a reference run in the same invocation."""
     import json
 
-    from specrec.docgen.benchmarks import README_BEGIN, README_END, readme
+    from specrec.docgen.benchmarks import README_BLOCK, readme
+    from specrec.docgen.markers import BEGIN, END
 
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
@@ -161,7 +162,8 @@ def test_readme_benchmark_table_shows_only_references_run_beside(tmp_path) -> No
         rows = [row | {"backend": "numpyro"}, old | {"spec": "hpmf", "backend": "pyro"}]
         payload = {"date": date, "rows": rows, "commit": commit}
         (results / name).write_text(json.dumps(payload))
-    (tmp_path / "README.md").write_text(f"intro\n{README_BEGIN}\nold table\n{README_END}\nend\n")
+    begin, end = BEGIN.format(README_BLOCK), END.format(README_BLOCK)
+    (tmp_path / "README.md").write_text(f"intro\n{begin}\nold table\n{end}\nend\n")
     text = readme(tmp_path)
     assert text.startswith("intro\n") and text.endswith("end\n") and "old table" not in text
     assert "0.9414 (9 s)" in text and "0.95 " not in text
@@ -169,3 +171,15 @@ def test_readme_benchmark_table_shows_only_references_run_beside(tmp_path) -> No
     assert "commit abcdef1" in text and "2026-02-01" in text
     hpmf = next(line for line in text.splitlines() if line.startswith("| `hpmf`"))
     assert "0.9500 (10 s) | - |" in hpmf  # the newer file re-measured it: the copied figure goes
+
+
+def test_a_readme_without_the_benchmark_markers_is_an_error(tmp_path) -> None:
+    """The table is spliced by the shared markers: a README whose markers were edited away is
+    refused by name, not returned as it was with the table no longer regenerated."""
+    from specrec.docgen.benchmarks import readme
+
+    (tmp_path / "README.md").write_text("intro\n<!-- begin generated: benchmark table -->\n")
+    with pytest.raises(
+        ValueError, match=r"README.md: blocks without markers \['benchmark-table'\]"
+    ):
+        readme(tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from specrec import docgen
-from specrec.docgen import own_data
+from specrec.docgen import markers, own_data
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / own_data.GUIDE
@@ -31,7 +31,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_guide_blocks_are_fresh(tmp_path: Path) -> None:
     """Every marked block is what its commands print now (up to a fit's last digits)."""
     guide = GUIDE.read_text(encoding="utf-8")
-    committed = dict(own_data.MARKED.findall(guide))
+    committed = markers.marked(guide)
     fresh = own_data.blocks(tmp_path / "owndata")
     stale = [n for n, text in fresh.items() if not own_data.same_up_to_rounding(committed[n], text)]
     first = f"\n--- committed\n{committed[stale[0]]}\n--- now\n{fresh[stale[0]]}" if stale else ""
@@ -60,12 +60,17 @@ def test_example_folder_is_reproducible(tmp_path: Path) -> None:
 def test_every_block_is_marked_once() -> None:
     """The guide's markers name exactly the generator's blocks; others are refused."""
     guide = GUIDE.read_text(encoding="utf-8")
-    names = [n for n, _ in own_data.MARKED.findall(guide)]
+    names = [n for n, _ in markers.MARKED.findall(guide)]
     assert sorted(names) == sorted(own_data.BLOCKS)
-    same = {n: body for n, body in own_data.MARKED.findall(guide)}
-    assert own_data.splice(guide, same) == guide
+    same = markers.marked(guide)
+    assert markers.splice(guide, same, "guide", "own_data") == guide
     with pytest.raises(ValueError, match=r"blocks without markers \['fit'\]"):
-        own_data.splice(guide.replace("begin generated: fit ", "begin generated: fitted "), same)
+        markers.splice(
+            guide.replace("begin generated: fit ", "begin generated: fitted "),
+            same,
+            "guide",
+            "own_data",
+        )
 
 
 def test_yaml_excerpts_are_parts_of_the_specs_run() -> None:
