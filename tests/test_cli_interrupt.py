@@ -5,6 +5,7 @@ the model compiles and while NUTS samples."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,4 +87,32 @@ def test_ctrl_c_while_sampling(tmp_path: Path) -> None:
     fit.wait_for("then running nuts (20 s)")
     assert fit.interrupt() == EXIT_INTERRUPTED, fit.text
     assert "interrupted while compiling the model, then running nuts" in fit.text
+    _nothing_written(fit)
+
+
+@pytest.mark.backend("pyro")
+@pytest.mark.slow
+def test_ctrl_c_while_pyro_chains_sample_in_processes(tmp_path: Path) -> None:
+    """The SIGINT reaches the main process only; its chain processes go with it, silently."""
+    import psutil
+
+    fit = _Fit(
+        tmp_path, "-b", "pyro", "--set", "inference.warmup=40000", "--set", "inference.draws=10"
+    )
+    fit.wait_for("nuts: 2 chains in 2 processes")
+    workers = [
+        p
+        for p in psutil.Process(fit.proc.pid).children()
+        if "specrec_pyro" in " ".join(p.cmdline())
+    ]
+    assert len(workers) == 2
+    fit.wait_for("Warmup [2]")
+    end = time.monotonic() + 120
+    while not re.search(r"[1-9][0-9]*/40010 ", fit.text):  # a bar has moved: a chain samples
+        assert time.monotonic() < end and fit.proc.poll() is None, fit.text
+        time.sleep(0.1)
+    assert fit.interrupt() == EXIT_INTERRUPTED, fit.text
+    assert "interrupted while" in fit.text
+    _gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == []
     _nothing_written(fit)

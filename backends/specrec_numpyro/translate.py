@@ -13,6 +13,7 @@ import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.distributions import constraints
 
+from specrec.model import sites
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
 
@@ -96,6 +97,9 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 #: The core's support kinds that narrow a prior (``constraint:``) -> NumPyro constraints.
 CONSTRAINTS = {"ordered": constraints.ordered_vector}
 
+#: What ``specrec.model.sites`` makes the sites with, the same functions as for Pyro.
+PRIMITIVES = sites.Primitives.of(numpyro, dist, handlers.scale, tuple, DISTRIBUTIONS, CONSTRAINTS)
+
 
 class Hurdle(dist.Distribution):
     """0 with probability 1 - psi, else a draw from a positive ``base`` (NumPyro has none)."""
@@ -152,25 +156,6 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
     batch = model.batch_size
     baked: dict[str, jnp.ndarray] = {}
 
-    def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
-        plates = rv.shape[: len(rv.shape) - rv.event_dims]
-        if rv.constraint:
-            # the prior's density on the narrower support: an improper site whose support picks
-            # the core's transform, plus the density as a factor
-            support = dist.ImproperUniform(
-                CONSTRAINTS[rv.constraint], plates, rv.shape[len(plates) :]
-            )
-            x = numpyro.sample(rv.name, support)
-            numpyro.factor(
-                f"{rv.name}__prior", jnp.sum(DISTRIBUTIONS[rv.distribution](**args).log_prob(x))
-            )
-            return x
-        event = {"event_shape": rv.shape[len(plates) :]} if rv.dist.event_dims else {}
-        d = DISTRIBUTIONS[rv.distribution](**args, **event)
-        if plates:
-            d = d.expand(plates).to_event(len(plates))
-        return numpyro.sample(rv.name, d)
-
     def fn(rows: dict[str, jnp.ndarray] | None = None) -> None:
         if rows is None:
             if not baked:  # concrete arrays even when the first call is inside a trace
@@ -184,30 +169,17 @@ def model_fn(model: Model, dtype: Any = jnp.float32) -> Callable[..., None]:
         y_obs = rows[RESPONSE]
         arrays = {k: v for k, v in rows.items() if k != RESPONSE}
 
-        def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
-            d = DISTRIBUTIONS[rv.distribution](**args)
-            with numpyro.plate("obs", y_obs.shape[0]):
-                if batch is None:  # the full-batch path stays exactly as it was
-                    return numpyro.sample(rv.name, d, obs=y_obs)
-                with handlers.scale(scale=model.likelihood_scale):
-                    return numpyro.sample(rv.name, d, obs=y_obs)
+        def sample(rv: RandomVariable, args: dict[str, Any]) -> Any:
+            return sites.latent(PRIMITIVES, rv, args)
 
-        walk_model(model, OPS, sample, observe, row_arrays=arrays, mixture=_Mixture(y_obs))
+        def observe(rv: RandomVariable, args: dict[str, Any]) -> Any:
+            return sites.likelihood(PRIMITIVES, model, rv, args, y_obs)
+
+        walk_model(
+            model, OPS, sample, observe, row_arrays=arrays, mixture=sites.Mixture(PRIMITIVES, y_obs)
+        )
 
     return fn
-
-
-class _Mixture:
-    """A mixture likelihood: per-component log densities, summed out by the core, as a factor."""
-
-    def __init__(self, y_obs: jnp.ndarray):
-        self.y_obs = y_obs
-
-    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> jnp.ndarray:
-        return DISTRIBUTIONS[rv.distribution](**args).log_prob(self.y_obs[:, None])
-
-    def factor(self, name: str, log_density: jnp.ndarray) -> None:
-        numpyro.factor(name, log_density)
 
 
 # --8<-- [end:model_fn]

@@ -13,12 +13,11 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyro
 import torch
-from pyro.infer import MCMC, NUTS, SVI, JitTrace_ELBO, Predictive, Trace_ELBO
+from pyro.infer import SVI, JitTrace_ELBO, Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_value
 from pyro.infer.mcmc.util import initialize_model
 from pyro.ops.integrator import potential_grad
@@ -29,6 +28,7 @@ from specrec.backends import FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.model.reference import initial_values
 from specrec.spec.models import Inference
+from specrec_pyro.chains import Task, init_tensors, quiet_jit_warnings, run_chains
 from specrec_pyro.translate import DISTRIBUTIONS, model_fn
 
 FIT_DTYPE = torch.float32
@@ -55,53 +55,6 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-class _RecordingNUTS(NUTS):
-    """Pyro's NUTS, keeping the per-iteration statistics it computes but does not expose.
-
-    Pyro reports only a list of divergent draw indices and a mean acceptance rate per chain;
-    ArviZ wants per-draw ``diverging``, ``acceptance_rate``, ``n_steps``, ``step_size`` and
-    ``lp``.  Each leapfrog step is one ``_build_basetree`` call (Pyro's own accept
-    probability is the mean over those calls), so counting them here reproduces its numbers;
-    a draw is divergent when any of its base trees is (the test Pyro itself uses), and ``lp``
-    is minus the potential energy Pyro caches for the returned point.  These are private
-    hooks of pyro-ppl 1.9 (``_build_basetree``, ``_potential_energy_last``): the tests check
-    them against the reference, so an upgrade that moves them fails loudly.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.records: list[tuple[bool, float, float, int, float]] = []
-        self._n_steps = 0
-        self._accept_sum = 0.0
-        self._diverged = False
-
-    def _build_basetree(self, *args: Any, **kwargs: Any) -> Any:
-        tree = super()._build_basetree(*args, **kwargs)
-        self._n_steps += 1
-        self._accept_sum += float(tree.sum_accept_probs)
-        self._diverged = self._diverged or bool(tree.diverging)
-        return tree
-
-    def sample(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        self._n_steps, self._accept_sum, self._diverged = 0, 0.0, False
-        step_size = float(self.step_size)  # the size this iteration used (adapted after it)
-        z = super().sample(params)
-        pe = self._potential_energy_last  # the cache holds the returned point's energy
-        if pe is None:
-            with torch.no_grad():
-                pe = self.potential_fn(z)
-        self.records.append(
-            (
-                self._diverged,
-                -float(pe),
-                step_size,
-                self._n_steps,
-                self._accept_sum / max(self._n_steps, 1),
-            )
-        )
-        return z
-
-
 class PyroBackend:
     name = "pyro"
     methods = ("map", "vi", "nuts")
@@ -120,16 +73,15 @@ class PyroBackend:
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
         fn = model_fn(model, FIT_DTYPE)
-        init_values = {k: torch.as_tensor(np.asarray(v), dtype=FIT_DTYPE) for k, v in init.items()}
+        init_values = init_tensors(init, FIT_DTYPE)
         pyro.clear_param_store()
         pyro.set_rng_seed(settings.seed)
         with warnings.catch_warnings(), _torch_threads(FIT_THREADS):
-            # torch 2.x deprecates torch.jit.trace (see JIT); say nothing a user cannot act on.
-            warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", DeprecationWarning)
+            quiet_jit_warnings()  # torch 2.x deprecates torch.jit.trace (see JIT)
             compile_s, jit = self._compile_time(fn, init_values)
             t0 = time.perf_counter()
             if settings.method == "nuts":
-                result = self._nuts(fn, settings, init_values, progress, jit)
+                result = self._nuts(model, settings, init, progress, jit)
             else:
                 result = self._svi(fn, model, settings, init_values, progress, jit)
             result.fit_s = time.perf_counter() - t0
@@ -209,41 +161,17 @@ class PyroBackend:
 
     def _nuts(
         self,
-        fn: Callable[[], None],
+        model: Model,
         settings: Inference,
-        init: dict[str, torch.Tensor],
+        init: dict[str, np.ndarray],
         progress: bool,
         jit: bool,
     ) -> FitResult:
-        # Chains run one after another as separate MCMC objects: Pyro's num_chains > 1 spawns
-        # processes, which is slow to start and fragile on small machines.  Chain c uses
-        # seed + c, so chain 0 matches a single-chain fit with the same seed.
-        chains: list[dict[str, np.ndarray]] = []
-        records: list[list[tuple[bool, float, float, int, float]]] = []
-        for c in range(settings.chains):
-            pyro.set_rng_seed(settings.seed + c)
-            kernel = _RecordingNUTS(
-                fn,
-                target_accept_prob=settings.target_accept,
-                max_tree_depth=settings.max_tree_depth,
-                init_strategy=init_to_value(values=init),
-                jit_compile=jit,
-                ignore_jit_warnings=True,
-                max_plate_nesting=1,
-            )
-            mcmc = MCMC(
-                kernel,
-                num_samples=settings.draws,
-                warmup_steps=settings.warmup,
-                num_chains=1,
-                disable_progbar=not progress,
-            )
-            mcmc.run()
-            chains.append({k: v.detach().numpy() for k, v in mcmc.get_samples().items()})
-            records.append(kernel.records[settings.warmup :])
-        posterior = {k: np.stack([ch[k] for ch in chains]) for k in chains[0]}
+        task = Task(model, settings, init, FIT_DTYPE, jit, FIT_THREADS)
+        runs, processes = run_chains(task, progress)
+        posterior = {k: np.stack([run.samples[k] for run in runs]) for k in runs[0].samples}
         diverging, lp, step_size, n_steps, accept = (
-            np.array([[r[i] for r in rec] for rec in records]) for i in range(5)
+            np.array([[r[i] for r in run.records] for run in runs]) for i in range(5)
         )
         stats = {
             "diverging": diverging.astype(bool),
@@ -252,7 +180,11 @@ class PyroBackend:
             "n_steps": n_steps.astype(int),  # the driver derives tree_depth from it
             "acceptance_rate": accept.astype(float),
         }
-        return FitResult("nuts", posterior, sample_stats=stats)
+        # how the chains ran, counted from the processes that sent them back
+        info: dict[str, object] = {"chain_method": "parallel" if processes > 1 else "sequential"}
+        if settings.chains > 1:
+            info["processes"] = processes
+        return FitResult("nuts", posterior, sample_stats=stats, info=info)
 
     def log_density(self, model: Model) -> LogDensity:
         fn = model_fn(model, torch.float64)

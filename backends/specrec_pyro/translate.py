@@ -16,6 +16,7 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
 
+from specrec.model import sites
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import walk_model
 from specrec_pyro.multivariate import WishartCholesky, mvnormal_precision
@@ -104,6 +105,11 @@ DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
 #: The core's support kinds that narrow a prior (``constraint:``) -> Pyro constraints.
 CONSTRAINTS = {"ordered": constraints.ordered_vector}
 
+#: What ``specrec.model.sites`` makes the sites with, the same functions as for NumPyro.
+PRIMITIVES = sites.Primitives.of(
+    pyro, dist, pyro.poutine.scale, torch.Size, DISTRIBUTIONS, CONSTRAINTS
+)
+
 
 class Hurdle(dist.TorchDistribution):
     """0 with probability 1 - psi, else a draw from a positive ``base`` (Pyro has none)."""
@@ -146,24 +152,6 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
     y = torch.as_tensor(model.to_model_scale(rows.y), dtype=dtype)
     n, batch = y.shape[0], model.batch_size
 
-    def sample(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
-        plates = rv.shape[: len(rv.shape) - rv.event_dims]
-        if rv.constraint:
-            # the prior's density on the narrower support: an improper site whose support picks
-            # the core's transform, plus the density as a factor
-            support = dist.ImproperUniform(
-                CONSTRAINTS[rv.constraint], torch.Size(plates), torch.Size(rv.shape[len(plates) :])
-            )
-            x = pyro.sample(rv.name, support)
-            prior = DISTRIBUTIONS[rv.distribution](**args)
-            pyro.factor(f"{rv.name}__prior", prior.log_prob(x).sum())
-            return x
-        event = {"event_shape": rv.shape[len(plates) :]} if rv.dist.event_dims else {}
-        d = DISTRIBUTIONS[rv.distribution](**args, **event)
-        if plates:
-            d = d.expand(torch.Size(plates)).to_event(len(plates))
-        return pyro.sample(rv.name, d)
-
     def fn() -> None:
         arrays, y_obs = row_arrays, y
         if batch is not None:
@@ -171,27 +159,14 @@ def model_fn(model: Model, dtype: torch.dtype = torch.float32) -> Callable[[], N
             arrays = {k: v.index_select(0, idx) for k, v in row_arrays.items()}
             y_obs = y.index_select(0, idx)
 
-        def observe(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
-            d = DISTRIBUTIONS[rv.distribution](**args)
-            with pyro.plate("obs", y_obs.shape[0]):
-                if batch is None:
-                    return pyro.sample(rv.name, d, obs=y_obs)
-                with pyro.poutine.scale(scale=model.likelihood_scale):
-                    return pyro.sample(rv.name, d, obs=y_obs)
+        def sample(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+            return sites.latent(PRIMITIVES, rv, args)
 
-        walk_model(model, ops, sample, observe, row_arrays=arrays, mixture=_Mixture(y_obs))
+        def observe(rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
+            return sites.likelihood(PRIMITIVES, model, rv, args, y_obs)
+
+        walk_model(
+            model, ops, sample, observe, row_arrays=arrays, mixture=sites.Mixture(PRIMITIVES, y_obs)
+        )
 
     return fn
-
-
-class _Mixture:
-    """A mixture likelihood: per-component log densities, summed out by the core, as a factor."""
-
-    def __init__(self, y_obs: torch.Tensor):
-        self.y_obs = y_obs
-
-    def log_prob(self, rv: RandomVariable, args: dict[str, Any]) -> torch.Tensor:
-        return DISTRIBUTIONS[rv.distribution](**args).log_prob(self.y_obs[:, None])
-
-    def factor(self, name: str, log_density: torch.Tensor) -> None:
-        pyro.factor(name, log_density)

@@ -346,7 +346,8 @@ class Inference(Strict):
         1,
         ge=1,
         description="independent chains (nuts, gibbs); NumPyro runs NUTS chains at once, one "
-        "CPU device per core, with the same draws as one at a time",
+        "CPU device per core, and Pyro one process per core, with the same draws as one at a "
+        "time",
     )
     target_accept: Real = Field(
         0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
