@@ -18,7 +18,11 @@ randomized subspace iteration (numpy and scipy.sparse only, a fixed number of sp
 products: seconds at 10M rows), and each component gets the least-squares weight
 ``w_k >= 0`` of its predictions ``L[g_j, k] W[r_j, k]`` on the training rows, so the start
 predicts on the data's scale (a sparse matrix's singular values are shrunk by the observed
-fraction, and noise components get small weights).  ``p = L sqrt(w)``, ``q = W sqrt(w)``
+fraction).  Known limit (benchmarks/results/scale-cavi-svd.md): the weights are fitted on the
+rows the singular vectors came from, so near the detection threshold they fit noise too; on
+the 10M simulated ratings the start was further from the truth than the mean alone, and cavi
+from it ended where it ends from ``uniform``.  On data well above the threshold (the tests'
+rank-3 PMF) it starts near the truth.  ``p = L sqrt(w)``, ``q = W sqrt(w)``
 (through ``A``'s SVD when ``A`` is not the identity).  Every other latent starts as
 ``uniform`` does; the same seed gives the same start.
 """
