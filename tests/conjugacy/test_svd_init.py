@@ -40,7 +40,9 @@ def _pmf(u: str = "U", v: str = "V", init: str = "svd") -> tuple[Model, Model]:
         name="pmf", dims=USER + ITEM + "  factor: 3\n", sizes="user: 80, item: 60",
         rows="density: 0.5, true: {sigma: 0.3}, ",
     )  # fmt: skip
-    loaded = parse_spec_text(head + PMF.format(u=u, v=v), "<pmf>", ["inference.method=cavi", f"inference.init={init}"])
+    loaded = parse_spec_text(
+        head + PMF.format(u=u, v=v), "<pmf>", ["inference.method=cavi", f"inference.init={init}"]
+    )
     ds, split = load_data(loaded)
     model = lower(loaded, ds.take(split.train))
     test = row_data(ds.take(split.test), model.dims, list(model.data.columns))
