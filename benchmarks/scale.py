@@ -9,7 +9,8 @@
 
 A run is ``BACKEND:SIZE[:MODE]``: no mode is minibatch vi (``--batch-size``, ``--steps``,
 ``--lr``), ``full`` is full-batch vi, ``cavi`` is coordinate-ascent VI (every row each sweep, at
-most ``--sweeps`` ELBOs; issue 19's target is 30).
+most ``--sweeps`` ELBOs; issue 19's target is 30), started by ``--init`` (``inference.init``:
+``uniform``, or ``svd``, the factors at a truncated SVD of the ratings).
 
 Data: ``specs/scale.yaml`` (PMF, D = 16, a global mean) scaled to 100k users x 20k items (500k
 users from 50M ratings up: issue 19's Netflix-size case) and simulated with ``specrec data
@@ -95,6 +96,7 @@ def _derived_spec(cfg: dict) -> Path:
     }
     if cfg.get("method") == "cavi":
         raw["inference"] = {"method": "cavi", "steps": cfg["steps"], "draws": cfg["draws"]}
+        raw["inference"]["init"] = cfg.get("init", "uniform")
     else:
         raw["inference"] |= {
             "batch_size": cfg["batch_size"],
@@ -102,7 +104,10 @@ def _derived_spec(cfg: dict) -> Path:
             "lr": cfg["lr"],
             "draws": cfg["draws"],
         }
-    spec = Path(cfg["work"]) / f"{raw['name']}-{cfg['backend']}-{cfg.get('method', 'vi')}.yaml"
+    init = "" if cfg.get("init", "uniform") == "uniform" else f"-{cfg['init']}"
+    spec = (
+        Path(cfg["work"]) / f"{raw['name']}-{cfg['backend']}-{cfg.get('method', 'vi')}{init}.yaml"
+    )
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
     return spec
 
@@ -131,6 +136,7 @@ def child(cfg: dict) -> dict:
     return {
         **{k: cfg[k] for k in ("backend", "label", "rows", "batch_size", "steps", "lr", "draws")},
         "method": cfg.get("method", "vi"),
+        "init": cfg.get("init", "uniform"),
         "sizes": sizes(cfg["label"]),
         "sweeps": m["backend"]["cavi"]["sweeps"] if cavi else None,
         "converged": m["backend"]["cavi"]["converged"] if cavi else None,
@@ -206,6 +212,9 @@ def _markdown(report: dict) -> str:
             lines.append(f"| {r['backend']} | {r['label']} | | | failed: {r['error'][:80]} |")
             continue
         method = r.get("method", "vi")
+        shown_method = (
+            method if r.get("init", "uniform") == "uniform" else f"{method}, init {r['init']}"
+        )
         batch = "full" if r["batch_size"] is None else f"{r['batch_size']:,}"
         steps = r["steps"]
         if method == "cavi":
@@ -213,7 +222,7 @@ def _markdown(report: dict) -> str:
         n_steps = r["sweeps"] if method == "cavi" else r["steps"]
         evaluate = f"{r['evaluate_s']:.0f}" if "evaluate_s" in r else ""
         lines.append(
-            f"| {r['backend']} | {method} | {r['label']} | {batch} | {steps} "
+            f"| {r['backend']} | {shown_method} | {r['label']} | {batch} | {steps} "
             f"| {r['converge_s']:.0f} | {r['fit_s']:.0f} | {r['fit_s'] / max(1, n_steps):.2f} "
             f"| {evaluate} | {r['total_s']:.0f} | {r['peak_rss_mb']:.0f} "
             f"| {r['test_rmse']:.4f} | {r['rmse_vs_truth']:.4f} | {r['oracle_rmse']:.4f} "
@@ -228,7 +237,13 @@ def _markdown(report: dict) -> str:
 
 def _run_key(r: dict) -> tuple:
     """What a results row measures: a new row replaces an older one with the same key."""
-    return r["backend"], r["label"], r.get("method", "vi"), r.get("batch_size")
+    return (
+        r["backend"],
+        r["label"],
+        r.get("method", "vi"),
+        r.get("batch_size"),
+        r.get("init", "uniform"),
+    )
 
 
 def main() -> int:
@@ -242,6 +257,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--sweeps", type=int, default=30, help="cavi: at most this many ELBOs")
+    ap.add_argument("--init", default="uniform", help="cavi: inference.init (uniform, svd, ...)")
     ap.add_argument("--out", default=str(RESULTS / "scale.json"))
     ap.add_argument("--stages", metavar="BACKEND:SIZE", help="pilot: RSS per stage, no eval")
     ap.add_argument("--note", default="", help="what else ran on the machine, say")
@@ -278,6 +294,7 @@ def main() -> int:
             "steps": args.sweeps if method == "cavi" else args.steps,
             "lr": args.lr,
             "draws": args.draws,
+            "init": args.init if method == "cavi" else "uniform",
         }
         print(f"== {item}", file=sys.stderr, flush=True)
         proc = subprocess.run(

@@ -185,7 +185,12 @@ def method_model_reasons(model: Model, settings: Inference) -> list[str]:
 
 def start_reasons(model: Model, settings: Inference) -> list[str]:
     """Why the start ``settings.init`` asks for cannot be made for ``model``: ``assign`` is
-    the M-step of a random assignment of the mixture's levels, which needs em's structure."""
+    the M-step of a random assignment of the mixture's levels, which needs em's structure;
+    ``svd`` needs two factor matrices in the likelihood's mean (``conjugacy.spectral``)."""
+    if settings.init == "svd":
+        from specrec.conjugacy import spectral
+
+        return [f"init: svd: {r}" for r in spectral.reasons(model)]
     if settings.init != "assign":
         return []
     from specrec.conjugacy import em

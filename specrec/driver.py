@@ -162,13 +162,19 @@ def final_loss(result: FitResult) -> float:
 
 def start_values(model: Model, settings: Inference, seed: int) -> dict[str, np.ndarray]:
     """The constrained start of seed ``seed``: uniform within ``init_radius`` in the
-    unconstrained space, a prior draw (``init: prior``, distinct mixture components), or the
-    M-step of a random assignment of a mixture's levels (``init: assign``, ``conjugacy.em``)."""
+    unconstrained space, a prior draw (``init: prior``, distinct mixture components), the
+    M-step of a random assignment of a mixture's levels (``init: assign``, ``conjugacy.em``),
+    or the factors of ``dot(U[user], V[item])`` at a truncated SVD of the residuals (``init:
+    svd``, ``conjugacy.spectral``)."""
     rng = np.random.default_rng(seed)
     if settings.init == "assign":
         from specrec.conjugacy import em
 
         return em.assignment_start(model, rng)
+    if settings.init == "svd":
+        from specrec.conjugacy import spectral
+
+        return spectral.svd_start(model, rng, settings.init_radius)
     return initial_values(model, rng, settings.init_radius, from_prior=settings.init == "prior")
 
 

@@ -48,7 +48,8 @@ class Method:
     docs list them per method; the others keep their values but are not read, so one spec can
     be fitted by several methods with ``--method``).  ``restarts``: it may be run from several
     starts keeping the lowest final loss (needs a loss); ``map_start``: ``init: map`` may
-    start it at a map fit; ``minibatch``: ``batch_size`` is honoured (an unbiased estimate of
+    start it at a map fit; ``svd_start``: ``init: svd`` may start it at a truncated SVD of the
+    residuals (``conjugacy.spectral``); ``minibatch``: ``batch_size`` is honoured (an unbiased estimate of
     its objective); ``kernel``: the backend-neutral implementation, used by a backend that has
     no native one but offers a log density (with the Jacobian switch when ``jacobian`` is
     False, as the MAP of the constrained values needs); ``quick``: settings of a tiny fit that
@@ -70,6 +71,7 @@ class Method:
     minibatch: bool = False
     restarts: bool = False
     map_start: bool = False
+    svd_start: bool = False
     kernel: CoreKernel | None = field(default=None, compare=False, repr=False)
     jacobian: bool = True
     needs_density: bool = True
@@ -236,6 +238,7 @@ def _builtins() -> None:
             produces="chains",
             loss_trace=False,
             settings=frozenset({"draws", "warmup", "chains", "thin"}),
+            svd_start=True,
             map_start=True,
             quick=(("warmup", 30), ("draws", 20), ("chains", 1)),
         )
@@ -249,6 +252,7 @@ def _builtins() -> None:
             produces="point",
             loss_trace=True,
             settings=frozenset({"steps", "tol", "restarts"}),
+            svd_start=True,
             restarts=True,
             kernel=_em_kernel,
             jacobian=False,
@@ -266,6 +270,7 @@ def _builtins() -> None:
             produces="draws",
             loss_trace=True,
             settings=frozenset({"steps", "tol", "draws", "restarts"}),
+            svd_start=True,
             restarts=True,
             map_start=True,
             kernel=_cavi_kernel,

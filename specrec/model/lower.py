@@ -73,7 +73,30 @@ class _Lowering(LintPass):
             else replace(mixture, log_weights=self.substitute(mixture.log_weights), rows=rows),
         )
         self.check_categories(model)
+        self.check_svd_start(model)
         return model
+
+    def check_svd_start(self, model: Model) -> None:
+        """``inference.init: svd`` needs two factor matrices in the likelihood's mean, found in
+        the model representation (``conjugacy.spectral``), with data or without."""
+        if self.spec.inference.init != "svd":
+            return
+        from specrec.conjugacy import spectral
+
+        pair, found = spectral.factor_pair(model)
+        if pair is None:
+            raise SpecError(
+                [
+                    self.pos.problem(
+                        ("inference", "init"),
+                        "init: svd starts the factor matrices of the likelihood's mean at an "
+                        "SVD of the ratings, and this model has none",
+                        expected=spectral.EXPECTED,
+                        found=found,
+                        hint="use init: uniform (or another start) for this model",
+                    )
+                ]
+            )
 
 
 def lower(loaded: LoadedSpec, train: Dataset | None = None, *, simulating: bool = False) -> Model:

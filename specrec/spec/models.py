@@ -356,7 +356,7 @@ class Inference(Strict):
     init_radius: Real = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
-    init: Literal["uniform", "prior", "assign", "map"] = Field(
+    init: Literal["uniform", "prior", "assign", "map", "svd"] = Field(
         "uniform",
         description="uniform: start within +-init_radius of 0 in the unconstrained space; prior: "
         "start at a draw from the prior (gives mixture components distinct starts, as EM's "
@@ -364,7 +364,12 @@ class Inference(Strict):
         "components at random in equal numbers, start every spread at the data's spread and "
         "each mean at its mode given that assignment, so no component starts wide enough to "
         "take every level; map (nuts, vi): first fit map (steps, lr) from a uniform start and "
-        "start there, as the PMF notebook starts NUTS at the MAP estimate",
+        "start there, as the PMF notebook starts NUTS at the MAP estimate; svd (cavi, gibbs, em; a "
+        "likelihood mean with dot(U[user], V[item])): start the two factor matrices at a "
+        "truncated SVD of the training ratings minus the rest of the mean and their average "
+        "(rank: the factor dim; each component weighted by least squares so predictions are on "
+        "the data's scale), the other parameters as uniform; a uniform start leaves the U = V "
+        "= 0 saddle slowly",
     )
     sampler: str | None = Field(None, description="backend-specific NUTS implementation")
     restarts: Count = Field(
@@ -400,6 +405,9 @@ class Inference(Strict):
                 if m.name == "map"
                 else f"init: map starts {takes} at a map fit, not {m.name}"
             )
+        if self.init == "svd" and not m.svd_start:
+            takes = " or ".join(x.name for x in methods.all_methods() if x.svd_start)
+            raise ValueError(f"init: svd starts {takes} at an SVD of the ratings, not {m.name}")
         return self
 
     batch_size: Count | None = Field(
