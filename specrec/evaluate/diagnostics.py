@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from specrec.evaluate.metrics import ValueRange, _as_float
 from specrec.evaluate.metrics import clip as clip_to_range
-from specrec.evaluate.rank_diagnostics import rank_diagnostics
+from specrec.evaluate.rank_diagnostics import rank_diagnostics, z_scale
 
 if TYPE_CHECKING:
     from specrec.idata import RunData
@@ -45,11 +44,9 @@ def _finite_extreme(values: Iterable[np.ndarray], take_max: bool) -> float | Non
 
 
 def _z_scale(ary: np.ndarray) -> np.ndarray:
-    """Rank-normalise each column of ``(chain, draw, n)`` over all of its chains and draws."""
-    c, d, n = ary.shape
-    ranks = stats.rankdata(ary.reshape(c * d, n), method="average", axis=0)
-    z = stats.norm.ppf((ranks - 3 / 8) / (c * d + 1 / 4))  # Blom's offset, as ArviZ uses
-    return z.reshape(c, d, n)
+    """Rank-normalise each column of ``(chain, draw, n)`` over all of its chains and draws
+    (``rank_diagnostics``' normal scores, whose arrays are ``(n, chain, draw)``)."""
+    return z_scale(np.moveaxis(ary, 2, 0)).transpose(1, 2, 0)
 
 
 def _classic_rhat(ary: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ counts, one and many chains), so a change in ArviZ's algorithm fails there.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.fftpack import next_fast_len  # as ArviZ pads (5-smooth lengths)
 
 #: values per block of elements (chains x draws x elements), so temporaries stay small
@@ -43,7 +42,7 @@ def rank_diagnostics(ary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
             continue
         block = block[valid - start]
         split = _split_chains(block)
-        z = _z_scale(split)
+        z = z_scale(split)
         if chains >= 2:
             rhat[valid] = _rhat_rank(split, z)
         bulk[valid] = _ess(z)
@@ -63,8 +62,10 @@ def _split_chains(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:, :, :half], a[:, :, -half:]], axis=1)
 
 
-def _z_scale(a: np.ndarray) -> np.ndarray:
+def z_scale(a: np.ndarray) -> np.ndarray:
     """Ranks over all of an element's chains and draws, back-transformed to normal scores."""
+    from scipy import stats  # 0.4 s to import: only when there are draws to rank
+
     e, c, d = a.shape
     rank = stats.rankdata(a.reshape(e, c * d), method="average", axis=1)
     return stats.norm.ppf((rank - 3 / 8) / (c * d - 2 * (3 / 8) + 1)).reshape(e, c, d)
@@ -107,7 +108,7 @@ def _rhat_rank(split: np.ndarray, z: np.ndarray) -> np.ndarray:
     bulk = _rhat(z)
     e = len(split)
     median = np.median(split.reshape(e, -1), axis=1)
-    tail = _rhat(_z_scale(np.abs(split - median[:, None, None])))
+    tail = _rhat(z_scale(np.abs(split - median[:, None, None])))
     return np.where(tail > bulk, tail, bulk)  # Python's max(bulk, tail), NaN included
 
 
