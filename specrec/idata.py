@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import io
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +76,16 @@ class RunData:
         self._groups = {g: merged[g] for g in known + [g for g in merged if g not in known]}
 
     def to_netcdf(self, filename: str) -> str:
-        """Write every group as ``InferenceData.to_netcdf(filename)`` does (h5netcdf, zlib)."""
+        """Write every group as ``InferenceData.to_netcdf(filename)`` does (h5netcdf, zlib).
+
+        The HDF5 image is built in memory and written with one ordinary file write: HDF5 writing
+        to a full disk itself leaves file handles that fail again in their finalisers and then
+        crash the interpreter at exit (exit 139); a plain write fails once, with ENOSPC.
+        """
+        buffer = io.BytesIO()
         mode = "w"
         if self.attrs:
-            xr.Dataset(attrs=self.attrs).to_netcdf(filename, mode=mode, engine="h5netcdf")
+            xr.Dataset(attrs=self.attrs).to_netcdf(buffer, mode=mode, engine="h5netcdf")
             mode = "a"
         for name, data in self._groups.items():
             encoding = {
@@ -86,12 +93,14 @@ class RunData:
                 for var, values in data.variables.items()
                 if values.dtype.kind in "biufcS"
             }
-            data.to_netcdf(filename, mode=mode, group=name, engine="h5netcdf", encoding=encoding)
+            data.to_netcdf(buffer, mode=mode, group=name, engine="h5netcdf", encoding=encoding)
             mode = "a"
         if mode == "w":  # nothing at all: an empty file, as ArviZ writes for an empty InferenceData
             import h5netcdf
 
-            h5netcdf.File(filename, mode="w").close()
+            h5netcdf.File(buffer, mode="w").close()
+        with open(filename, "wb") as f:
+            f.write(buffer.getbuffer())
         return filename
 
     def to_arviz(self) -> az.InferenceData:

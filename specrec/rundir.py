@@ -74,15 +74,26 @@ def latest_run(folder: str | Path) -> Path:
 
 
 def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_dir)`` then move the finished folder to ``out_root/run_id`` in one rename."""
+    """Call ``write(tmp_dir)`` then move the finished folder to ``out_root/run_id`` in one rename.
+
+    A write that fails leaves nothing behind: not its temporary folder, nor ``out_root`` when
+    this write created it and it is still empty.
+    """
+    created = not out_root.exists()
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_id}-", dir=out_root))
+
+    def discard() -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out_root.iterdir()):
+            out_root.rmdir()
+
     try:
         write(tmp)
         final = out_root / run_id
         os.replace(tmp, final)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
             raise FitError(
@@ -92,7 +103,7 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
             ) from exc
         raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard()
         raise
     return final
 
