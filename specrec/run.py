@@ -78,7 +78,7 @@ class Run:
             saved = self.predictions
             if saved is None and self.path is not None:
                 n_test = (self.metrics.get("split") or {}).get("n_test")
-                saved = read_predictions(self.path, self.model, n_test)
+                saved = read_predictions(self.path, id_columns(self.model), n_test)
             self._predictor = Predictor.from_idata(
                 self.loaded, self.train, self.model, self.data, seed, saved
             )
@@ -143,16 +143,19 @@ def load_run(path: str | Path) -> Run:
     return Run(folder, metrics, idata, model, None, loaded, train)
 
 
-def read_predictions(folder: Path, model: Model, n_rows: int | None = None) -> pd.DataFrame | None:
-    """A run's ``predictions.csv``, ids as text and every float exactly as written (None if
-    the run has none), so that predict can return those values for the test pairs.
+def read_predictions(
+    folder: Path, id_columns: list[str], n_rows: int | None = None
+) -> pd.DataFrame | None:
+    """A run's ``predictions.csv``, the ``id_columns`` as text and every float exactly as
+    written (None if the run has none), so that predict can return those values for the test
+    pairs.
 
     A truncated file (ending inside a row, or with fewer rows than the ``n_rows`` test rows
     metrics.json counts) is a damaged run, not a source of cut values."""
     path = folder / rundir.FILES["predictions"]
     if not path.is_file():
         return None
-    ids = {d.column: str for d in model.dims.values() if d.column}
+    ids = dict.fromkeys(id_columns, str)
     empty = {c: [""] for c in ("mean", "lower", "upper")}  # an id is never read as missing
     with rundir.reading(folder, "predictions"):
         with path.open("rb") as f:
@@ -163,6 +166,11 @@ def read_predictions(folder: Path, model: Model, n_rows: int | None = None) -> p
         if n_rows is not None and len(table) != n_rows:
             raise ValueError(f"{len(table)} rows, but metrics.json counts {n_rows} test rows")
     return table
+
+
+def id_columns(model: Model) -> list[str]:
+    """The data columns that hold the model's dims' ids."""
+    return [d.column for d in model.dims.values() if d.column]
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

@@ -17,7 +17,6 @@ import html
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,22 +83,15 @@ def _hyperparameter_draws(idata, run_dir: Path, names: list[str]) -> dict[str, n
     return out
 
 
-@dataclass(frozen=True)
-class _NoIdColumns:
-    """What ``specrec.run.read_predictions`` reads of a model: its dims' id columns (to read
-    ids as text).  The report plots the response and mean columns alone, so it lowers no model,
-    which would read the training rows a report otherwise never opens."""
-
-    dims: dict = field(default_factory=dict)
-
-
 def _read_predictions(run_dir: Path, metrics: dict) -> pd.DataFrame | None:
     """predictions.csv by the reader ``predict`` uses (None if the run has none), so a truncated
-    or short file is a damaged run here too, never a plot of the rows that survived."""
+    or short file is a damaged run here too, never a plot of the rows that survived.  The
+    report plots the response and mean columns alone, so no id column is read as text and no
+    model is lowered (which would read the training rows a report otherwise never opens)."""
     from specrec.run import read_predictions
 
     n_test = (metrics.get("split") or {}).get("n_test")
-    return read_predictions(run_dir, _NoIdColumns(), n_test)  # type: ignore[arg-type]
+    return read_predictions(run_dir, [], n_test)
 
 
 def make_figures(run_dir: Path, folder: Path, metrics: dict, curves: dict) -> list[tuple]:
