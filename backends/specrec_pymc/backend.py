@@ -10,7 +10,6 @@ specrec's names; specrec builds the InferenceData itself, so nothing PyMC-specif
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import time
 import warnings
@@ -24,6 +23,7 @@ import pytensor.tensor as pt
 from specrec_jax import cache as jax_cache
 
 from specrec.backends import SAMPLE_STATS, FitResult, LogDensity
+from specrec.evaluate.threads import threads
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
 from specrec_pymc.translate import DISTRIBUTIONS, build_model, value_names
@@ -130,11 +130,13 @@ def _cores(chains: int) -> int:
     """Processes for PyMC's own sampler: one per chain, unless forking would be unsafe.
 
     PyMC forks its chain processes; forking a process in which JAX or torch already started
-    their thread pools can deadlock, so then the chains run in this process instead.
+    their thread pools can deadlock, so then the chains run in this process instead.  The cores
+    are the process's share (``threads``: its CPU affinity, or a study worker's OMP_NUM_THREADS),
+    not the machine's.
     """
     if any(m in sys.modules for m in ("jax", "torch")):
         return 1
-    return min(chains, os.cpu_count() or 1)
+    return min(chains, threads())
 
 
 class PyMCBackend:

@@ -111,3 +111,14 @@ def test_importing_the_numpyro_backend_makes_a_device_per_core(flags):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) == (1 if flags else xla_flags.cores())
+
+
+@pytest.mark.parametrize("limit", ["1", ""])
+def test_pymc_chain_processes_follow_the_process_share_of_cores(limit):
+    """A study worker sets OMP_NUM_THREADS to its share; PyMC must not start more processes."""
+    code = "from specrec_pymc.backend import _cores; print(_cores(2))"
+    env = {**os.environ, "OMP_NUM_THREADS": limit}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    expected = 1 if limit else min(2, len(os.sched_getaffinity(0)))
+    assert int(out.stdout.split()[-1]) == expected
