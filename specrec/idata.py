@@ -10,6 +10,7 @@ ArviZ is imported only where ArviZ's own functions run (``az.summary``, ``az.loo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata
 import io
@@ -82,6 +83,13 @@ class RunData:
         to a full disk itself leaves file handles that fail again in their finalisers and then
         crash the interpreter at exit (exit 139); a plain write fails once, with ENOSPC.
         """
+        with _no_dask_cluster():
+            image = self._image()
+        with open(filename, "wb") as f:
+            f.write(image.getbuffer())
+        return filename
+
+    def _image(self) -> io.BytesIO:
         buffer = io.BytesIO()
         mode = "w"
         if self.attrs:
@@ -99,9 +107,7 @@ class RunData:
             import h5netcdf
 
             h5netcdf.File(buffer, mode="w").close()
-        with open(filename, "wb") as f:
-            f.write(buffer.getbuffer())
-        return filename
+        return buffer
 
     def to_arviz(self) -> az.InferenceData:
         """The same groups as ArviZ's InferenceData (the Datasets are shared, not copied)."""
@@ -112,6 +118,20 @@ class RunData:
             import arviz as az
 
             return az.InferenceData(attrs=self.attrs or None, **self._groups)
+
+
+def _no_dask_cluster() -> contextlib.AbstractContextManager:
+    """Dask's synchronous scheduler while writing, where dask is installed.
+
+    xarray picks its write lock by the dask scheduler in use: inside a Dask worker (a study's
+    dask executor) that is a cluster-wide lock named by the target, which cannot name an
+    in-memory file.  The Datasets here hold NumPy arrays, so no dask computation runs anyway.
+    """
+    try:
+        import dask
+    except ImportError:
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
 
 
 def draws_dataset(

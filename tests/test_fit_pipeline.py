@@ -123,7 +123,7 @@ def test_killed_fit_leaves_no_half_written_run(tmp_path: Path, monkeypatch):
     assert r.stderr.endswith(
         "interrupted while writing the run directory; no unfinished run was written\n"
     )
-    assert list((tmp_path / "group_means").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no run, no temp folder, no runs folder it made
 
 
 def test_overrides_method_and_seed(tmp_path: Path):
