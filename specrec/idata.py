@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import importlib.metadata
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,12 +60,6 @@ class RunData:
         if name in groups:
             return groups[name]
         raise AttributeError(f"RunData has no group {name!r}")
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._groups
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._groups)
 
     def __repr__(self) -> str:
         return f"RunData({', '.join(self._groups)})"

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from cli_runs import quick_map_fit
 
 from specrec.idata import RunData, draws_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _arrays():
@@ -69,26 +65,6 @@ runpy.run_module("specrec", run_name="__main__")
 
 def test_a_map_fit_imports_no_arviz(tmp_path):
     """ArviZ's import is 2.4 s, more than the quickstart's map fit; a fit must not need it."""
-    spec = ROOT / "specs" / "quickstart.yaml"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            BLOCK_ARVIZ,
-            "fit",
-            str(spec),
-            "--method",
-            "map",
-            "--out",
-            str(tmp_path),
-            "-q",
-            "--set",
-            "inference.steps=50",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
+    r = quick_map_fit(tmp_path, ("-c", BLOCK_ARVIZ), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert list(tmp_path.glob("quickstart/*/posterior.nc"))

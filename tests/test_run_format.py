@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import quick_map_fit
 from click.testing import CliRunner
 
 from specrec import rundir
@@ -87,9 +88,6 @@ def test_a_full_disk_while_writing_a_run_says_so_and_keeps_nothing(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []  # not the run, its temp folder, nor the runs folder
 
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-
-
 def _small_tmpfs(path, size: str) -> bool:
     """Mount a tmpfs of ``size`` at ``path`` (root only); False where that is not allowed."""
     import shutil
@@ -106,31 +104,12 @@ def test_a_really_full_disk_says_so_keeps_nothing_and_does_not_crash(tmp_path):
     """HDF5 writing to a full disk left failing handles whose finalisers printed tracebacks and
     then crashed the interpreter (exit 139); the file is now written in one plain write."""
     import subprocess
-    import sys
 
     disk = tmp_path / "disk"
     if not _small_tmpfs(disk, "200k"):
         pytest.skip("needs root to mount a small tmpfs")
     try:
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "specrec.cli",
-                "fit",
-                str(SPECS / "quickstart.yaml"),
-                "--method",
-                "map",
-                "--out",
-                str(disk),
-                "-q",
-                "--set",
-                "inference.steps=50",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        r = quick_map_fit(disk)
         assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
         assert "the disk is full" in r.stderr and "nothing was kept" in r.stderr
         assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
