@@ -5,8 +5,9 @@
 
 Targets: ``specrec backends`` <= 2 s, ``specrec validate`` <= 1.5 s, and the quickstart's
 ``fit --method map`` <= 10 s on a cold compilation cache and <= 5 s on a warm one
-(specrec_jax.cache), and the demo (``make demo``: the quickstart's own NUTS, 2 chains) <= 30 s.  A cold run gets a new empty cache folder (``SPECREC_JAX_CACHE``); a warm
-run reuses the folder one untimed fit filled; ``off`` is the fit with no persistent cache.
+(specrec_jax.cache), and the demo (``make demo``: the quickstart's own NUTS, 2 chains)
+<= 30 s.  A cold run gets a new empty cache folder (``SPECREC_JAX_CACHE``); a warm run reuses
+the folder one untimed fit filled; ``off`` is the fit with no persistent cache.
 Each fit row also gives the median of the compile seconds the fit reports (metrics.json).
 """
 

@@ -11,8 +11,8 @@ flight).  The inference phase writes nothing, so abandoning it loses nothing; ``
 process with ``os._exit`` when a worker is still running, so interpreter shutdown neither waits
 for it nor tears down the runtime under it.
 
-Off outside ``enabled()`` (the CLI's fit and compare are inside): a library caller keeps plain, single-threaded
-calls and its own KeyboardInterrupt.
+Off outside ``enabled()`` (the CLI's fit and compare are inside): a library caller keeps plain,
+single-threaded calls and its own KeyboardInterrupt.
 """
 
 from __future__ import annotations

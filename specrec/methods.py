@@ -49,11 +49,11 @@ class Method:
     be fitted by several methods with ``--method``).  ``restarts``: it may be run from several
     starts keeping the lowest final loss (needs a loss); ``map_start``: ``init: map`` may
     start it at a map fit; ``svd_start``: ``init: svd`` may start it at a truncated SVD of the
-    residuals (``conjugacy.spectral``); ``minibatch``: ``batch_size`` is honoured (an unbiased estimate of
-    its objective); ``kernel``: the backend-neutral implementation, used by a backend that has
-    no native one but offers a log density (with the Jacobian switch when ``jacobian`` is
-    False, as the MAP of the constrained values needs); ``quick``: settings of a tiny fit that
-    only has to run (the conformance suite's seeding tests), as (key, value) pairs.
+    residuals (``conjugacy.spectral``); ``minibatch``: ``batch_size`` is honoured (an unbiased
+    estimate of its objective); ``kernel``: the backend-neutral implementation, used by a
+    backend that has no native one but offers a log density (with the Jacobian switch when
+    ``jacobian`` is False, as the MAP of the constrained values needs); ``quick``: settings of
+    a tiny fit that only has to run (the conformance suite's seeding tests), as (key, value) pairs.
     ``needs_density``: the core kernel evaluates the backend's compiled log density (False for
     a kernel that computes from the model representation alone: no backend program is built).
     ``model_reasons``: why the method cannot fit a given model (``ModelReasons``), read by

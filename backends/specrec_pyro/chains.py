@@ -12,9 +12,9 @@ a round trip to the main process, which the worker waits for; and the kernel sta
 worker, so the per-draw statistics ``RecordingNUTS`` keeps would be lost.
 
 The processes are new interpreters (``BOOT``), not forks: forking a process whose torch (or
-JAX) thread pools have started can deadlock.  They start with SIGINT blocked, so a Ctrl-C at the terminal (sent
-to the whole process group) reaches only the main process, which ends them: through
-``terminate`` when the fit is interrupted where it runs, and through the kernel's
+JAX) thread pools have started can deadlock.  They start with SIGINT blocked, so a Ctrl-C at
+the terminal (sent to the whole process group) reaches only the main process, which ends
+them: through ``terminate`` when the fit is interrupted where it runs, and through the kernel's
 parent-death signal (``specrec.study.worker.die_with_parent``) when ``specrec.interrupt``
 abandons the fit and ends the process with ``os._exit``.
 """

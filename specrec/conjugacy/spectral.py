@@ -30,6 +30,7 @@ rank-3 PMF) it starts near the truth.  ``p = L sqrt(w)``, ``q = W sqrt(w)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,9 @@ def _candidates(model: Model) -> list[tuple[RandomVariable, str]]:
     return out
 
 
-def _bilinear(model: Model, p: RandomVariable, q: RandomVariable, bp: str, bq: str):  # type: ignore[no-untyped-def]
+def _bilinear(
+    model: Model, p: RandomVariable, q: RandomVariable, bp: str, bq: str
+) -> np.ndarray | None:
     """``A`` with mean = ``b + p[g] . (A q[r])`` on the probe rows, or None."""
     gp, dp = probe.site_layout(model, p, bp)
     gq, dq = probe.site_layout(model, q, bq)
@@ -165,7 +168,9 @@ def reasons(model: Model) -> list[str]:
     return [] if pair is not None else [f"expected {EXPECTED}; found {found}"]
 
 
-def top_svd(matrix, k: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def top_svd(
+    matrix: Any, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top ``k`` singular triplets of a sparse matrix by randomized subspace iteration
     (Halko, Martinsson and Tropp 2011): ``(L, s, W)``, deterministic given ``rng``."""
     g, h = matrix.shape
@@ -179,7 +184,9 @@ def top_svd(matrix, k: int, rng: np.random.Generator):  # type: ignore[no-untype
     return (basis @ u)[:, :k], s[:k], vt[:k].T
 
 
-def _weights(left: np.ndarray, right: np.ndarray, ip, iq, r: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _weights(
+    left: np.ndarray, right: np.ndarray, ip: np.ndarray, iq: np.ndarray, r: np.ndarray
+) -> np.ndarray:
     """Least-squares weights ``w >= 0`` of the components' predictions on the rows."""
     from scipy.optimize import nnls
 

@@ -42,7 +42,8 @@ class LoadedSpec:
 
 
 def parse_override(item: str) -> tuple[list[str], object]:
-    """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML, read as a spec is."""
+    """``inference.steps=200`` -> (["inference", "steps"], 200); values are YAML, read as a
+    spec is."""
     where = f"--set {item}"
     if "=" not in item:
         raise SpecError(
