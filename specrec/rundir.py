@@ -3,7 +3,8 @@
 A killed fit leaves only a ``.tmp-*`` folder that the next run ignores, never a half-written run.
 ``FORMAT`` is bumped whenever the layout changes; a reader refuses a format it does not know.
 Format 2 added ``run.json`` (format and specrec version) and ``train.npz`` (the training rows,
-so a run predicts for new pairs without the original data or a backend).
+so a run predicts for new pairs without the original data or a backend).  ``run.json`` also
+records the sizes of the larger files (``seal``), so a truncated one is found without reading it.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
 
     try:
         write(tmp)
+        seal(tmp)
         final = out_root / run_id
         os.replace(tmp, final)
     except OSError as exc:
@@ -138,6 +140,46 @@ def specrec_version() -> str:
 def write_manifest(folder: Path) -> None:
     """``run.json``: what a reader checks before it trusts any other file of the run."""
     write_json(folder / FILES["run"], {"format": FORMAT, "specrec_version": specrec_version()})
+
+
+#: The files whose sizes ``run.json`` records once the run is written (``seal``): the ones a
+#: study report does not parse, so that a truncated one is found by a stat, not by reading it.
+SIZED = ("train", "posterior", "predictions", "curves")
+
+
+def seal(folder: Path) -> None:
+    """Record in ``run.json`` the byte size of each ``SIZED`` file, after all are written."""
+    manifest = folder / FILES["run"]
+    if not manifest.is_file():
+        return  # not a fit's run (``specrec prior`` writes none)
+    info = json.loads(manifest.read_text())
+    info["sizes"] = {
+        FILES[k]: (folder / FILES[k]).stat().st_size for k in SIZED if (folder / FILES[k]).is_file()
+    }
+    write_json(manifest, info)
+
+
+def size_damage(folder: Path) -> str | None:
+    """Which recorded file of the run is missing or has another size now, or None.
+
+    A run written before sizes were recorded, or without a readable ``run.json``, is not judged
+    here (``read_manifest`` says what is wrong with a manifest).
+    """
+    try:
+        sizes = json.loads((Path(folder) / FILES["run"]).read_text()).get("sizes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(sizes, dict):
+        return None
+    for name, size in sizes.items():
+        path = Path(folder) / str(name)
+        try:
+            found = path.stat().st_size
+        except OSError:
+            return f"{path} is missing"
+        if found != size:
+            return f"{path} is damaged: {found} bytes, {size} when the run was written"
+    return None
 
 
 #: What reading a truncated or corrupted run file raises (JSON, NetCDF/HDF5, npz).

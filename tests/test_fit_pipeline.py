@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,23 @@ def test_fit_writes_a_complete_run_directory(quickstart_run):
     assert header == "user_id,item_id,rating,mean,lower,upper,user_known,item_known"
     assert metrics["metrics"]["test"]["rmse"] < metrics["baselines"]["global_mean"]["rmse"]
     assert metrics["split"]["n_test"] == round(0.1 * metrics["data"]["n_rows"])
+
+
+def test_run_json_records_the_sizes_a_study_report_checks(quickstart_run, tmp_path: Path):
+    """The sizes are taken after every file is written (``rundir.seal``), so they match; a cut
+    file is then found by its size alone (``rundir.size_damage``)."""
+    from specrec import rundir
+
+    _, run = quickstart_run
+    sizes = json.loads((run / "run.json").read_text())["sizes"]
+    assert set(sizes) == {"posterior.nc", "predictions.csv", "curves.json", "train.npz"}
+    assert all(sizes[name] == (run / name).stat().st_size > 0 for name in sizes)
+    assert rundir.size_damage(run) is None
+    copy = tmp_path / "cut"
+    shutil.copytree(run, copy)
+    with open(copy / "posterior.nc", "r+b") as f:
+        f.truncate(sizes["posterior.nc"] // 2)
+    assert "posterior.nc is damaged" in (rundir.size_damage(copy) or "")
 
 
 def test_posterior_netcdf_has_specrec_names_dims_and_coords(quickstart_run):

@@ -4,12 +4,16 @@ A study outlives its runs: a run directory can be deleted or truncated, a store 
 metrics written by an older specrec (or adopted from a damaged folder).  Such a cell must show
 up as *damaged*, with the file or field that is wrong, and never stop the report of the others.
 Its numbers are not used: a result whose run cannot be read back cannot be checked either.
+The files the report does not parse (posterior, predictions, curves, training rows) are judged
+by their sizes against the ones ``run.json`` recorded when the run was written, a stat each.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from specrec import rundir
 
 #: Fields of metrics.json the study report reads, as paths into the JSON.
 NEEDED = (
@@ -41,7 +45,7 @@ def run_damage(row: dict | None) -> str | None:
         json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return f"{run_dir / 'metrics.json'} is damaged and cannot be read ({type(exc).__name__})"
-    return None
+    return rundir.size_damage(run_dir)
 
 
 def missing_field(metrics: object) -> str | None:

@@ -60,7 +60,11 @@ DAMAGE = {
     "broken baseline": (json.dumps(_metrics(0.9) | {"baselines": {"b": 3}}), None, "baselines"),
     "run directory deleted": (GOOD, "delete", "is missing"),
     "truncated metrics.json in the run": (GOOD, "truncate", "metrics.json is damaged"),
+    "truncated predictions.csv in the run": (GOOD, "cut predictions", "predictions.csv is damaged"),
+    "posterior.nc deleted from the run": (GOOD, "delete posterior", "posterior.nc is missing"),
 }
+#: the run files the store's cells get besides metrics.json, recorded in run.json as a fit does
+FILES = {"predictions.csv": "user,item,mean\n1,2,3.5\n" * 20, "posterior.nc": "x" * 300}
 
 
 def _store(tmp_path: Path, write_study, kind: str) -> tuple[Path, list[str]]:
@@ -71,12 +75,21 @@ def _store(tmp_path: Path, write_study, kind: str) -> tuple[Path, list[str]]:
         run = tmp_path / "runs" / cid[:16]
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(GOOD)
+        for name, text in FILES.items():
+            (run / name).write_text(text)
+        sizes = {name: len(text) for name, text in FILES.items()}
+        (run / "run.json").write_text(json.dumps({"format": 2, "sizes": sizes}))
         db.mark_running(cid, "test")
         db.mark_done(cid, str(run), metrics, "test")
     damaged_run = tmp_path / "runs" / ids[1][:16]
     if run_fault == "delete":
-        (damaged_run / "metrics.json").unlink()
+        for file in damaged_run.iterdir():
+            file.unlink()
         damaged_run.rmdir()
+    elif run_fault == "cut predictions":
+        (damaged_run / "predictions.csv").write_text(FILES["predictions.csv"][:30])
+    elif run_fault == "delete posterior":
+        (damaged_run / "posterior.nc").unlink()
     elif run_fault == "truncate":
         (damaged_run / "metrics.json").write_text(GOOD[:10])
     db.close()
