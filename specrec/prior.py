@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -248,7 +249,12 @@ class PriorResult:
 
     path: Path | None
     report: dict
-    idata: RunData  # ``idata.to_arviz()`` for ArviZ's InferenceData
+    data: RunData  # the groups, as ``Run.data``
+
+    @property
+    def idata(self) -> Any:
+        """The groups as ArviZ InferenceData, as ``Run.idata`` (ArviZ imported on first use)."""
+        return self.data.to_arviz()
 
 
 def run_prior(

@@ -65,22 +65,32 @@ def _lkj_cholesky_logp(value: Any, eta: Any, _size: Any) -> Any:
     return unnorm - norm
 
 
-def lkj_cholesky(name: str, eta: Any, *, shape: tuple[int, ...], **kw: Any) -> Any:
-    """LKJ prior on a correlation Cholesky factor over the last two dims of ``shape``."""
-    kw.pop("default_transform", None)  # the core's corr_cholesky map, with the size it needs
-    d = shape[-1]
-    # PyMC infers a multivariate support's shape from the parameters' signature: a length-d
-    # vector of zeros carries the matrix size (eta alone cannot)
+def _cholesky_factor(
+    name: str, param: Any, logp: Any, transform: Transform, shape: tuple[int, ...], kw: dict
+) -> Any:
+    """A ``CustomDist`` over d x d Cholesky factors with one scalar parameter.
+
+    PyMC infers a multivariate support's shape from the parameters' signature: a length-d vector
+    of zeros carries the matrix size (the scalar parameter alone cannot). The caller's
+    ``default_transform`` is replaced by the core's map sized for this variable.
+    """
+    kw.pop("default_transform", None)
     return pm.CustomDist(
         name,
-        eta,
-        np.zeros(d),
-        logp=_lkj_cholesky_logp,
+        param,
+        np.zeros(shape[-1]),
+        logp=logp,
         signature="(),(n)->(n,n)",
         shape=shape,
-        default_transform=CorrCholeskyTransform(d),
+        default_transform=transform,
         **kw,
     )
+
+
+def lkj_cholesky(name: str, eta: Any, *, shape: tuple[int, ...], **kw: Any) -> Any:
+    """LKJ prior on a correlation Cholesky factor over the last two dims of ``shape``."""
+    transform = CorrCholeskyTransform(shape[-1])
+    return _cholesky_factor(name, eta, _lkj_cholesky_logp, transform, shape, kw)
 
 
 class StickBreakingTransform(Transform):
@@ -155,18 +165,8 @@ def _wishart_cholesky_logp(value: Any, nu: Any, _size: Any) -> Any:
 
 def wishart_cholesky(name: str, nu: Any, *, shape: tuple[int, ...], **kw: Any) -> Any:
     """Cholesky factor of a Wishart(nu, I) matrix over the last two dims of ``shape``."""
-    kw.pop("default_transform", None)  # the core's lower_cholesky map, with the size it needs
-    d = shape[-1]
-    return pm.CustomDist(
-        name,
-        nu,
-        np.zeros(d),  # carries the matrix size, as for lkj_cholesky
-        logp=_wishart_cholesky_logp,
-        signature="(),(n)->(n,n)",
-        shape=shape,
-        default_transform=LowerCholeskyTransform(d),
-        **kw,
-    )
+    transform = LowerCholeskyTransform(shape[-1])
+    return _cholesky_factor(name, nu, _wishart_cholesky_logp, transform, shape, kw)
 
 
 def _mvnormal_precision_logp(value: Any, mu: Any, precision_chol: Any) -> Any:

@@ -15,7 +15,7 @@ The processes are new interpreters (``BOOT``), not forks: forking a process whos
 JAX) thread pools have started can deadlock.  They start with SIGINT blocked, so a Ctrl-C at
 the terminal (sent to the whole process group) reaches only the main process, which ends
 them: through ``terminate`` when the fit is interrupted where it runs, and through the kernel's
-parent-death signal (``specrec.study.worker.die_with_parent``) when ``specrec.interrupt``
+parent-death signal (``specrec.lifetime.die_with_parent``) when ``specrec.interrupt``
 abandons the fit and ends the process with ``os._exit``.
 """
 
@@ -322,7 +322,7 @@ def _worker(parent: int) -> None:
     goes to stderr instead, so it cannot corrupt them.  Once the parent has gone (a Ctrl-C
     while this one started) it ends without a word: no one is left to read it.
     """
-    from specrec.study.worker import die_with_parent
+    from specrec.lifetime import die_with_parent
 
     die_with_parent(parent)
     out = os.fdopen(os.dup(1), "wb")

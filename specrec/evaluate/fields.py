@@ -57,6 +57,10 @@ METRICS_FIELDS: dict[str, str] = {
     "versions.<key>": "Python, platform and library versions",
     "command": "the command line that made the run",
     "run_dir": "absolute path of the run directory (in `fit --json` output only)",
+    "backend.chain_method": "numpyro and pyro nuts: parallel (chains at once, on devices or "
+    "processes) or sequential (one after the other)",
+    "backend.devices": "numpyro nuts with parallel chains: JAX host devices the chains ran on",
+    "backend.processes": "pyro nuts with parallel chains: worker processes the chains ran in",
     "backend.kernel": "native: the backend's own implementation of the method; core: specrec's "
     "backend-neutral kernel over the backend's log density",
     "truth.<var>": "true values of a simulated data set (small arrays only)",

@@ -1,8 +1,8 @@
 """A cell's lease: a file in the cell's run folder that says a live worker is fitting it.
 
 Why: a study runner can die (``kill -9``, a lost SSH session) while its workers go on.  Local
-pool workers die with it (``worker.die_with_parent``), but a task already running on a Dask
-worker runs to its end, and a rerun that fitted the same cell again would do the work twice and
+pool workers die with it (``specrec.lifetime.die_with_parent``), but a task already running on a
+Dask worker runs to its end, and a rerun that fitted the same cell again would do the work twice and
 leave two run directories for one cell.  The worker holding a cell keeps ``.lease`` in the
 cell's folder (on the shared disk the runs already need) fresh with a heartbeat; a rerun does not
 start a cell whose lease is live, waits for it, and adopts the run it leaves (``runner``).

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
+
+from specrec.lifetime import die_with_parent
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -50,29 +51,6 @@ def with_thread_flags(flags: str, n: str) -> str:
 
 def _flag_name(token: str) -> str:
     return token.lstrip("-").split("=", 1)[0]
-
-
-def die_with_parent(parent: int) -> None:
-    """End this worker when the study runner ``parent`` dies, even by ``kill -9``.
-
-    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``), so no
-    orphaned worker goes on fitting a cell that a rerun then fits again.  If the parent is
-    already gone (it died before this ran), exit at once.  Elsewhere a no-op.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # no libc prctl: keep running as before
-        return
-    if os.getppid() != parent:
-        from specrec.errors import EXIT_FAILED
-
-        os._exit(EXIT_FAILED)
 
 
 def start_local_worker(threads: int, parent: int) -> None:
