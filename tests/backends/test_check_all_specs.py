@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SPECS
 from fake_entry_points import registered
 
 from specrec import backends
 from specrec.cli import main
 from specrec.errors import EXIT_FAILED
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 pytestmark = [pytest.mark.backend(n) for n in ("numpyro", "pymc", "pyro")]
 

@@ -6,12 +6,15 @@ three built-in backends, each marked ``backend(name)`` so ``-m`` can select one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import SPECS
 
 from specrec.spec.load import load_spec
 from specrec.testing import EXAMPLE_SPECS, example_spec
 from specrec.testing.conformance import *  # noqa: F403
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 BUILTIN = ("numpyro", "pymc", "pyro")
 
