@@ -11,10 +11,11 @@ the same maps ``specrec check`` verifies every backend's density against.
 from __future__ import annotations
 
 import inspect
-import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from specrec.progress import Counter
 
 if TYPE_CHECKING:
     from specrec.backends import Backend, FitResult, LogDensity
@@ -52,19 +53,19 @@ class Adam:
 
 
 class StepProgress:
-    """A one-line counter on stderr, updated every ``PROGRESS_EVERY`` steps with the loss."""
+    """The step counter with the loss, updated every ``PROGRESS_EVERY`` steps (one
+    ``progress.Counter`` line)."""
 
     def __init__(self, label: str, steps: int, enabled: bool):
-        self.label, self.steps, self.enabled = label, steps, enabled
+        self.label, self.steps = label, steps
+        self.line = Counter(enabled)
 
     def update(self, t: int, losses: np.ndarray) -> None:
-        if self.enabled and ((t + 1) % PROGRESS_EVERY == 0 or t + 1 == self.steps):
-            msg = f"\r{self.label}: step {t + 1}/{self.steps}  loss {losses[t]:.4g}"
-            print(msg, end="", file=sys.stderr, flush=True)
+        if (t + 1) % PROGRESS_EVERY == 0 or t + 1 == self.steps:
+            self.line.show(f"{self.label}: step {t + 1}/{self.steps}  loss {losses[t]:.4g}")
 
     def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
+        self.line.close()
 
 
 def accepts_jacobian(backend: Backend) -> bool:

@@ -24,6 +24,10 @@ SILENCE_S = 5.0
 #: How often the heartbeat thread looks.
 _TICK_S = 0.25
 
+#: Off a terminal (a log file, CI), a ``Counter`` prints a line at most this often: often
+#: enough that the heartbeat never needs to speak while it moves.
+LOG_EVERY_S = 4.0
+
 _current: dict[str, Any] = {"name": None, "since": 0.0}
 
 
@@ -94,3 +98,43 @@ def heartbeat(enabled: bool = True, silence_s: float = SILENCE_S) -> Iterator[No
         stop.set()
         thread.join()
         sys.stderr = watched._stream  # the last phase stays current: Ctrl-C's message names it
+
+
+class Counter:
+    """One line of progress on stderr, such as ``vi: step 300/2000  loss 1.2e+04``.
+
+    On a terminal it is redrawn in place (``\\r``).  Written to a log file or a CI log, carriage
+    returns pile up into one line that holds every state, so there it prints a whole line at
+    most every ``LOG_EVERY_S`` seconds, and the last state when it closes.  Every counter of
+    the core and the backends (optimiser steps, sweeps) goes through this one class.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        isatty = getattr(sys.stderr, "isatty", None)
+        self.terminal = bool(enabled and isatty is not None and isatty())
+        self._pending: str | None = None  # off a terminal: the newest state not printed yet
+        self._printed_at = -float("inf")
+        self._drawn = False
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.terminal:
+            print("\r" + text, end="", file=sys.stderr, flush=True)
+            self._drawn = True
+            return
+        now = time.monotonic()
+        if now - self._printed_at >= LOG_EVERY_S:
+            print(text, file=sys.stderr, flush=True)
+            self._printed_at, self._pending = now, None
+        else:
+            self._pending = text
+
+    def close(self) -> None:
+        """End the line (terminal) or print the state not yet printed (elsewhere)."""
+        if self._drawn:
+            print(file=sys.stderr, flush=True)
+        elif self._pending is not None:
+            print(self._pending, file=sys.stderr, flush=True)
+        self._pending, self._drawn = None, False

@@ -60,3 +60,45 @@ def test_off_writes_nothing(monkeypatch) -> None:
         progress.phase(None, "evaluating")
         time.sleep(0.4)
     assert err.getvalue() == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_counter_redraws_in_place_on_a_terminal(monkeypatch) -> None:
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    line = progress.Counter()
+    for i in range(3):
+        line.show(f"step {i}")
+    line.close()
+    assert err.getvalue() == "\rstep 0\rstep 1\rstep 2\n"
+
+
+def test_off_a_terminal_a_counter_prints_whole_lines_now_and_then_and_its_last_state(
+    monkeypatch,
+) -> None:
+    """A CI log or a file gets readable lines: the first state, at most one line per
+    ``LOG_EVERY_S``, and the last state at the end; never a carriage return."""
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.2)
+    line = progress.Counter()
+    for i in range(5):
+        line.show(f"step {i}")
+    time.sleep(0.3)
+    line.show("step 5")
+    line.show("step 6")
+    line.close()
+    assert err.getvalue() == "step 0\nstep 5\nstep 6\n"
+
+
+def test_a_disabled_counter_prints_nothing(monkeypatch) -> None:
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    line = progress.Counter(enabled=False)
+    line.show("step 1")
+    line.close()
+    assert err.getvalue() == ""

@@ -23,6 +23,7 @@ from specrec_jax import cache
 from specrec.backends import FitResult, LogDensity
 from specrec.model.ir import Model
 from specrec.model.reference import constrain
+from specrec.progress import Counter
 from specrec.spec.models import Inference
 from specrec_numpyro.elbo import OrderedTraceELBO
 from specrec_numpyro.gibbs import fit_gibbs
@@ -56,15 +57,13 @@ def _run_svi(
     compiled = {n: step.lower(state, rows, n).compile() for n in set(sizes)}
     compile_s = time.perf_counter() - t0
     losses, done = [], 0
+    line = Counter(progress)
     for n in sizes:
         state, part = compiled[n](state, rows)
         losses.append(np.asarray(part, dtype=float))
         done += n
-        if progress:
-            msg = f"\r{label}: step {done}/{steps}  loss {float(part[-1]):.4g}"
-            print(msg, end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        line.show(f"{label}: step {done}/{steps}  loss {float(part[-1]):.4g}")
+    line.close()
     return svi.get_params(state), np.concatenate(losses), compile_s
 
 

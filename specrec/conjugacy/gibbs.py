@@ -11,7 +11,6 @@ independent random streams, as NumPyro's MCMC does with ``init_to_value``.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ from specrec.conjugacy.analysis import Update, analyse
 from specrec.conjugacy.probe import NUMPY
 from specrec.model.ir import Model
 from specrec.model.reference import constrain, log_density, unconstrain
+from specrec.progress import Counter
 from specrec.spec.models import Inference
 
 MAX_STEPS_OUT = 32
@@ -180,6 +180,7 @@ def sample(
         post[mix.name] = np.empty((chains, draws, mix.n_levels), dtype=np.int64)
     lp = np.empty((chains, draws))
     t1 = time.perf_counter()
+    line = Counter(progress)
     for c in range(chains):
         rng = np.random.default_rng([settings.seed, c])
         values = {n: np.asarray(init[n], dtype=float) for n in names}
@@ -195,10 +196,9 @@ def sample(
                     post[n][c, k] = values[n]
                 params = {n: values[n] for n in names}
                 lp[c, k] = log_density(model, unconstrain(model, params))[0]
-            if progress and (i + 1) % 50 == 0:
-                print(f"\rgibbs chain {c}: sweep {i + 1}", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+            if (i + 1) % 50 == 0:
+                line.show(f"gibbs chain {c}: sweep {i + 1}")
+    line.close()
     return FitResult(
         "gibbs",
         post,
