@@ -30,17 +30,16 @@ from specrec.evaluate.thinning import thin_draws
 from specrec.model.ir import Dim, Gather, Model, RowData, walk
 from specrec.model.levels import old_levels, with_new_levels
 
-# ``_broadcast_args``, ``_probabilities``, ``_choose_p`` and ``_sample_component`` are private
-# to the reference model; they are imported so that one pair's simulated responses are drawn
-# exactly as ``predict_draws`` draws a row's, only from the pair's own generator.
+# One pair's simulated responses are drawn by the reference model's own steps, exactly as
+# ``predict_draws`` draws a row's, only from the pair's own generator.
 from specrec.model.reference import (
-    _broadcast_args,
-    _choose_p,
-    _probabilities,
-    _sample_component,
+    broadcast_args,
+    choose_cumulative,
+    cumulative_probabilities,
     likelihood_args,
     predict_draws,
     row_log_weights,
+    sample_component,
     sample_new_levels,
     sample_response,
 )
@@ -269,8 +268,8 @@ class Predictor:
                 if cumulative is None:
                     y[:, j] = sample_response(model, rng, one, n_draws)
                 else:
-                    chosen = _choose_p(rng, np.repeat(cumulative[:, j], reps, axis=0))
-                    y[:, j] = _sample_component(model, rng, one, chosen)
+                    chosen = choose_cumulative(rng, np.repeat(cumulative[:, j], reps, axis=0))
+                    y[:, j] = sample_component(model, rng, one, chosen)
             bounds = predictive_interval(
                 model.to_data_scale(y), level, model.likelihood.dist.discrete
             )
@@ -440,10 +439,10 @@ def _args_by_draw(
         values = {n: post[n][c, d] for n in names}
         args = likelihood_args(model, values, rows)
         if model.mixture is None:
-            full = _broadcast_args(model.likelihood, args, (len(rows),))
+            full = broadcast_args(model.likelihood, args, (len(rows),))
         else:
             log_w = row_log_weights(model, values, rows)
-            p = _probabilities(log_w)
+            p = cumulative_probabilities(log_w)
             if cumulative is None:
                 cumulative = np.empty((chains * draws, *p.shape))
             cumulative[s] = p

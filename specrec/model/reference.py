@@ -30,7 +30,7 @@ def _full(value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=float), shape).copy()
 
 
-def _broadcast_args(
+def broadcast_args(
     rv: RandomVariable, args: dict[str, Any], shape: tuple[int, ...]
 ) -> dict[str, Any]:
     """Arguments at the variable's full batch shape, so each draw is independent.
@@ -52,7 +52,7 @@ def _broadcast_args(
 
 def _draw(rv: RandomVariable, rng: np.random.Generator, args: dict[str, Any]) -> np.ndarray:
     """One prior draw of a latent; an ``ordered`` one is sorted (the restricted density's law)."""
-    x = _full(rv.dist.sample(rng, **_broadcast_args(rv, args, rv.shape)), rv.shape)
+    x = _full(rv.dist.sample(rng, **broadcast_args(rv, args, rv.shape)), rv.shape)
     return np.sort(x, axis=-1) if rv.constraint == "ordered" else x
 
 
@@ -93,7 +93,7 @@ def sample_prior(
 
     def observe(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
         n = len(rows if rows is not None else model.data)
-        return np.asarray(rv.dist.sample(rng, **_broadcast_args(rv, args, (n,))), dtype=float)
+        return np.asarray(rv.dist.sample(rng, **broadcast_args(rv, args, (n,))), dtype=float)
 
     if model.mixture is None:
         return walk_model(model, NUMPY_OPS, sample, observe, rows)
@@ -108,21 +108,21 @@ def sample_prior(
         chosen = _choose(rng, level_w)[data.index[mix.per]]
     else:
         chosen = _choose(rng, np.broadcast_to(log_w, (len(data), k)))
-    values[model.likelihood.name] = _sample_component(model, rng, args, chosen)
+    values[model.likelihood.name] = sample_component(model, rng, args, chosen)
     return values
 
 
 def _choose(rng: np.random.Generator, log_w: np.ndarray) -> np.ndarray:
     """One component per row of ``log_w`` (normalised log probabilities, ``(n, K)``)."""
-    return _choose_p(rng, _probabilities(log_w))
+    return choose_cumulative(rng, cumulative_probabilities(log_w))
 
 
-def _probabilities(log_w: np.ndarray) -> np.ndarray:
-    """Cumulative component probabilities per row, what ``_choose_p`` draws from."""
+def cumulative_probabilities(log_w: np.ndarray) -> np.ndarray:
+    """Cumulative component probabilities per row, what ``choose_cumulative`` draws from."""
     return np.cumsum(np.exp(log_w - special.logsumexp(log_w, axis=1, keepdims=True)), axis=1)
 
 
-def _choose_p(rng: np.random.Generator, cumulative: np.ndarray) -> np.ndarray:
+def choose_cumulative(rng: np.random.Generator, cumulative: np.ndarray) -> np.ndarray:
     """One component per row: how many cumulative probabilities lie below a uniform draw.
 
     Counted a component (a column) at a time: summing booleans along a row of 4 is numpy's
@@ -135,7 +135,7 @@ def _choose_p(rng: np.random.Generator, cumulative: np.ndarray) -> np.ndarray:
     return np.minimum(count, cumulative.shape[1] - 1)
 
 
-def _sample_component(
+def sample_component(
     model: Model, rng: np.random.Generator, args: dict[str, Any], chosen: np.ndarray
 ) -> np.ndarray:
     """A draw of each row's response from its chosen component (args aligned to (rows, K))."""
@@ -321,7 +321,7 @@ def _fill_draws(
                 if mean is not None:
                     mean[c, d] = average
                 if ysim is not None and rng is not None:
-                    ysim[c, d] = _sample_component(model, rng, args, _choose_p(rng, p))
+                    ysim[c, d] = sample_component(model, rng, args, choose_cumulative(rng, p))
                 continue
             args = likelihood_args(model, values, rows)
             if mean is not None:
@@ -335,7 +335,7 @@ def sample_response(
 ) -> np.ndarray:
     """One simulated response per row (model scale) from the likelihood's arguments at a draw
     (a model without a mixture; ``predict_draws`` samples a mixture's component first)."""
-    full = _broadcast_args(model.likelihood, args, (n_rows,))
+    full = broadcast_args(model.likelihood, args, (n_rows,))
     return model.likelihood.dist.sample(rng, **full)
 
 
@@ -358,8 +358,8 @@ def row_probabilities(
     model: Model, values: dict[str, np.ndarray], rows: RowData, weights: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """``(rows, K)`` probability of each mixture component for each row at one draw (None
-    without ``weights``), and its cumulative sums (what ``_choose_p`` draws a component
-    from): ``row_log_weights`` exponentiated and ``_probabilities`` of it.
+    without ``weights``), and its cumulative sums (what ``choose_cumulative`` draws a component
+    from): ``row_log_weights`` exponentiated and ``cumulative_probabilities`` of it.
 
     Both are worked out on the levels' table (943 users, not 90,000 ratings, each draw) and
     then gathered to the rows: every operation is row by row, so a row gets the very values
@@ -381,7 +381,7 @@ def row_probabilities(
             return np.take(x, index, axis=0)  # a tenth of the time of fancy indexing
 
     w = to_rows(np.exp(table)) if weights else None
-    return w, to_rows(_probabilities(table))
+    return w, to_rows(cumulative_probabilities(table))
 
 
 def row_sum(x: np.ndarray) -> np.ndarray:
@@ -466,7 +466,7 @@ def sample_new_levels(
     def sample(rv: RandomVariable, args: dict[str, Any]) -> np.ndarray:
         if not any(d in old_sizes for d in rv.dims):
             return np.asarray(draw[rv.name], dtype=float)
-        value = _full(rv.dist.sample(rng, **_broadcast_args(rv, args, rv.shape)), rv.shape)
+        value = _full(rv.dist.sample(rng, **broadcast_args(rv, args, rv.shape)), rv.shape)
         value[old_levels(rv.dims, old_sizes)] = draw[rv.name]
         return value
 

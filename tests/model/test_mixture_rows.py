@@ -101,7 +101,7 @@ def test_row_probabilities_are_the_rows_own() -> None:
     log_w = reference.row_log_weights(model, values, test_rows)
     w, p = reference.row_probabilities(model, values, test_rows)
     assert np.array_equal(w, np.exp(log_w))
-    assert np.array_equal(p, reference._probabilities(log_w))
+    assert np.array_equal(p, reference.cumulative_probabilities(log_w))
     assert reference.row_probabilities(model, values, test_rows, weights=False)[0] is None
 
 
