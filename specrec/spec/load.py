@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from specrec import methods
 from specrec.errors import Problem, SpecError, shown
+from specrec.registry import install_hint
 from specrec.spec import models
 from specrec.spec.key_places import key_places, wrong_level_hint
 from specrec.spec.positions import Path, Position, PositionMap, RefusedYAML, load_yaml
@@ -313,7 +314,7 @@ def backend_problem(positions: PositionMap, path: Path, name: object) -> Problem
     return positions.problem(
         path,
         "unknown backend",
-        expected=", ".join(installed) or "an installed backend (pip install specrec[numpyro])",
+        expected=", ".join(installed) or f"an installed backend ({install_hint('numpyro')})",
         found=shown(name),
         hint=f"did you mean {close[0]!r}?" if close else None,
     )
