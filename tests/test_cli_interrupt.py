@@ -100,11 +100,19 @@ def test_ctrl_c_while_pyro_chains_sample_in_processes(tmp_path: Path) -> None:
         tmp_path, "-b", "pyro", "--set", "inference.warmup=40000", "--set", "inference.draws=10"
     )
     fit.wait_for("nuts: 2 chains in 2 processes")
-    workers = [
-        p
-        for p in psutil.Process(fit.proc.pid).children()
-        if "specrec_pyro" in " ".join(p.cmdline())
-    ]
+    deadline = time.monotonic() + 30  # the line is said as the workers start, not after
+
+    def chain_workers() -> list:
+        return [
+            p
+            for p in psutil.Process(fit.proc.pid).children()
+            if "specrec_pyro" in " ".join(p.cmdline())
+        ]
+
+    workers = chain_workers()
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = chain_workers()
     assert len(workers) == 2
     fit.wait_for("Warmup [2]")
     end = time.monotonic() + 120
