@@ -19,7 +19,7 @@ import argparse
 import time
 
 import numpy as np
-from record import RESULTS, ROOT, cell, describe, publish
+from record import RESULTS, ROOT, cell, describe, publish, sampler_figures
 
 SPECS = {
     "netflix_mixture": ROOT / "specs" / "netflix_mixture.yaml",
@@ -61,18 +61,11 @@ def row(spec: str, method: str, args: argparse.Namespace) -> dict:
         out=None,
         progress=False,
     )
-    wall = time.perf_counter() - t0
-    m = run.metrics
-    d = m["diagnostics"]
+    d = run.metrics["diagnostics"]
     out = {
         "spec": spec,
         "method": method,
-        "test_rmse": m["metrics"]["test"]["rmse"],
-        "fit_s": m["timing"]["fit_s"],
-        "compile_s": m["timing"]["compile_s"],
-        "wall_s": wall,
-        "pred_rhat_max": d.get("pred_rhat_max"),
-        "pred_ess_bulk_min": d.get("pred_ess_bulk_min"),
+        **sampler_figures(run, time.perf_counter() - t0),
         "nonempty_components": (d.get("mixture") or {}).get("nonempty_components"),
         "draws": None,
     }
@@ -86,9 +79,6 @@ def row(spec: str, method: str, args: argparse.Namespace) -> dict:
         out["z_freq_max_abs_diff"] = float(np.abs(freq - resp).max())
     if method != "em":
         out["draws"] = int(post.sizes["chain"] * post.sizes["draw"])
-        fs = out["fit_s"]
-        if fs and out["pred_ess_bulk_min"]:
-            out["pred_ess_per_s"] = out["pred_ess_bulk_min"] / fs
     print(out, flush=True)
     return out
 

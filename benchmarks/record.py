@@ -134,3 +134,20 @@ def publish(
     write(Path(out), result, text)
     print(text)
     return result
+
+
+def sampler_figures(run, wall_s: float) -> dict:  # type: ignore[no-untyped-def]
+    """The figures every sampler benchmark reports of one fit: accuracy, time, and R-hat and
+    ESS on the predictions (rotation and label invariant), with ESS per second of fit."""
+    m, d = run.metrics, run.metrics["diagnostics"]
+    out = {
+        "test_rmse": m["metrics"]["test"]["rmse"],
+        "fit_s": m["timing"]["fit_s"],
+        "compile_s": m["timing"]["compile_s"],
+        "wall_s": wall_s,
+        "pred_rhat_max": d.get("pred_rhat_max"),
+        "pred_ess_bulk_min": d.get("pred_ess_bulk_min"),
+    }
+    if out["pred_ess_bulk_min"] and out["fit_s"]:
+        out["pred_ess_per_s"] = out["pred_ess_bulk_min"] / out["fit_s"]
+    return out
