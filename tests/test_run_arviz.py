@@ -198,8 +198,11 @@ def test_numpyro_nuts_run_is_a_complete_inference_data(runs):
 
 
 @pytest.mark.backend("pymc")
-def test_pymc_nuts_run_is_a_complete_inference_data(runs):
-    run = runs("pymc", "nuts")
+@pytest.mark.parametrize("sampler", ["numpyro", "pymc", "nutpie"])
+def test_pymc_nuts_run_is_a_complete_inference_data(runs, sampler):
+    """PyMC's default (its NumPyro bridge), its own NUTS and nutpie all record energy."""
+    run = runs("pymc", "nuts", f"inference.sampler={sampler}")
+    assert run.metrics["backend"]["sampler"] == sampler
     check_nuts_stats(run, check_run(run, mcmc=True))
 
 
