@@ -231,9 +231,12 @@ def frobenius_norms(idata: RunData, names: Iterable[str]) -> dict[str, np.ndarra
     for name in names:
         if name not in posterior.data_vars:
             continue
-        values = np.asarray(posterior[name].values, dtype=np.float64)
+        values = posterior[name].values
         flat = values.reshape(values.shape[0], values.shape[1], -1)
-        out[name] = np.sqrt(np.sum(flat**2, axis=-1))
+        # a chain at a time in float64: one float64 copy of a large U is gigabytes
+        out[name] = np.stack(
+            [np.sqrt(np.sum(np.square(chain, dtype=np.float64), axis=-1)) for chain in flat]
+        )
     return out
 
 
@@ -283,10 +286,10 @@ def factor_diagnostics(
     for name, norm in frobenius_norms(idata, [row, col]).items():
         summary = _summarise(xr.Dataset({name: (("chain", "draw"), norm)}))
         out["frobenius"][name] = {k: summary[k] for k in _KEYS}
-    p = np.asarray(idata.posterior[row].values, dtype=np.float64)
-    q = np.asarray(idata.posterior[col].values, dtype=np.float64)
-    p = p.reshape(*p.shape[:3], -1)[:, :, np.asarray(rows)]  # (chain, draw, n, D_p)
-    q = q.reshape(*q.shape[:3], -1)[:, :, np.asarray(cols)]  # (chain, draw, n, D_q)
+    # the chosen rows only, before any float64 copy: U of a large model is gigabytes
+    p, q = idata.posterior[row].values, idata.posterior[col].values
+    p = np.asarray(p.reshape(*p.shape[:3], -1)[:, :, np.asarray(rows)], dtype=np.float64)
+    q = np.asarray(q.reshape(*q.shape[:3], -1)[:, :, np.asarray(cols)], dtype=np.float64)
     entries = np.einsum("csnd,de,csne->csn", p, np.asarray(a, dtype=np.float64), q)
     summary = _summarise(xr.Dataset({"uv": (("chain", "draw", "entry"), entries)}))
     out["entries"] = {k: summary[k] for k in _KEYS} | {"n": int(entries.shape[2])}
