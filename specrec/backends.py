@@ -25,7 +25,8 @@ from specrec.spec.models import Inference
 
 #: ArviZ's sampler-statistic vocabulary; every backend reports (a subset of) these names.
 #: ``energy`` (the Hamiltonian at each draw, what ``az.bfmi`` and ``az.plot_energy`` read) is
-#: reported where the sampler exposes it (NumPyro, PyMC); it is not one a method requires.
+#: reported by every built-in NUTS (NumPyro, PyMC's samplers, Pyro's through the hooks of
+#: ``specrec_pyro.chains.RecordingNUTS``); it is not one a method requires.
 SAMPLE_STATS = (*methods.HMC_STATS, "energy")
 
 

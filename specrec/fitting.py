@@ -114,7 +114,14 @@ def fit(
     t_eval = time.perf_counter()
     phase(log, "evaluating the fit (predictions, baselines, intervals, ranking, LOO)")
     ev = evaluate_fit(
-        FitToEvaluate(model, idata, s.inference.method, result.fit_s, result.loss),
+        FitToEvaluate(
+            model,
+            idata,
+            s.inference.method,
+            result.fit_s,
+            result.loss,
+            max_tree_depth=s.inference.max_tree_depth,
+        ),
         train,
         test,
         test_rows,

@@ -238,6 +238,7 @@ def _builtins() -> None:
             produces="chains",
             loss_trace=False,
             settings=frozenset({"draws", "warmup", "chains", "thin"}),
+            sample_stats=("lp",),  # each draw's log density (NUTS' lp), for ArviZ
             svd_start=True,
             map_start=True,
             quick=(("warmup", 30), ("draws", 20), ("chains", 1)),

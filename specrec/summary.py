@@ -50,6 +50,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
             f"(predictions {_fmt(d.get('pred_rhat_max'), 3)}), ESS bulk min "
             f"{_fmt(d.get('ess_bulk_min'), 1)} (predictions {_fmt(d.get('pred_ess_bulk_min'), 1)})"
         )
+        lines += _factor_lines(d.get("factors"), d.get("tree_depth"))
     elif "loss_final" in d:
         conv = d.get("loss_convergence") or {}
         lines.append(
@@ -73,6 +74,26 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     if path is not None:
         lines.append(f"  run saved to {path}")
     return "\n".join(lines)
+
+
+def _factor_lines(factors: dict | None, depth: dict | None) -> list[str]:
+    """R-hat and bulk ESS on ||U||_F, ||V||_F and U V^T entries (identified, unlike U and V),
+    and the share of NUTS draws that reached max_tree_depth."""
+    from specrec.evaluate.verdict import factor_labels
+
+    lines = []
+    if factors:
+        cells = [
+            f"{what} R-hat {_fmt(v['rhat_max'], 3)} ESS {_fmt(v['ess_bulk_min'], 1)}"
+            for what, v in factor_labels(factors)
+        ]
+        lines.append("  rotation-invariant: " + ", ".join(cells))
+    if depth:
+        lines.append(
+            f"  tree depth: {depth['fraction']:.1%} of draws reached max_tree_depth "
+            f"{depth['max_tree_depth']}"
+        )
+    return lines
 
 
 def _slice_lines(backend: dict) -> list[str]:

@@ -4,6 +4,8 @@ Each test opens ``posterior.nc`` with ``az.from_netcdf`` and checks every group 
 the run was fitted on (the training ratings, the test pairs, the evaluator's own PSIS-LOO), then
 runs ``az.loo``, ``az.summary``, ``az.plot_ppc`` and ``az.compare`` on it.  Fits are tiny
 (30 users x 20 items, a few dozen draws); one run per (backend, method) is shared by the tests.
+Every method that yields draws is run on every backend that has it natively (NumPyro: nuts,
+vi, gibbs; PyMC and Pyro: nuts, vi) and once for the core's cavi; map shows the point case.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ BUDGETS = {
     "vi": ["inference.steps=300", "inference.draws=60"],
     "map": ["inference.steps=200"],
     "gibbs": ["inference.warmup=30", "inference.draws=40", "inference.chains=2"],
+    "cavi": ["inference.steps=50", "inference.draws=60"],
 }
 
 
@@ -147,22 +150,80 @@ def check_run(run, mcmc: bool):
     return idata
 
 
-@pytest.mark.backend("numpyro")
-def test_numpyro_nuts_run_is_a_complete_inference_data(runs):
+def check_nuts_stats(run, idata) -> None:
+    """sample_stats has ArviZ's HMC names, az.bfmi reads its energy (the evaluator's BFMI),
+    the Hamiltonian is the potential (-lp) plus a kinetic energy of about d/2, and the
+    metrics count draws at max_tree_depth and carry the rotation-invariant diagnostics."""
     az = _az()
-    idata = check_run(runs("numpyro", "nuts"), mcmc=True)
     stats = idata.sample_stats
     for name in ("diverging", "lp", "acceptance_rate", "step_size", "tree_depth", "energy"):
         assert stats[name].dims == ("chain", "draw"), name
     assert stats["diverging"].dtype == bool
     bfmi = az.bfmi(idata)  # the energy statistic is the one BFMI reads
-    assert bfmi.shape == (2,) and np.all(np.isfinite(bfmi))
-    d = runs("numpyro", "nuts").metrics["diagnostics"]
+    assert bfmi.shape == (2,) and np.all(np.isfinite(bfmi)) and np.all(bfmi > 0)
+    d = run.metrics["diagnostics"]
     np.testing.assert_allclose(d["bfmi"], bfmi)
+    # energy = potential + kinetic, kinetic ~ chi2(d) / 2 with d unconstrained dimensions
+    kinetic = stats["energy"].values + stats["lp"].values
+    n_dims = sum(int(np.prod(rv.shape, dtype=int)) for rv in run.model.latents)
+    assert np.all(kinetic > 0)
+    assert abs(kinetic.mean() - n_dims / 2) < 0.25 * n_dims / 2, (kinetic.mean(), n_dims)
+    depth = d["tree_depth"]
+    assert depth["max_tree_depth"] == run.metrics["inference"]["max_tree_depth"]
+    full = stats["n_steps"].values >= 2 ** depth["max_tree_depth"] - 1
+    assert depth["saturated"] == int(full.sum()) and depth["fraction"] == float(full.mean())
+    check_factors(run)
     table = az.summary(idata, var_names=["mu", "mu_u", "sigma"])
     assert list(d["parameters"]) == list(table.index)
     assert d["parameters"]["sigma"]["r_hat"] == float(table.loc["sigma", "r_hat"])
     assert set(d["verdict"]) == {"warnings", "expected"}
+
+
+def check_factors(run) -> None:
+    """R-hat/ESS on ||U||_F, ||V||_F and U V^T entries are in metrics.json and the summary."""
+    from specrec.summary import fit_summary
+
+    factors = run.metrics["diagnostics"]["factors"]
+    assert factors["pair"] == ["U", "V"] and set(factors["frobenius"]) == {"U", "V"}
+    assert 0 < factors["entries"]["n"] <= 100
+    for v in [*factors["frobenius"].values(), factors["entries"]]:
+        assert v["rhat_max"] > 0.9 and v["ess_bulk_min"] > 0
+    assert "  rotation-invariant: ||U||_F R-hat " in fit_summary(run.metrics, run.path)
+
+
+@pytest.mark.backend("numpyro")
+def test_numpyro_nuts_run_is_a_complete_inference_data(runs):
+    run = runs("numpyro", "nuts")
+    check_nuts_stats(run, check_run(run, mcmc=True))
+
+
+@pytest.mark.backend("pymc")
+@pytest.mark.parametrize("sampler", ["numpyro", "pymc", "nutpie"])
+def test_pymc_nuts_run_is_a_complete_inference_data(runs, sampler):
+    """PyMC's default (its NumPyro bridge), its own NUTS and nutpie all record energy."""
+    run = runs("pymc", "nuts", f"inference.sampler={sampler}")
+    assert run.metrics["backend"]["sampler"] == sampler
+    check_nuts_stats(run, check_run(run, mcmc=True))
+
+
+@pytest.mark.backend("pyro")
+def test_pyro_nuts_run_is_a_complete_inference_data(runs):
+    run = runs("pyro", "nuts")
+    check_nuts_stats(run, check_run(run, mcmc=True))
+
+
+@pytest.mark.backend("numpyro")
+def test_nuts_at_a_tree_depth_limit_of_one_is_a_warning(runs):
+    run = runs("numpyro", "nuts", "inference.max_tree_depth=1")
+    depth = run.metrics["diagnostics"]["tree_depth"]
+    assert depth == {"max_tree_depth": 1, "saturated": 120, "fraction": 1.0}
+    warning = "tree depth saturated: 100.0% of draws (120) reached max_tree_depth 1"
+    assert warning in run.metrics["diagnostics"]["verdict"]["warnings"]
+
+
+@pytest.mark.backend("numpyro")
+def test_cavi_run_is_a_complete_inference_data(runs):
+    check_run(runs("numpyro", "cavi"), mcmc=False)
 
 
 @pytest.mark.backend("numpyro")
@@ -204,7 +265,21 @@ def test_map_run_keeps_every_group_with_one_draw_and_says_loo_cannot_use_it(runs
 
 @pytest.mark.backend("numpyro")
 def test_numpyro_gibbs_run_is_a_complete_inference_data(runs):
-    check_run(runs("numpyro", "gibbs"), mcmc=True)
+    from specrec.model.reference import log_density, unconstrain
+
+    run = runs("numpyro", "gibbs")
+    idata = check_run(run, mcmc=True)
+    lp = idata.sample_stats["lp"]  # Gibbs has a sample_stats group too: each draw's lp
+    assert lp.dims == ("chain", "draw") and set(idata.sample_stats.data_vars) == {"lp"}
+    names = [rv.name for rv in run.model.latents]
+    for c, k in ((0, 0), (1, 17), (1, 39)):  # the numpy reference's log density, Jacobians in
+        point = {n: idata.posterior[n].values[c, k] for n in names}
+        want = log_density(run.model, unconstrain(run.model, point))[0]
+        assert float(lp.values[c, k]) == pytest.approx(want, rel=1e-4, abs=1e-2)
+    assert np.std(lp.values) > 0
+    check_factors(run)
+    d = run.metrics["diagnostics"]
+    assert d["tree_depth"] is None and d["bfmi"] is None  # no NUTS statistics to read
 
 
 @pytest.mark.backend("pymc")

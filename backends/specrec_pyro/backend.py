@@ -170,8 +170,8 @@ class PyroBackend:
         task = Task(model, settings, init, FIT_DTYPE, jit, FIT_THREADS)
         runs, processes = run_chains(task, progress)
         posterior = {k: np.stack([run.samples[k] for run in runs]) for k in runs[0].samples}
-        diverging, lp, step_size, n_steps, accept = (
-            np.array([[r[i] for r in run.records] for run in runs]) for i in range(5)
+        diverging, lp, step_size, n_steps, accept, energy = (
+            np.array([[r[i] for r in run.records] for run in runs]) for i in range(6)
         )
         stats = {
             "diverging": diverging.astype(bool),
@@ -179,6 +179,7 @@ class PyroBackend:
             "step_size": step_size.astype(float),
             "n_steps": n_steps.astype(int),  # the driver derives tree_depth from it
             "acceptance_rate": accept.astype(float),
+            "energy": energy.astype(float),  # az.bfmi, az.plot_energy
         }
         # how the chains ran, counted from the processes that sent them back
         info: dict[str, object] = {"chain_method": "parallel" if processes > 1 else "sequential"}

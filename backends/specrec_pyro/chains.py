@@ -52,8 +52,8 @@ from specrec_pyro.translate import model_fn
 #: per NUTS iteration.
 REPORT_S = 0.2
 
-#: (diverging, lp, step size, leapfrog steps, mean accept probability) of one draw.
-Record = tuple[bool, float, float, int, float]
+#: (diverging, lp, step size, leapfrog steps, mean accept probability, energy) of one draw.
+Record = tuple[bool, float, float, int, float, float]
 
 
 def quiet_jit_warnings() -> None:
@@ -69,9 +69,18 @@ class RecordingNUTS(NUTS):
     ``lp``.  Each leapfrog step is one ``_build_basetree`` call (Pyro's own accept
     probability is the mean over those calls), so counting them here reproduces its numbers;
     a draw is divergent when any of its base trees is (the test Pyro itself uses), and ``lp``
-    is minus the potential energy Pyro caches for the returned point.  These are private
-    hooks of pyro-ppl 1.9 (``_build_basetree``, ``_potential_energy_last``): the tests check
-    them against the reference, so an upgrade that moves them fails loudly.
+    is minus the potential energy Pyro caches for the returned point.
+
+    ``energy`` is the Hamiltonian (potential plus kinetic energy) of the returned point with
+    the momentum it was reached with, what Stan and NumPyro report and ``az.bfmi`` reads; Pyro
+    computes it for every leapfrog step but keeps none.  Each base tree is one new point, so
+    its energy is recorded by the identity of the point's dict, which Pyro passes up the tree
+    unchanged as the proposal (``_build_tree``) and caches when it accepts it; a draw that
+    accepts no proposal stays at its start, with the energy the iteration began with (the
+    momentum drawn by ``_sample_r``).  An id is reused only after its dict is freed, and the
+    proposal is alive, so its entry is its own.  These are private hooks of pyro-ppl 1.9
+    (``_build_basetree``, ``_sample_r``, ``_potential_energy_last``, ``_z_last``): the tests
+    check them against the reference, so an upgrade that moves them fails loudly.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -80,22 +89,40 @@ class RecordingNUTS(NUTS):
         self._n_steps = 0
         self._accept_sum = 0.0
         self._diverged = False
+        self._energies: dict[int, float] = {}  # id(point dict) -> its Hamiltonian
+        self._start: tuple[Any, float] | None = None  # (start point dict, its Hamiltonian)
+
+    def _sample_r(self, name: str) -> Any:
+        r, r_unscaled = super()._sample_r(name)
+        # called once per iteration, after the start's potential energy is cached
+        kinetic = float(self._kinetic_energy(r_unscaled))
+        self._start = (self._z_last, float(self._potential_energy_last) + kinetic)
+        return r, r_unscaled
 
     def _build_basetree(self, *args: Any, **kwargs: Any) -> Any:
         tree = super()._build_basetree(*args, **kwargs)
         self._n_steps += 1
         self._accept_sum += float(tree.sum_accept_probs)
         self._diverged = self._diverged or bool(tree.diverging)
+        kinetic = float(self._kinetic_energy(tree.r_right_unscaled))  # the one new point's
+        self._energies[id(tree.z_proposal)] = float(tree.z_proposal_pe) + kinetic
         return tree
 
     def sample(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         self._n_steps, self._accept_sum, self._diverged = 0, 0.0, False
+        self._energies, self._start = {}, None
         step_size = float(self.step_size)  # the size this iteration used (adapted after it)
         z = super().sample(params)
         pe = self._potential_energy_last  # the cache holds the returned point's energy
         if pe is None:
             with torch.no_grad():
                 pe = self.potential_fn(z)
+        energy = float("nan")  # a model without sample sites draws no momentum
+        if self._start is not None:
+            start, energy = self._start
+            if self._z_last is not start:
+                energy = self._energies[id(self._z_last)]
+        self._energies, self._start = {}, None  # no point dict is kept past its iteration
         self.records.append(
             (
                 self._diverged,
@@ -103,6 +130,7 @@ class RecordingNUTS(NUTS):
                 step_size,
                 self._n_steps,
                 self._accept_sum / max(self._n_steps, 1),
+                energy,
             )
         )
         return z

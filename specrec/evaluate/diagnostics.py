@@ -231,10 +231,98 @@ def frobenius_norms(idata: RunData, names: Iterable[str]) -> dict[str, np.ndarra
     for name in names:
         if name not in posterior.data_vars:
             continue
-        values = np.asarray(posterior[name].values, dtype=np.float64)
+        values = posterior[name].values
         flat = values.reshape(values.shape[0], values.shape[1], -1)
-        out[name] = np.sqrt(np.sum(flat**2, axis=-1))
+        # a chain at a time in float64: one float64 copy of a large U is gigabytes
+        out[name] = np.stack(
+            [np.sqrt(np.sum(np.square(chain, dtype=np.float64), axis=-1)) for chain in flat]
+        )
     return out
+
+
+#: U V^T entries whose R-hat and ESS are computed (``factor_diagnostics``)
+MAX_FACTOR_ENTRIES = 100
+_KEYS = ("rhat_max", "ess_bulk_min", "ess_tail_min")
+
+
+def factor_entry_pairs(
+    rows: np.ndarray, cols: np.ndarray, seed: int, at_most: int = MAX_FACTOR_ENTRIES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``at_most`` distinct (row level, column level) pairs of the given rows, a fixed
+    random choice for ``seed``, sorted: the ``U V^T`` entries ``factor_diagnostics`` checks.
+
+    Observed pairs, not arbitrary cells, because those are the entries the data pins down;
+    a generator of its own, so the evaluator's other random draws do not change with it.
+    """
+    pairs = np.unique(np.stack([np.asarray(rows), np.asarray(cols)], axis=1), axis=0)
+    if len(pairs) > at_most:
+        keep = np.random.default_rng([seed, 20]).choice(len(pairs), at_most, replace=False)
+        pairs = pairs[np.sort(keep)]
+    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+
+
+def factor_diagnostics(
+    idata: RunData,
+    row: str,
+    col: str,
+    a: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> dict:
+    """R-hat and bulk/tail ESS of what a factorisation ``U V^T`` identifies.
+
+    ``U`` (``row``) and ``V`` (``col``) are identified only up to a rotation, so their own
+    R-hat says nothing (see the module docstring); their Frobenius norms ``||U||_F``,
+    ``||V||_F`` are invariant under any rotation, and the entries ``U[g] . (A V[r])`` (the
+    factor pair's ``A``, the identity for ``dot(U[user], V[item])``) under every symmetry of
+    the mean, so chains that disagree on either have not converged.  The entries are the
+    (``rows[k]``, ``cols[k]``) cells (``factor_entry_pairs``), computed from every draw.
+
+    Returns ``{"pair": [row, col], "frobenius": {name: {rhat_max, ess_bulk_min,
+    ess_tail_min}}, "entries": {rhat_max, ess_bulk_min, ess_tail_min, "n"}}``; as elsewhere
+    a value is None when fewer than 4 draws exist or the quantity is constant.
+    """
+    out: dict = {"pair": [row, col], "frobenius": {}}
+    for name, norm in frobenius_norms(idata, [row, col]).items():
+        summary = _summarise(xr.Dataset({name: (("chain", "draw"), norm)}))
+        out["frobenius"][name] = {k: summary[k] for k in _KEYS}
+    # the chosen rows only, before any float64 copy: U of a large model is gigabytes
+    p, q = idata.posterior[row].values, idata.posterior[col].values
+    p = np.asarray(p.reshape(*p.shape[:3], -1)[:, :, np.asarray(rows)], dtype=np.float64)
+    q = np.asarray(q.reshape(*q.shape[:3], -1)[:, :, np.asarray(cols)], dtype=np.float64)
+    entries = np.einsum("csnd,de,csne->csn", p, np.asarray(a, dtype=np.float64), q)
+    summary = _summarise(xr.Dataset({"uv": (("chain", "draw", "entry"), entries)}))
+    out["entries"] = {k: summary[k] for k in _KEYS} | {"n": int(entries.shape[2])}
+    return out
+
+
+def tree_depth_saturation(idata: RunData, max_tree_depth: int | None) -> dict | None:
+    """Draws whose NUTS trajectory reached ``max_tree_depth``: ``{"max_tree_depth",
+    "saturated", "fraction"}``, or None without a limit or a tree-size statistic.
+
+    Such a draw was stopped by the limit, not by the U-turn criterion, so it explores less
+    than NUTS intends (a too-small step size or a badly scaled posterior).  Counted from
+    ``n_steps`` when recorded: every doubling the limit allows was made, ``2^depth - 1``
+    leapfrog steps (NumPyro, PyMC, Pyro all count so).  A depth derived from the step count
+    (``floor(log2 n) + 1``) would also count a last doubling cut short by a U-turn, so
+    ``tree_depth >= max_tree_depth`` is the fallback only where no step count is recorded.
+    """
+    stats = getattr(idata, "sample_stats", None)
+    if max_tree_depth is None or stats is None:
+        return None
+    if "n_steps" in stats:
+        hit = np.asarray(stats["n_steps"].values) >= 2**max_tree_depth - 1
+    elif "tree_depth" in stats:
+        hit = np.asarray(stats["tree_depth"].values) >= max_tree_depth
+    else:
+        return None
+    if hit.size == 0:
+        return None
+    return {
+        "max_tree_depth": int(max_tree_depth),
+        "saturated": int(hit.sum()),
+        "fraction": float(hit.mean()),
+    }
 
 
 def ess_per_second(ess: float | None, seconds: float | None) -> float | None:
@@ -305,11 +393,14 @@ def loss_converged(
 
 __all__ = [
     "ess_per_second",
+    "factor_diagnostics",
+    "factor_entry_pairs",
     "frobenius_norms",
     "loss_converged",
     "prediction_diagnostics",
     "running_rmse",
     "sampler_diagnostics",
     "split_rhat",
+    "tree_depth_saturation",
     "variable_diagnostics",
 ]

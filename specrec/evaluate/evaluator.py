@@ -155,13 +155,15 @@ def predict_rows(
 class FitToEvaluate:
     """A fit as the evaluator reads it: the model, its InferenceData, the method that made it
     (its row in ``specrec.methods`` says whether there are draws and chains), the fit's seconds
-    (for ESS per second) and its loss trace (map, vi)."""
+    (for ESS per second), its loss trace (map, vi) and NUTS' ``max_tree_depth`` (the limit
+    the verdict's tree-depth saturation is counted against; None: not checked)."""
 
     model: Model
     idata: Any
     method: str
     fit_s: float
     loss: np.ndarray | None = None
+    max_tree_depth: int | None = None
 
 
 def evaluate_fit(
@@ -238,6 +240,8 @@ def evaluate_fit(
         curves["running_rmse"] = D.running_rmse(test_rows.y, mean_draws, vr, settings.clip)
         diagnostics["hyperparameters"] = {n: per_var[n] for n in hyper}
         diagnostics["bfmi"] = bfmi(idata)
+        diagnostics["tree_depth"] = D.tree_depth_saturation(idata, fitted.max_tree_depth)
+        diagnostics["factors"] = _factor_diagnostics(model, idata, test_rows, seed)
         diagnostics["verdict"] = verdict(model, idata, diagnostics, per_var)
     else:
         diagnostics |= {"divergences": 0, "rhat_max": None, "ess_bulk_min": None}
@@ -311,6 +315,23 @@ def evaluate_fit(
         curves,
         groups,
     )
+
+
+def _factor_diagnostics(model: Model, idata, test_rows: RowData, seed: int) -> dict | None:
+    """R-hat/ESS on the rotation-invariant summaries of the likelihood's factor pair
+    (``D.factor_diagnostics``), or None when its mean has no ``dot(U[user], V[item])``.
+
+    The pair is read from the model representation (``conjugacy.spectral.factor_pair``, as
+    ``init: svd`` finds it), never from names; the entries are observed test pairs (training
+    pairs when there is no test row)."""
+    from specrec.conjugacy.spectral import factor_pair
+
+    pair, _ = factor_pair(model)
+    if pair is None or not {pair.row, pair.col} <= set(idata.posterior.data_vars):
+        return None
+    rows = test_rows if len(test_rows) else model.data
+    g, r = D.factor_entry_pairs(rows.index[pair.row_dim], rows.index[pair.col_dim], seed)
+    return D.factor_diagnostics(idata, pair.row, pair.col, pair.a, g, r)
 
 
 def _table_names(model: Model) -> list[str]:

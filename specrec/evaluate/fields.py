@@ -190,8 +190,29 @@ METRICS_FIELDS: dict[str, str] = {
     "undefined, e.g. R-hat of one chain)",
     "diagnostics.bfmi": "Bayesian fraction of missing information per chain, from the sampler's "
     "energy (below 0.3: the tails are explored badly); null when the sampler reports no energy",
-    "diagnostics.verdict.warnings": "real convergence warnings (MCMC): divergences, BFMI < 0.3, "
-    "R-hat > 1.01 or bulk ESS < 100 on predictions, R-hat > 1.01 on an identified parameter",
+    "diagnostics.tree_depth": "NUTS draws stopped by inference.max_tree_depth (below); null "
+    "when the sampler records no tree size (gibbs)",
+    "diagnostics.tree_depth.max_tree_depth": "the limit (inference.max_tree_depth)",
+    "diagnostics.tree_depth.saturated": "draws that made every doubling the limit allows "
+    "(n_steps = 2^max_tree_depth - 1 leapfrog steps; tree_depth where no n_steps is recorded)",
+    "diagnostics.tree_depth.fraction": "saturated / all draws of all chains; above 0 is a "
+    "verdict warning",
+    "diagnostics.factors": "rotation-invariant R-hat/ESS of the likelihood's factor pair "
+    "dot(U[user], V[item]) (below; MCMC); null when the mean has no such pair",
+    "diagnostics.factors.pair": "the two factor matrices [U, V], found in the model "
+    "representation (as init: svd finds them)",
+    "diagnostics.factors.frobenius.<var>.rhat_max": "R-hat of the Frobenius norm ||U||_F per "
+    "draw (invariant under rotations of the factors, unlike U itself)",
+    "diagnostics.factors.frobenius.<var>.ess_bulk_min": "bulk ESS of that norm",
+    "diagnostics.factors.frobenius.<var>.ess_tail_min": "tail ESS of that norm",
+    "diagnostics.factors.entries.rhat_max": "worst R-hat over entries U[g] . V[r] of U V^T at "
+    "up to 100 observed (user, item) test pairs, a fixed random choice per seed",
+    "diagnostics.factors.entries.ess_bulk_min": "smallest bulk ESS over those entries",
+    "diagnostics.factors.entries.ess_tail_min": "smallest tail ESS over those entries",
+    "diagnostics.factors.entries.n": "entries checked",
+    "diagnostics.verdict.warnings": "real convergence warnings (MCMC): divergences, tree depth "
+    "saturated, BFMI < 0.3, R-hat > 1.01 or bulk ESS < 100 on predictions or on the factors' "
+    "norms and U V^T entries, R-hat > 1.01 on an identified parameter",
     "diagnostics.verdict.expected": "what is expected, not a warning: R-hat > 1.01 on variables "
     "over a factor dim (rotation, sign) or a mixture's component dim (label switching)",
     "diagnostics.loss_final": "mean loss (negative ELBO) over the last 50 steps (map/vi); "

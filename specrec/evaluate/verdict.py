@@ -7,9 +7,12 @@ parameters indexed by no data dim, the ones a person reads one by one.
 model ``U V^T`` is identified only up to rotation and sign, and a mixture only up to the labels
 of its components, so R-hat above 1.01 on a variable over a factor dim (or the component dim)
 says nothing about convergence: that is stated once, as expected.  Real warnings are divergent
-transitions, BFMI below 0.3 (the energy statistic; the sampler explores the posterior's tails
-badly), R-hat above 1.01 or bulk ESS below 100 on the predictions (which are identified), and
-R-hat above 1.01 on an identified parameter.
+transitions, NUTS trajectories stopped by ``max_tree_depth`` (tree depth saturated: the
+sampler takes the longest paths it is allowed and still has not turned, so it explores less
+than NUTS intends), BFMI below 0.3 (the energy statistic; the sampler explores the
+posterior's tails badly), R-hat above 1.01 or bulk ESS below 100 on the predictions and on
+the rotation-invariant summaries of a factorisation (``||U||_F``, ``||V||_F``, entries of
+``U V^T``), all identified, and R-hat above 1.01 on an identified parameter.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from specrec.model.ir import Model
 RHAT_MAX = 1.01
 PRED_ESS_MIN = 100
 BFMI_MIN = 0.3
+#: any draw stopped by the tree-depth limit is worth a warning: Stan's and ArviZ's practice
+TREE_DEPTH_FRACTION = 0.0
 
 
 def parameter_table(idata, names: list[str], mcmc: bool) -> dict[str, dict[str, float | None]]:
@@ -83,6 +88,12 @@ def verdict(
     div = diagnostics.get("divergences") or 0
     if div:
         warn.append(f"{div} divergent transitions")
+    depth = diagnostics.get("tree_depth")
+    if depth and depth["fraction"] > TREE_DEPTH_FRACTION:
+        warn.append(
+            f"tree depth saturated: {depth['fraction']:.1%} of draws "
+            f"({depth['saturated']}) reached max_tree_depth {depth['max_tree_depth']}"
+        )
     low = [(i, b) for i, b in enumerate(diagnostics.get("bfmi") or []) if b < BFMI_MIN]
     if low:
         chains = ", ".join(f"chain {i} {b:.2f}" for i, b in low)
@@ -92,12 +103,17 @@ def verdict(
         warn.append(f"R-hat {pred_rhat:.3f} on predictions (above {RHAT_MAX})")
     if pred_ess is not None and pred_ess < PRED_ESS_MIN:
         warn.append(f"bulk ESS {pred_ess:.1f} on predictions (below {PRED_ESS_MIN})")
+    warn += _factor_warnings(diagnostics.get("factors"))
     checked = diagnostics.get("params_checked") or []
     if per_variable is not None and all(n in per_variable for n in checked):
         per_var = {n: per_variable[n] for n in checked}
     else:
         per_var = D.variable_diagnostics(idata, checked)
     symmetric = unidentified(model)
+    judged = "the predictions"
+    if diagnostics.get("factors"):
+        shown = [what for what, _ in factor_labels(diagnostics["factors"])]
+        judged += " and the rotation-invariant " + ", ".join(shown)
     high = {n: v["rhat_max"] for n, v in per_var.items() if (v["rhat_max"] or 0) > RHAT_MAX}
     real = {n: r for n, r in high.items() if n not in symmetric}
     if real:
@@ -111,6 +127,39 @@ def verdict(
         worst = max(seen[n] for n in names)
         expected.append(
             f"R-hat up to {worst:.2f} on {', '.join(names)}: expected ({why}); "
-            "convergence is judged on the predictions"
+            f"convergence is judged on {judged}"
         )
     return {"warnings": warn, "expected": expected}
+
+
+def factor_labels(factors: dict) -> list[tuple[str, dict]]:
+    """(what, its R-hat/ESS) of ``diagnostics.factor_diagnostics``: ``||U||_F`` per factor
+    matrix, then ``U V^T (n entries)``; the terminal summary prints the same labels."""
+    row, col = factors["pair"]
+    out = [(f"||{name}||_F", v) for name, v in factors["frobenius"].items()]
+    entries = factors["entries"]
+    return [*out, (f"{row} {col}^T ({entries['n']} entries)", entries)]
+
+
+def _factor_warnings(factors: dict | None) -> list[str]:
+    """R-hat above 1.01 or bulk ESS below 100 on a rotation-invariant summary of the factors:
+    identified quantities, so as real a warning as the same on the predictions."""
+    if not factors:
+        return []
+    out = []
+    labelled = factor_labels(factors)
+    high = [
+        f"{what} {v['rhat_max']:.3f}" for what, v in labelled if (v["rhat_max"] or 0) > RHAT_MAX
+    ]
+    if high:
+        out.append(f"R-hat above {RHAT_MAX} on rotation-invariant summaries: " + ", ".join(high))
+    low = [
+        f"{what} {v['ess_bulk_min']:.1f}"
+        for what, v in labelled
+        if v["ess_bulk_min"] is not None and v["ess_bulk_min"] < PRED_ESS_MIN
+    ]
+    if low:
+        out.append(
+            f"bulk ESS below {PRED_ESS_MIN} on rotation-invariant summaries: " + ", ".join(low)
+        )
+    return out
