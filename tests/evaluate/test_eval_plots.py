@@ -171,9 +171,13 @@ def test_loss_gets_a_log_axis_when_it_spans_orders_of_magnitude(tmp_path, captur
 
 def test_rmse_by_activity_draws_only_non_empty_buckets_per_dim(tmp_path, captured):
     by = {
-        "user": {"0": {"n": 0, "rmse": None}, "2-4": {"n": 5, "rmse": 1.1}, "5-9": {"n": 7, "rmse": 0.9}},
+        "user": {
+            "0": {"n": 0, "rmse": None},  # a run written before the buckets came from the data
+            "2-4": {"n": 5, "rmse": 1.1},
+            "5-9": {"n": 7, "rmse": 0.9},
+        },
         "item": {"1-3": {"n": 2, "rmse": 1.3}, "4-40": {"n": 10, "rmse": 0.8}},
-    }  # fmt: skip
+    }
     plot_rmse_by_activity(by, tmp_path / "a.png")
     user_ax, item_ax = captured[-1].axes
     assert [t.get_text() for t in user_ax.get_xticklabels()] == ["2-4", "5-9"]
