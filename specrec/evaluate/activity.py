@@ -7,8 +7,9 @@ most often fails.  Splitting the error by training activity shows both.
 The buckets come from the data, not from fixed edges (fixed edges 1-5, 6-20, ... left most
 buckets empty on a small data set and put every MovieLens user in the last two): the test rows
 of levels with training ratings are cut at quantiles of their levels' training counts, so each
-bucket holds about as many test ratings, and a bucket ``0`` holds the cold-start rows when there
-are any.  Every edge is a count some test row has, so no bucket is ever empty.
+bucket holds about as many test ratings (a tiny one left by ties is merged into a neighbour),
+and a bucket ``0`` holds the cold-start rows when there are any.  Every edge is a count some
+test row has, so no bucket is ever empty.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def activity_buckets(counts: np.ndarray, max_buckets: int = MAX_BUCKETS) -> list
 
     ``"0"`` first when some test row is cold-start; the rows with counts above zero are cut at
     the ``k / max_buckets`` quantiles of their counts (``inverted_cdf``: each edge is a count
-    that occurs), and equal edges merge, so each bucket has at least one test row and the
-    buckets cover every row exactly once.
+    that occurs), equal edges merge, and a bucket with under half an even share of the rows
+    joins its smaller neighbour, so each bucket has test rows and the buckets cover every row
+    exactly once.
     """
     counts = np.asarray(counts, dtype=np.int64).ravel()
     out: list[tuple[str, int, int]] = []
@@ -50,10 +52,24 @@ def activity_buckets(counts: np.ndarray, max_buckets: int = MAX_BUCKETS) -> list
         return out
     levels = np.linspace(0.0, 1.0, max(1, max_buckets) + 1)[1:]
     tops = np.unique(np.quantile(seen, levels, method="inverted_cdf").astype(np.int64))
-    lo = int(seen.min())
+    ranges, lo = [], int(seen.min())
     for top in tops:
-        out.append((_label(lo, int(top)), lo, int(top)))
+        ranges.append([lo, int(top), int(np.sum((seen >= lo) & (seen <= top)))])
         lo = int(top) + 1
+    # ties can leave a bucket with a few rows (the 20 % of rows above the last edge may all
+    # share one count): one with under half an even share joins its smaller neighbour
+    least = seen.size / max(1, max_buckets) / 2
+    while len(ranges) > 1 and min(r[2] for r in ranges) < least:
+        i = min(range(len(ranges)), key=lambda j: ranges[j][2])
+        if i == 0:
+            j = 1
+        elif i == len(ranges) - 1:
+            j = i - 1
+        else:
+            j = i - 1 if ranges[i - 1][2] <= ranges[i + 1][2] else i + 1
+        a, b = sorted((i, j))
+        ranges[a : b + 1] = [[ranges[a][0], ranges[b][1], ranges[a][2] + ranges[b][2]]]
+    out += [(_label(lo, hi), lo, hi) for lo, hi, _ in ranges]
     return out
 
 

@@ -106,6 +106,9 @@ def test_activity_buckets_come_from_the_data_and_are_never_empty():
         assert sum(c["n"] for c in out.values()) == counts.size
         shares = np.array([c["n"] for c in out.values()]) / counts.size
         assert shares.max() < 0.5  # quantile edges: no bucket takes most of the rows
+    # ties: the one row above the last quantile edge is not a bucket of its own
+    ties = np.repeat([1, 2, 3, 9], [10, 10, 10, 1])
+    assert activity_buckets(ties) == [("1", 1, 1), ("2", 2, 2), ("3-9", 3, 9)]
     # one count only: one bucket; nothing but cold start: "0" alone
     assert activity_buckets(np.full(10, 7)) == [("7", 7, 7)]
     assert activity_buckets(np.zeros(4, dtype=int)) == [("0", 0, 0)]
