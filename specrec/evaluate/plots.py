@@ -110,7 +110,7 @@ def plot_running_rmse(
 
     The y axis is scaled to the model's curve, so its settling is visible (a baseline far above
     would squash it into a flat line at the bottom).  A baseline inside that range is a dashed
-    line; one outside it is named in the corner with its value and which side it lies on, so
+    line; one outside it is named in the legend with its value and which side it lies on, so
     "below every baseline" can still be read off.  ``baselines`` maps a name to its RMSE.
     """
     fig, ax = _new_figure("Running RMSE of the posterior mean", "draws averaged", "test RMSE")
@@ -126,18 +126,14 @@ def plot_running_rmse(
         else:
             outside.append(f"{name} {value:.4g} ({'above' if value > hi else 'below'})")
     ax.set_ylim(lo, hi)
-    if outside:
-        ax.text(
-            0.99, 0.97, "off the scale: " + ", ".join(outside), transform=ax.transAxes,
-            ha="right", va="top", fontsize="small", wrap=True,
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"},
-        )  # fmt: skip
-    ax.legend(fontsize="small", loc="center right")
+    for text in outside:  # legend entries without a line: named, never drawn over the curve
+        ax.plot([], [], linestyle="none", label=f"{text}, off the scale")
+    ax.legend(fontsize="small", loc="best")
     return _save_atomic(fig, path)
 
 
-#: a loss whose range spans at least this factor is drawn on a log (or symlog) axis
-LOG_SPAN = 100.0
+#: a loss whose range spans at least this factor (an order of magnitude) gets a log axis
+LOG_SPAN = 10.0
 
 
 def loss_scale(loss: np.ndarray) -> tuple[str, dict]:
