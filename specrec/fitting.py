@@ -190,7 +190,7 @@ def fit(
             if report:
                 from specrec.evaluate.report import write_report
 
-                write_report(tmp)
+                write_report(tmp, run_name=run_id)  # tmp is renamed to run_id below
 
         path = rundir.write_run(Path(out) / s.name, run_id, write)
     else:

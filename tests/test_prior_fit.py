@@ -16,9 +16,22 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 pytestmark = pytest.mark.backend("numpyro")
 
 
-def test_ordinal_report_shows_category_frequencies_of_both_predictives(tmp_path: Path):
+def test_ordinal_report_shows_category_frequencies_of_both_predictives(tmp_path, monkeypatch):
     import arviz as az
 
+    import specrec.evaluate.plots as plots
+
+    texts: list[str] = []  # every title, label and tick of every figure, as drawn
+    real = plots._save_atomic
+
+    def keep(fig, path):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            texts.extend([ax.get_title(), ax.get_xlabel(), ax.get_ylabel()])
+            texts.extend(t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels())
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "_save_atomic", keep)
     spec = tmp_path / "ordinal.yaml"
     spec.write_text(ORDINAL)
     r = CliRunner().invoke(
@@ -41,6 +54,9 @@ def test_ordinal_report_shows_category_frequencies_of_both_predictives(tmp_path:
     metrics = json.loads((run / "metrics.json").read_text())
     cats = metrics["idata"]["prior"]["categories"]
     assert list(cats) == ["1", "2", "3", "4", "5"]
+    # the category-frequency panels say no "-0.0%" (a share that is zero but for rounding)
+    assert "category frequencies" in texts
+    assert not [t for t in texts if "-0.0%" in t or t in ("-0", "\u22120")], texts
 
 
 def test_fit_prior_over_the_budget_is_refused_before_fitting(tmp_path: Path):

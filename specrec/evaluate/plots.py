@@ -4,7 +4,9 @@ Figures are built with ``matplotlib.figure.Figure`` on an Agg canvas rather than
 ``pyplot``: no global backend switch, no figure registry to leak memory across many runs, and
 nothing that could ever open a window on a headless machine.  Each file is written to a temporary
 name in the target folder and moved into place with ``os.replace``, so a crash mid-write never
-leaves a truncated PNG that a report would link to.
+leaves a truncated PNG that a report would link to.  The temporary file is private (``mkstemp``
+makes it 0600); the figure gets the ordinary mode of a new file (0666 less the umask, 0644 under
+the usual umask 022) before it is moved into place, as any other output of a run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from matplotlib.figure import Figure
 from specrec.evaluate.thinning import thin_pooled
 
 
+def percent(share: float, digits: int = 1) -> str:
+    """``share`` as a percentage with ``digits`` decimals; a value that rounds to zero is
+    "0.0%", never "-0.0%" (a rounding error below zero, or a true tiny negative)."""
+    text = f"{share:.{digits}%}"
+    return text.removeprefix("-") if float(text.rstrip("%")) == 0 else text
+
+
 def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(7.0, 4.0), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -33,6 +42,25 @@ def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     return fig, ax
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``os.umask`` can
+    only be read by setting it, which would briefly change it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the umask (0644 under umask 022)."""
+    return 0o666 & ~current_umask()
+
+
 def _save_atomic(fig: Figure, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +68,7 @@ def _save_atomic(fig: Figure, path: str | os.PathLike[str]) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             fig.savefig(handle, format="png")
+        os.chmod(tmp, file_mode())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -64,27 +93,79 @@ def plot_frobenius(norms: Mapping[str, np.ndarray], path: str | os.PathLike[str]
     return _save_atomic(fig, path)
 
 
+def curve_limits(curve: np.ndarray) -> tuple[float, float]:
+    """y limits that fit ``curve`` (finite values) with a margin, never a zero-height range."""
+    finite = curve[np.isfinite(curve)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max(0.08 * (hi - lo), 0.002 * max(abs(lo), abs(hi)), 1e-6)
+    return lo - pad, hi + pad
+
+
 def plot_running_rmse(
     curve: np.ndarray, baselines: Mapping[str, float], path: str | os.PathLike[str]
 ) -> Path:
-    """Running RMSE of the posterior-mean prediction against flat baseline RMSE lines.
+    """Running RMSE of the posterior-mean prediction, with the baselines' RMSE as reference.
 
-    As in the notebook's summary plot: a model worth fitting ends below every baseline line.
-    ``baselines`` maps a name to its RMSE (e.g. ``{k: v["rmse"] for k, v in baselines(...)}``).
+    The y axis is scaled to the model's curve, so its settling is visible (a baseline far above
+    would squash it into a flat line at the bottom).  A baseline inside that range is a dashed
+    line; one outside it is named in the legend with its value and which side it lies on, so
+    "below every baseline" can still be read off.  ``baselines`` maps a name to its RMSE.
     """
     fig, ax = _new_figure("Running RMSE of the posterior mean", "draws averaged", "test RMSE")
-    curve = np.asarray(curve, dtype=np.float64)
-    ax.plot(np.arange(1, curve.size + 1), curve, label="model", linewidth=1.5)
+    curve = np.asarray(curve, dtype=np.float64).ravel()
+    ax.plot(np.arange(1, curve.size + 1), curve, label="model", linewidth=1.5, color="C0")
+    lo, hi = curve_limits(curve)
+    outside = []
     for index, (name, value) in enumerate(baselines.items()):
-        ax.axhline(value, linestyle="--", linewidth=1.0, color=f"C{index + 1}", label=name)
-    ax.legend(fontsize="small")
+        if value is None or not np.isfinite(value):
+            continue
+        if lo <= value <= hi:
+            ax.axhline(value, linestyle="--", linewidth=1.0, color=f"C{index + 1}", label=name)
+        else:
+            outside.append(f"{name} {value:.4g} ({'above' if value > hi else 'below'})")
+    ax.set_ylim(lo, hi)
+    for text in outside:  # legend entries without a line: named, never drawn over the curve
+        ax.plot([], [], linestyle="none", label=f"{text}, off the scale")
+    ax.legend(fontsize="small", loc="best")
     return _save_atomic(fig, path)
 
 
+#: a loss whose range spans at least this factor (an order of magnitude) gets a log axis
+LOG_SPAN = 10.0
+
+
+def loss_scale(loss: np.ndarray) -> tuple[str, dict]:
+    """``(scale, options)`` for a loss trace: "log" when every value is positive and they span
+    ``LOG_SPAN`` or more, "symlog" when they span it but some are zero or negative (a negative
+    ELBO of a continuous likelihood can go below zero), else "linear"."""
+    finite = loss[np.isfinite(loss)]
+    if finite.size < 2:
+        return "linear", {}
+    size = np.abs(finite)
+    if finite.min() > 0:
+        return ("log", {}) if finite.max() / finite.min() >= LOG_SPAN else ("linear", {})
+    tail = size[-max(1, size.size // 10) :]  # linear around zero up to the settled size
+    linthresh = max(float(np.median(tail)), 1e-9 * float(size.max()), 1e-12)
+    if size.max() / linthresh >= LOG_SPAN:
+        return "symlog", {"linthresh": linthresh}
+    return "linear", {}
+
+
 def plot_loss(loss: np.ndarray, path: str | os.PathLike[str]) -> Path:
-    """Optimisation loss (negative ELBO) per step, to see whether a variational fit settled."""
-    fig, ax = _new_figure("Loss", "step", "loss")
-    ax.plot(np.asarray(loss, dtype=np.float64).ravel(), linewidth=0.8)
+    """Optimisation loss (negative ELBO) per step, to see whether a variational fit settled.
+
+    The first steps of a fit are often orders of magnitude above where it settles; on a linear
+    axis the settled part would be a flat line, so such a trace gets a log axis (symlog when
+    the loss reaches zero or below, linear within the settled size around zero).
+    """
+    values = np.asarray(loss, dtype=np.float64).ravel()
+    scale, options = loss_scale(values)
+    label = {"log": "loss (log scale)", "symlog": "loss (symmetric log scale)"}
+    fig, ax = _new_figure("Loss", "step", label.get(scale, "loss"))
+    ax.plot(values, linewidth=0.8)
+    ax.set_yscale(scale, **options)
     return _save_atomic(fig, path)
 
 
@@ -161,50 +242,85 @@ def plot_rmse_by_activity(
     by_activity: Mapping[str, Mapping[str, Mapping[str, float | int | None]]],
     path: str | os.PathLike[str],
 ) -> Path:
-    """Test RMSE per training-activity bucket, one group of bars per data dim.
+    """Test RMSE per training-activity bucket, one panel per data dim.
 
-    ``by_activity`` is ``metrics.test.rmse_by_activity``; each bar is annotated with its number
-    of test ratings so a bar resting on three ratings is not over-read.
+    ``by_activity`` is ``metrics.test.rmse_by_activity``; each dim has its own buckets (chosen
+    from its data: ``specrec.evaluate.activity.activity_buckets``), so each gets its own axis.
+    An empty bucket (possible in runs written before the buckets came from the data) is left
+    out; each bar is annotated with its number of test ratings so a bar resting on three
+    ratings is not over-read.
     """
-    fig, ax = _new_figure("Test RMSE by training ratings per level", "training ratings", "RMSE")
-    dims = list(by_activity)
-    buckets = list(next(iter(by_activity.values()))) if dims else []
-    width = 0.8 / max(1, len(dims))
-    x = np.arange(len(buckets))
-    for i, dim in enumerate(dims):
-        cells = [by_activity[dim][b] for b in buckets]
-        heights = np.array([np.nan if c["rmse"] is None else c["rmse"] for c in cells])
-        pos = x + (i - (len(dims) - 1) / 2) * width
-        ax.bar(pos, np.nan_to_num(heights), width, label=dim, color=f"C{i}")
-        for p, h, c in zip(pos, heights, cells, strict=True):
-            if c["n"]:
-                ax.annotate(f"n={c['n']}", (p, h), ha="center", va="bottom", fontsize="x-small")
-    ax.set_xticks(x, buckets)
-    if dims:
-        ax.legend(fontsize="small")
+    dims = list(by_activity) or ["(none)"]
+    fig = Figure(figsize=(max(7.0, 4.6 * len(dims)), 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(dims), squeeze=False, sharey=True))[0]
+    for i, (ax, dim) in enumerate(zip(axes, dims, strict=True)):
+        cells = {
+            b: c
+            for b, c in (by_activity.get(dim) or {}).items()
+            if c["n"] and c["rmse"] is not None
+        }
+        x = np.arange(len(cells))
+        heights = np.array([c["rmse"] for c in cells.values()], dtype=np.float64)
+        ax.bar(x, heights, 0.7, color=f"C{i}")
+        for p, h, c in zip(x, heights, cells.values(), strict=True):
+            ax.annotate(f"n={c['n']}", (p, h), ha="center", va="bottom", fontsize="x-small")
+        ax.set_xticks(x, list(cells))
+        ax.set_title(f"per {dim}")
+        ax.set_xlabel(f"training ratings of the {dim}")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("test RMSE")
+    fig.suptitle("Test RMSE by training ratings per level")
     return _save_atomic(fig, path)
 
 
 def plot_observed_vs_predicted(
     observed: np.ndarray, predicted: np.ndarray, path: str | os.PathLike[str]
 ) -> Path:
-    """Histograms of observed test ratings and of the point predictions on the same bins.
+    """Observed test ratings against the point predictions: step histograms on the same bins
+    (left; outlines, so neither hides the other) and both empirical CDFs (right).
 
     A shrunk model piles its predictions around the mean; the observed ratings show how much
-    of the scale it does not reach.
+    of the scale it does not reach, and the CDFs show it without any choice of bins.
     """
-    fig, ax = _new_figure("Observed vs predicted test ratings", "rating", "test ratings")
+    fig = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    hist_ax, cdf_ax = fig.subplots(1, 2)
     obs = np.asarray(observed, dtype=np.float64)
     pred = np.asarray(predicted, dtype=np.float64)
-    lo, hi = float(min(obs.min(), pred.min())), float(max(obs.max(), pred.max()))
+    obs, pred = obs[np.isfinite(obs)], pred[np.isfinite(pred)]
+    both = np.concatenate([obs, pred])
+    lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
     distinct = np.unique(obs)
     if distinct.size <= 20 and np.allclose(distinct, np.round(distinct)):
         bins = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0, 0.25)  # integer ratings centred
     else:
-        bins = np.linspace(lo, hi, 41) if hi > lo else 10
-    ax.hist(obs, bins=bins, alpha=0.6, label="observed", color="C0")
-    ax.hist(pred, bins=bins, alpha=0.6, label="predicted (posterior mean)", color="C1")
-    ax.legend(fontsize="small")
+        bins = np.linspace(lo, hi, 41) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+    styles = (
+        (obs, "observed", "C0", "-"),
+        (pred, "predicted (posterior mean)", "C1", "--"),
+    )
+    for values, label, colour, line in styles:
+        hist_ax.hist(
+            values, bins=bins, histtype="step", linewidth=1.8, linestyle=line, color=colour,
+            label=label,
+        )  # fmt: skip
+        ordered = np.sort(values)
+        cdf_ax.step(
+            ordered, np.arange(1, ordered.size + 1) / max(1, ordered.size), where="post",
+            linewidth=1.6, linestyle=line, color=colour, label=label,
+        )  # fmt: skip
+    hist_ax.set_title("histograms (same bins)")
+    hist_ax.set_xlabel("rating")
+    hist_ax.set_ylabel("test ratings")
+    cdf_ax.set_title("empirical CDFs")
+    cdf_ax.set_xlabel("rating")
+    cdf_ax.set_ylabel("share of test ratings <= x")
+    cdf_ax.set_ylim(0, 1.02)
+    for ax in (hist_ax, cdf_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left")
+    fig.suptitle("Observed vs predicted test ratings")
     return _save_atomic(fig, path)
 
 
@@ -329,12 +445,14 @@ def _draw_ratings(
         x, mid, yerr=[mid - lo, hi - mid], fmt="o", color="C0", capsize=3,
         label=f"{label} (median, 90% of draws)",
     )  # fmt: skip
-    other = 1.0 - shares.sum(axis=1)  # replicated values outside the observed categories
-    if np.any(other > 0):
-        ax.set_title(f"category frequencies ({np.mean(other):.1%} replicated in other values)")
+    # replicated values outside the observed categories, counted (1 - the shares' sum would
+    # be -1e-17 by rounding and print as "-0.0%")
+    other = float(np.mean(~np.isin(flat, categories)))
+    if other > 0:
+        ax.set_title(f"category frequencies ({percent(other)} replicated in other values)")
     else:
         ax.set_title("category frequencies")
-    ax.set_xticks(x, [f"{c:g}" for c in categories])
+    ax.set_xticks(x, [f"{c + 0.0:g}" for c in categories])  # never "-0"
     ax.set_xlabel("rating")
     ax.set_ylabel("share of ratings")
 

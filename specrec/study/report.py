@@ -6,8 +6,9 @@ report folder never holds a half-written file; the HTML page embeds its images a
 can be mailed or committed on its own.
 
 Files: ``cells.csv``/``cells.parquet`` (one row per cell, failed and pending ones included, plus
-the baselines of each split), ``summary.csv`` and ``summary.md`` (mean and sd of test RMSE over folds and
-seeds per configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
+the baselines of each split; coverage by its metrics.json name, ``coverage_90``), ``summary.csv``
+and ``summary.md`` (mean and sd of test RMSE and mean interval coverage over folds and seeds per
+configuration, the second with machine and versions), ``rmse_vs_<key>.png`` per numeric grid key, ``rmse_vs_time.png``,
 ``rmse_mean_sd.png``, ``loo.csv`` (the PSIS-LOO ranking of the configurations with draws, per
 split and seed: ``specrec.study.loo``) and ``report.html``.  A done cell whose run is damaged (its stored metrics
 unreadable, its run directory gone or its metrics.json truncated: ``study.damage``) has status
@@ -26,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from specrec.errors import UsageError
+from specrec.evaluate.plots import file_mode
 from specrec.registry import install_hint
 from specrec.study import loo, plots
 from specrec.study.damage import run_damage
@@ -52,11 +54,11 @@ def cells_table(result: Plan) -> pd.DataFrame:
         m = c.row["metrics"] if c.row and c.status == "done" and not damage else None
         if m:
             test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
-            cov = next((k for k in test if k.startswith("coverage_")), None)
+            # by its own name (coverage_90: the level is part of the number), as metrics.json
+            row.update({k: v for k, v in test.items() if str(k).startswith("coverage_")})
             row.update(
                 test_rmse=test["rmse"],
                 test_mae=test["mae"],
-                coverage=test[cov] if cov else None,
                 divergences=diag.get("divergences"),
                 rhat_max=diag.get("rhat_max"),
                 ess_bulk_min=diag.get("ess_bulk_min"),
@@ -97,19 +99,41 @@ def cells_table(result: Plan) -> pd.DataFrame:
     return table
 
 
+def coverage_columns(table: pd.DataFrame) -> list[str]:
+    """The cells table's predictive-interval coverage columns (``coverage_90``, ...), in order
+    of their level; every configuration's level is a column of its own."""
+
+    def level(name: str) -> float:
+        try:
+            return float(name.removeprefix("coverage_").replace("_", "."))
+        except ValueError:
+            return float("inf")
+
+    return sorted((str(c) for c in table.columns if str(c).startswith("coverage_")), key=level)
+
+
 def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
-    """Mean and sd of test RMSE (and mean fit time) over folds and seeds, per configuration."""
+    """Mean and sd of test RMSE, mean coverage of each interval level (``coverage_90_mean``)
+    and mean fit time over folds and seeds, per configuration."""
     done = table[table["status"] == "done"].copy()
+    covs = coverage_columns(table)
     if done.empty:
-        return pd.DataFrame(columns=[*CONFIG, "split", "n", "rmse_mean", "rmse_sd", "fit_s_mean"])
+        return pd.DataFrame(
+            columns=[*CONFIG, "split", "n", "rmse_mean", "rmse_sd"]
+            + [f"{c}_mean" for c in covs]
+            + ["fit_s_mean"]
+        )
     keys = [*CONFIG, *grid, "split"]
     done[keys] = done[keys].map(str)  # None grid values and folds group as their own level
+    for c in covs:  # a baseline's or a point fit's gap is NaN, left out of the mean
+        done[c] = pd.to_numeric(done[c], errors="coerce")
     out = (
         done.groupby(keys, sort=False, dropna=False)
         .agg(
             n=("test_rmse", "size"),
             rmse_mean=("test_rmse", "mean"),
             rmse_sd=("test_rmse", "std"),
+            **{f"{c}_mean": (c, "mean") for c in covs},
             fit_s_mean=("fit_s", "mean"),
         )
         .reset_index()
@@ -132,7 +156,9 @@ def summary_markdown(
     done = table[table["status"] == "done"].copy()
     keys = [*CONFIG, *grid]
     families = list(dict.fromkeys(done["split"]))
-    head = ["model", "method", "backend", *grid, *(f"{f} RMSE" for f in families), "fit s"]
+    covs = coverage_columns(table)
+    head = ["model", "method", "backend", *grid, *(f"{f} RMSE" for f in families)]
+    head += [f"{f} {c}" for c in covs for f in families] + ["fit s"]
     head = [_md(h) for h in head]
     lines = [
         f"# Study {_md(result.study.study.name)} ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
@@ -142,8 +168,10 @@ def summary_markdown(
         f"Machine: {_md(_machine())}",
         f"Versions: {_md(_versions(result))}",
         "",
-        "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); fit "
-        "seconds exclude compilation, mean over the configuration's cells.",
+        "Test RMSE per split family: mean +- sd over folds and seeds (number of cells); "
+        "coverage_90 (and any other level): share of test ratings inside the central "
+        "predictive interval, mean over the same cells (- for a baseline); fit seconds "
+        "exclude compilation, mean over the configuration's cells.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -169,6 +197,10 @@ def summary_markdown(
         for fam in families:
             rmse = part.loc[part["split"] == fam, "test_rmse"]
             cols.append(_mean_sd(rmse))
+        for c in covs:
+            for fam in families:
+                cov = pd.to_numeric(part.loc[part["split"] == fam, c], errors="coerce").dropna()
+                cols.append(f"{cov.mean():.3f}" if len(cov) else "-")
         fit = part["fit_s"].dropna()
         cols.append(f"{fit.mean():.1f}" if len(fit) else "-")
         lines.append("| " + " | ".join(cols) + " |")
@@ -243,7 +275,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; a report is for reading
+        os.chmod(tmp, file_mode())  # mkstemp makes files private; a report is for reading
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from specrec.evaluate.activity import rmse_by_activity, training_counts
+from specrec.evaluate.activity import (
+    MAX_BUCKETS,
+    activity_buckets,
+    rmse_by_activity,
+    training_counts,
+)
 from specrec.evaluate.loo import loo_budget_reason, psis_loo, psis_loo_chunks
 from specrec.evaluate.metrics import (
     CALIBRATION_LEVELS,
@@ -79,13 +84,34 @@ def test_rmse_by_activity_buckets_by_training_count():
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     pred = np.array([2.0, 2.0, 5.0, 4.5, 1.0])
     out = rmse_by_activity(y, pred, counts)
-    assert list(out) == ["0", "1-5", "6-20", "21-100", ">100"]
+    # edges from the data: quantiles of the counts that occur, equal ones merged
+    assert list(out) == ["0", "3", "4-30", "31-200"]
     assert out["0"] == {"n": 1, "rmse": 4.0}
-    assert out["1-5"]["n"] == 2 and out["1-5"]["rmse"] == pytest.approx(np.sqrt(0.5))
-    assert out["6-20"] == {"n": 0, "rmse": None}
-    assert out["21-100"] == {"n": 1, "rmse": 2.0}
-    assert out[">100"] == {"n": 1, "rmse": 0.5}
+    assert out["3"]["n"] == 2 and out["3"]["rmse"] == pytest.approx(np.sqrt(0.5))
+    assert out["4-30"] == {"n": 1, "rmse": 2.0}
+    assert out["31-200"] == {"n": 1, "rmse": 0.5}
     assert sum(b["n"] for b in out.values()) == len(y)
+
+
+def test_activity_buckets_come_from_the_data_and_are_never_empty():
+    rng = np.random.default_rng(3)
+    # a small data set (every level 1-12 ratings) and a MovieLens-like one (20-700)
+    for counts in (rng.integers(1, 13, 400), rng.integers(20, 700, 2000)):
+        buckets = activity_buckets(counts)
+        assert 2 <= len(buckets) <= MAX_BUCKETS
+        assert buckets[0][1] == counts.min() and buckets[-1][2] == counts.max()
+        assert "0" not in [b[0] for b in buckets]  # no cold-start row, no "0" bucket
+        out = rmse_by_activity(np.ones(counts.size), np.zeros(counts.size), counts)
+        assert all(c["n"] > 0 and c["rmse"] == 1.0 for c in out.values())
+        assert sum(c["n"] for c in out.values()) == counts.size
+        shares = np.array([c["n"] for c in out.values()]) / counts.size
+        assert shares.max() < 0.5  # quantile edges: no bucket takes most of the rows
+    # ties: the one row above the last quantile edge is not a bucket of its own
+    ties = np.repeat([1, 2, 3, 9], [10, 10, 10, 1])
+    assert activity_buckets(ties) == [("1", 1, 1), ("2", 2, 2), ("3-9", 3, 9)]
+    # one count only: one bucket; nothing but cold start: "0" alone
+    assert activity_buckets(np.full(10, 7)) == [("7", 7, 7)]
+    assert activity_buckets(np.zeros(4, dtype=int)) == [("0", 0, 0)]
 
 
 # ---- ranking ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 from html.parser import HTMLParser
@@ -52,15 +53,22 @@ def nuts_run(tmp_path_factory) -> Path:
     return _fit(tmp_path_factory.mktemp("runs"), "--report", "--prior", "30")
 
 
-def _images(page: str) -> list:
+def _images(page: str, folder: Path | None = None) -> list:
+    """The page's decoded images; every link is relative, to a file that exists from
+    ``folder`` (where the page is for good), and nothing reaches the network."""
     parser = _Page()
     parser.feed(page)
     tags = {t for t, _ in parser.tags}
     assert "script" not in tags and "link" not in tags and "iframe" not in tags
-    for _, attrs in parser.tags:
+    for tag, attrs in parser.tags:
         for name, value in attrs.items():
-            if name in ("src", "href") and value:
+            if name == "src" and value:
                 assert value.startswith("data:image/png;base64,"), value[:60]
+            if name == "href" and value:
+                assert tag == "a" and ":" not in value and not value.startswith("/"), value
+                assert ".tmp-" not in value, value
+                if folder is not None:
+                    assert (folder / value).resolve().is_file(), value
     assert "http://" not in page and "https://" not in page
     images = []
     for tag, attrs in parser.tags:
@@ -81,7 +89,7 @@ def test_fit_report_writes_a_self_contained_page(nuts_run: Path):
     assert names == expected
     assert not [p for p in nuts_run.iterdir() if p.name.startswith(".")]
     page = (folder / "report.html").read_text(encoding="utf-8")
-    images = _images(page)
+    images = _images(page, folder)
     assert len(images) == len(expected) - 1
     for pixels in images:
         assert pixels.shape[0] >= 300 and pixels.shape[1] >= 600
@@ -157,8 +165,11 @@ def test_map_report_has_the_loss_and_states_why_loo_was_skipped(tmp_path: Path):
     names = {p.name for p in (run / "report").iterdir()}
     assert "loss.png" in names and "hyperparameters.png" not in names
     page = (run / "report" / "report.html").read_text()
-    assert "PSIS-LOO skipped" in page
-    assert len(_images(page)) == len(names) - 1
+    assert "PSIS-LOO" in page and "skipped: " in page
+    assert len(_images(page, run / "report")) == len(names) - 1
+    # the loss's convergence in words, never Python's True/False
+    assert "converged: True" not in page and "converged: False" not in page
+    assert "converged: yes" in page or "converged: no" in page
     # a point fit has no replicated draws: said, not silently left without the figures
     assert "ppc_ratings.png" not in names and "energy.png" not in names
     assert "map gives a point estimate" in page and "no replicated data sets" in page
@@ -195,3 +206,112 @@ def test_fit_prior_adds_the_prior_groups_to_posterior_nc(nuts_run: Path):
     post = idata.posterior_predictive["rating"].values
     prior = idata.prior_predictive["rating"].values
     assert prior.std() > post.std()
+
+
+# ---- the page reads as a report, not as a copy of the terminal (#21) -------------------------
+
+
+class _Cells(HTMLParser):
+    """Text of every table cell with the classes of its row and cell, and of every element
+    that has a class (the verdict's lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, str]] = []
+        self.texts: list[tuple[str, str, str]] = []  # (tag, class, text)
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("td", "th", "li", "p", "tr"):
+            self.stack.append((tag, dict(attrs).get("class") or ""))
+            self.texts.append((tag, dict(attrs).get("class") or "", ""))
+            self.stack[-1] = (tag, str(len(self.texts) - 1))
+
+    def handle_endtag(self, tag):
+        if self.stack and self.stack[-1][0] == tag:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        for _, index in self.stack:
+            t, c, text = self.texts[int(index)]
+            self.texts[int(index)] = (t, c, text + data)
+
+
+def _parse(page: str) -> _Cells:
+    cells = _Cells()
+    cells.feed(page)
+    return cells
+
+
+def test_fit_report_names_the_final_run_never_its_staging_folder(nuts_run: Path):
+    page = (nuts_run / "report" / "report.html").read_text(encoding="utf-8")
+    assert ".tmp-" not in page  # fit --report builds the page before the run is renamed
+    assert nuts_run.name in page
+    assert str(nuts_run.parent) not in page  # no absolute path: the run may be moved or mailed
+    hrefs = [a.get("href") for t, a in _page_tags(page) if t == "a"]
+    assert "../metrics.json" in hrefs and "running_rmse.png" in hrefs
+    _images(page, nuts_run / "report")  # every link resolves from where the page is
+
+
+def _page_tags(page: str) -> list:
+    parser = _Page()
+    parser.feed(page)
+    return parser.tags
+
+
+def test_report_figures_have_the_ordinary_file_mode(nuts_run: Path):
+    from specrec.evaluate.plots import file_mode
+
+    pngs = list(nuts_run.glob("*.png")) + list((nuts_run / "report").glob("*.png"))
+    assert len(pngs) >= 10
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in pngs}
+    assert set(modes.values()) == {oct(file_mode())}, modes  # as report.html, not 0600
+    page = nuts_run / "report" / "report.html"
+    assert page.stat().st_mode & 0o777 == file_mode()
+
+
+def test_report_top_is_a_summary_table_with_the_verdict(nuts_run: Path):
+    page = (nuts_run / "report" / "report.html").read_text(encoding="utf-8")
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    cells = _parse(page)
+    assert "pre" not in cells.tags  # no copy of the terminal text
+    assert "<h2>Summary</h2>" in page and page.index("<h2>Summary</h2>") < page.index("<figure>")
+    rows = [text for tag, _, text in cells.texts if tag == "tr"]
+    test = metrics["metrics"]["test"]
+    assert f"model (test){test['rmse']:.4f}{test['mae']:.4f}" in rows
+    for name, b in metrics["baselines"].items():
+        assert f"{name}{b['rmse']:.4f}{b['mae']:.4f}" in rows
+    assert "90 % predictive interval coverage (test)" + f"{test['coverage_90']:.3f}" in rows
+    verdict = metrics["diagnostics"]["verdict"]
+    red = [text for tag, cls, text in cells.texts if cls == "warn"]
+    for w in verdict["warnings"]:
+        assert f"WARNING: {w}" in red
+    for e in verdict["expected"]:  # stated once, and not in red
+        assert page.count(html.escape(e)) == 1
+        assert not [t for t in red if e in t]
+        assert [t for tag, cls, t in cells.texts if cls == "expected" and e in t]
+
+
+def test_report_descriptions_are_filled_and_said_once(nuts_run: Path):
+    page = (nuts_run / "report" / "report.html").read_text(encoding="utf-8")
+    cells = _parse(page)
+    for placeholder in ("dim", "level", "bucket", "baseline", "var", "key", "param", "stat"):
+        assert f"&lt;{placeholder}&gt;" not in page, placeholder
+    values = [text.strip() for tag, _, text in cells.texts if tag in ("td", "th")]
+    assert "True" not in values and "False" not in values  # yes/no
+    assert "yes" in values  # metrics.loo.warning of this tiny fit
+    long = [v for v in values if len(v) > 40]
+    repeated = {v for v in long if long.count(v) > 1}
+    assert not repeated, repeated
+    assert "test ratings whose level of user or item had this many" in page
+    assert "(uniform, global_mean, user_mean, item_mean, mean_of_means;" in page
+
+
+def test_fit_activity_buckets_are_never_empty(nuts_run: Path):
+    metrics = json.loads((nuts_run / "metrics.json").read_text())
+    by = metrics["metrics"]["test"]["rmse_by_activity"]
+    n_test = metrics["split"]["n_test"]
+    for dim, buckets in by.items():
+        assert buckets and all(b["n"] > 0 and b["rmse"] is not None for b in buckets.values())
+        assert sum(b["n"] for b in buckets.values()) == n_test, dim

@@ -1,5 +1,5 @@
 """The run report page shows every text of a run literally: markup in a description, a data
-path, a backend's version string, a diagnostic's name or the fit summary is escaped.
+path, a backend's version string, a diagnostic's name or the run's name is escaped.
 
 Each hostile text is put into every string (and key) of a metrics record at once, so a field
 added to metrics.json later is covered without changing this test.
@@ -48,5 +48,5 @@ def _hostile(node: object, text: str, rename: bool = False) -> object:
 @pytest.mark.parametrize("text", HOSTILE)
 def test_run_report_page_shows_user_text_literally(tmp_path: Path, text: str) -> None:
     metrics = _hostile(METRICS, text)
-    page = render_html(metrics, tmp_path, [], summary=f"summary {text}")  # type: ignore[arg-type]
+    page = render_html(metrics, tmp_path, [], run_name=f"run {text}")  # type: ignore[arg-type]
     assert_only_page_markup(page, text)
