@@ -88,9 +88,10 @@ METRICS_FIELDS: dict[str, str] = {
     "and the calibration curve are computed on: all of them, or a fixed random sample when "
     "draws x ratings would not fit in memory (RMSE, ranking and activity use every rating)",
     "metrics.test.rmse_by_activity.<dim>.<bucket>.n": "test ratings whose level of <dim> had "
-    "this many training ratings (buckets 0, 1-5, 6-20, 21-100, >100)",
-    "metrics.test.rmse_by_activity.<dim>.<bucket>.rmse": "test RMSE within the bucket; null "
-    "when it is empty",
+    "this many training ratings; the buckets are ranges of those counts cut at quantiles of the "
+    "test rows (at most 5, none empty, a tiny one left by ties merged into its neighbour), "
+    "plus 0 when some test levels have no training rating",
+    "metrics.test.rmse_by_activity.<dim>.<bucket>.rmse": "test RMSE within the bucket",
     # -- ranking --------------------------------------------------------------------------------
     "metrics.test.ranking": "null when the data has no data dim to rank per",
     "metrics.test.ranking.per": "data dim whose levels each get a ranked list "
