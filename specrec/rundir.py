@@ -89,9 +89,13 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         if created and not any(out_root.iterdir()):
             out_root.rmdir()
 
+    from specrec import interrupt
+
     try:
+        interrupt.check()  # a Ctrl-C whose exception was dropped: no run appears after it
         write(tmp)
         seal(tmp)
+        interrupt.check()
         final = out_root / run_id
         os.replace(tmp, final)
     except OSError as exc:

@@ -124,3 +124,20 @@ def test_ctrl_c_while_pyro_chains_sample_in_processes(tmp_path: Path) -> None:
     _gone, alive = psutil.wait_procs(workers, timeout=30)
     assert alive == []
     _nothing_written(fit)
+
+
+@pytest.mark.backend("numpyro")
+@pytest.mark.slow
+def test_ctrl_c_at_any_moment_of_a_map_fit_stops_it(tmp_path: Path) -> None:
+    """SIGINT 1-6 s in: while specrec and JAX load and compile.  A Ctrl-C that landed in JAX's
+    garbage-collector callback was printed as "Exception ignored in _xla_gc_callback" and lost:
+    the fit went on and exited 0.  Every delay must end the fit with exit 130."""
+    for delay in (1.0, 2.0, 3.0, 3.4, 4.0, 5.0, 6.0):
+        fit = _Fit(tmp_path / f"after-{delay}", "--method", "map")
+        time.sleep(delay)
+        assert fit.proc.poll() is None, f"ended before {delay} s:\n{fit.text}"
+        rc = fit.interrupt()
+        assert rc == EXIT_INTERRUPTED, f"SIGINT after {delay} s: rc {rc}\n{fit.text}"
+        assert re.search(r"interrupted( while [^;]+)?; no unfinished run was written", fit.text)
+        assert "Exception ignored" not in fit.text, fit.text
+        _nothing_written(fit)

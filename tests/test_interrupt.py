@@ -28,7 +28,8 @@ def test_ctrl_c_reaches_the_main_thread_while_the_worker_is_busy():
     release = threading.Event()
     threading.Timer(0.3, _thread.interrupt_main).start()
     t0 = time.monotonic()
-    with interrupt.enabled(), pytest.raises(KeyboardInterrupt):
+    # raises outside enabled: a Ctrl-C caught inside the block is raised again as it ends
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
         interrupt.call(release.wait, 30)  # a worker that would block for 30 s
     assert time.monotonic() - t0 < 5
     assert interrupt.busy()  # abandoned, still running: leave() would use os._exit
@@ -37,3 +38,93 @@ def test_ctrl_c_reaches_the_main_thread_while_the_worker_is_busy():
     while interrupt.busy() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not interrupt.busy()
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler, whatever the test runner installed."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def ctrl_c_in_a_gc_callback():
+    """The next collection delivers SIGINT inside a gc callback (as JAX's _xla_gc_callback
+    met it): Python raises KeyboardInterrupt in the callback, where it is dropped."""
+    import gc
+    import signal
+
+    fired: list[str] = []
+
+    def callback(phase: str, info: dict) -> None:
+        if not fired:
+            fired.append(phase)
+            signal.raise_signal(signal.SIGINT)
+
+    gc.callbacks.append(callback)
+    yield fired
+    gc.callbacks.remove(callback)
+
+
+def test_a_ctrl_c_dropped_in_a_gc_callback_still_ends_the_block(
+    python_sigint_handler, ctrl_c_in_a_gc_callback, capsys
+):
+    import gc
+
+    went_on = False
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
+        gc.collect()
+        went_on = True  # the exception itself was dropped: the block carries on to its end
+    assert ctrl_c_in_a_gc_callback and went_on
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert not interrupt.pending()  # raised once; a later block starts afresh
+    with interrupt.enabled():
+        pass
+
+
+def test_a_dropped_ctrl_c_stops_the_next_call_and_the_next_phase(
+    python_sigint_handler, ctrl_c_in_a_gc_callback
+):
+    import gc
+
+    from specrec.progress import phase
+
+    ran = []
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
+        gc.collect()
+        assert interrupt.pending()
+        interrupt.call(ran.append, "inference")
+    assert ran == []
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
+        signal_dropped_again()
+        phase(None, "evaluating the fit")
+        ran.append("evaluation")
+    assert ran == []
+
+
+def signal_dropped_again() -> None:
+    """Deliver SIGINT inside a gc callback once more (the fixture's callback fired already)."""
+    import gc
+    import signal
+
+    def callback(phase: str, info: dict) -> None:
+        gc.callbacks.remove(callback)
+        signal.raise_signal(signal.SIGINT)
+
+    gc.callbacks.append(callback)
+    gc.collect()
+
+
+def test_a_run_is_not_moved_into_place_after_a_dropped_ctrl_c(python_sigint_handler, tmp_path):
+    from specrec.rundir import write_run
+
+    def write(folder):
+        (folder / "metrics.json").write_text("{}")
+        signal_dropped_again()
+
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
+        write_run(tmp_path / "runs", "run-1", write)
+    assert not (tmp_path / "runs").exists()
