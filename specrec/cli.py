@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -43,6 +43,35 @@ class MethodChoice(click.Choice):
 METHOD_HELP = "Override inference.method (one of the methods table, specrec.methods)."
 
 
+def _interrupted() -> NoReturn:
+    """Ctrl-C: say where it came and leave with exit 130."""
+    from specrec import interrupt
+    from specrec.progress import current
+
+    doing = current()
+    where = f" while {doing}" if doing else ""
+    # a run directory appears in one rename when it is complete, so none is half-written
+    click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
+    interrupt.leave(EXIT_INTERRUPTED)
+
+
+class _Group(click.Group):
+    """click's group, but a Ctrl-C while click parses the command line or outside a command's
+    own handler is specrec's interrupt (exit 130), not click's "Aborted!" with exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+
+
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -55,15 +84,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            from specrec.progress import current
-
-            doing = current()
-            where = f" while {doing}" if doing else ""
-            # a run directory appears in one rename when it is complete, so none is half-written
-            click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
-            from specrec import interrupt
-
-            interrupt.leave(EXIT_INTERRUPTED)
+            _interrupted()
         except Exception as exc:
             if debug:
                 raise
@@ -101,7 +122,7 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
 @click.version_option(version=own_version(), package_name=DISTRIBUTION)
 def main(debug: bool) -> None:

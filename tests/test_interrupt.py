@@ -128,3 +128,21 @@ def test_a_run_is_not_moved_into_place_after_a_dropped_ctrl_c(python_sigint_hand
     with pytest.raises(KeyboardInterrupt), interrupt.enabled():
         write_run(tmp_path / "runs", "run-1", write)
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_outside_a_commands_handler_is_specrecs_interrupt_not_clicks_abort(monkeypatch):
+    """Before a command's own handler runs (click parsing, the group's callback) a Ctrl-C got
+    click's "Aborted!" and exit 1."""
+    from click.testing import CliRunner
+
+    from specrec.cli import main
+    from specrec.errors import EXIT_INTERRUPTED
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("warnings.filterwarnings", ctrl_c)  # called by the group's callback
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert "interrupted; no unfinished run was written" in result.output
+    assert "Aborted" not in result.output
