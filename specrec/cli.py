@@ -465,8 +465,10 @@ def compare_cmd(
     from specrec import interrupt
     from specrec.compare import compare
     from specrec.progress import heartbeat
+    from specrec.rundir import check_writable
     from specrec.summary import compare_summary
 
+    check_writable(out)  # before any backend is loaded or fitted
     names = _backend_list(backend_names)
     method_list = _method_list(method_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
@@ -539,9 +541,12 @@ def report_cmd(run_dir: str) -> None:
     Reads only the run's files; an existing report/ is replaced in one rename.
     """
     from specrec.evaluate.report import write_report
-    from specrec.rundir import latest_run
+    from specrec.rundir import check_writable, latest_run
 
-    click.echo(str(Path(write_report(latest_run(run_dir))).absolute()))
+    run = latest_run(run_dir)
+    if Path(run).is_dir():  # a missing run is the reader's error, said by write_report
+        check_writable(run, "RUN_DIR")
+    click.echo(str(Path(write_report(run)).absolute()))
 
 
 @main.group()
@@ -578,8 +583,10 @@ def data_simulate(spec: str, ratings, out: str, sets, chunk_rows: int) -> None:
     the true parameter values beside it (OUT's stem + .truth.npz)."""
     from specrec.data.simulate import truth_path, write_parquet
     from specrec.errors import SpecError
+    from specrec.rundir import check_writable_file
     from specrec.spec.load import load_spec
 
+    check_writable_file(out)
     loaded = load_spec(spec, list(sets))
     if loaded.spec.data.source != "simulate":
         raise SpecError(
@@ -607,6 +614,17 @@ _study_store = click.option(
 _study_data = click.option("--data", type=click.Path(), help="Local data for every cell.")
 
 
+def _check_study_outputs(out: str | None = None, store: str | None = None) -> None:
+    """A study's --out folder and --store file, when given, can be written: checked before
+    any cell runs (the defaults sit beside the study file)."""
+    from specrec.rundir import check_writable, check_writable_file
+
+    if out:
+        check_writable(out)
+    if store:
+        check_writable_file(store, "--store")
+
+
 @study.command("run")
 @click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
 @click.option(
@@ -625,6 +643,7 @@ def study_run(study_file: str, executor, workers, scheduler, out, data, store, q
     """Run every cell of STUDY not done yet; a rerun never refits a finished cell."""
     from specrec.study.commands import run_command
 
+    _check_study_outputs(out=out, store=store)
     sys.exit(run_command(study_file, executor, workers, scheduler, out, data, store, quiet))
 
 
@@ -653,6 +672,7 @@ def study_report(study_file: str, out, data, store) -> None:
     """Write STUDY's table (CSV, Parquet), plots and an HTML page."""
     from specrec.study.commands import report_command
 
+    _check_study_outputs(out=out)
     report_command(study_file, out, data, store)
 
 
@@ -683,6 +703,10 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     from specrec.predict import unknown_pairs_note
     from specrec.run import load_run, read_pairs
 
+    if out_file:
+        from specrec.rundir import check_writable_file
+
+        check_writable_file(out_file)
     table = load_run(run_dir).predict(read_pairs(pairs), interval)
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
@@ -756,8 +780,10 @@ def sbc_cmd(
 
     Exits 1 when a parameter is flagged.
     """
+    from specrec.rundir import check_writable
     from specrec.sbc import run_sbc
 
+    check_writable(out)
     with _stdout_to_stderr():
         result = run_sbc(
             spec,
