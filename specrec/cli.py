@@ -122,7 +122,7 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"show_default": True})  # every default in --help
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
 @click.version_option(version=own_version(), package_name=DISTRIBUTION)
 def main(debug: bool) -> None:
@@ -689,7 +689,12 @@ def study_report(study_file: str, out, data, store) -> None:
     "(user_id, item_id, ...) or as in the data file (userId, movieId: the loader's renames).",
 )
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write CSV here.")
-@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option(
+    "--interval",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    show_default="the run's evaluate.interval, 0.9 unless its spec sets one",
+    help="Level of the central predictive interval (lower, upper).",
+)
 @_handle_errors
 def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     """Predict ratings (mean and interval) for new pairs from a saved run, without refitting.
