@@ -40,9 +40,16 @@ _JOIN_S = 0.1
 _state: dict[str, Any] = {"enabled": False, "abandoned": [], "pending": False}
 
 
-def _record(signum: int, frame: object) -> None:
-    """SIGINT inside ``enabled()``: remember it, then raise as Python's own handler does."""
+def _record(signum: int, frame: Any) -> None:
+    """SIGINT inside ``enabled()``: remember it, then raise as Python's own handler does, but
+    not while a module is being imported: an extension's initialiser that calls back into
+    Python (jaxlib's MLIR set-up, through nanobind) turns the exception into a C++ one and the
+    process aborts (rc -6).  There the import finishes and ``check`` raises at the next phase."""
     _state["pending"] = True
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return
+        frame = frame.f_back
     raise KeyboardInterrupt
 
 

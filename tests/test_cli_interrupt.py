@@ -132,8 +132,11 @@ def test_ctrl_c_at_any_moment_of_a_map_fit_stops_it(tmp_path: Path) -> None:
     """SIGINT 1-6 s in: while specrec and JAX load and compile.  A Ctrl-C that landed in JAX's
     garbage-collector callback was printed as "Exception ignored in _xla_gc_callback" and lost:
     the fit went on and exited 0.  Every delay must end the fit with exit 130."""
+    # many optimiser steps: the load and compile phases are as ever, and on an idle machine
+    # the fit (5 s with the default 4000 steps) is still running at 6 s
+    steps = ("--set", "inference.steps=400000")
     for delay in (1.0, 2.0, 3.0, 3.4, 4.0, 5.0, 6.0):
-        fit = _Fit(tmp_path / f"after-{delay}", "--method", "map")
+        fit = _Fit(tmp_path / f"after-{delay}", "--method", "map", *steps)
         time.sleep(delay)
         assert fit.proc.poll() is None, f"ended before {delay} s:\n{fit.text}"
         rc = fit.interrupt()

@@ -146,3 +146,22 @@ def test_ctrl_c_outside_a_commands_handler_is_specrecs_interrupt_not_clicks_abor
     assert result.exit_code == EXIT_INTERRUPTED, result.output
     assert "interrupted; no unfinished run was written" in result.output
     assert "Aborted" not in result.output
+
+
+def test_a_ctrl_c_during_an_import_waits_for_the_import_to_finish(
+    python_sigint_handler, tmp_path, monkeypatch
+):
+    """Raised inside an import, KeyboardInterrupt can cross an extension's initialiser (jaxlib's
+    MLIR set-up, via nanobind), which aborts the process (rc -6): the import finishes first."""
+    import importlib
+    import sys
+
+    (tmp_path / "slow_module_for_ctrl_c.py").write_text(
+        "import signal\nsignal.raise_signal(signal.SIGINT)\nfinished = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    imported = []
+    with pytest.raises(KeyboardInterrupt), interrupt.enabled():
+        imported.append(importlib.import_module("slow_module_for_ctrl_c").finished)
+    sys.modules.pop("slow_module_for_ctrl_c", None)
+    assert imported == [True]  # finished, then raised at the block's end
