@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -43,6 +43,35 @@ class MethodChoice(click.Choice):
 METHOD_HELP = "Override inference.method (one of the methods table, specrec.methods)."
 
 
+def _interrupted() -> NoReturn:
+    """Ctrl-C: say where it came and leave with exit 130."""
+    from specrec import interrupt
+    from specrec.progress import current
+
+    doing = current()
+    where = f" while {doing}" if doing else ""
+    # a run directory appears in one rename when it is complete, so none is half-written
+    click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
+    interrupt.leave(EXIT_INTERRUPTED)
+
+
+class _Group(click.Group):
+    """click's group, but a Ctrl-C while click parses the command line or outside a command's
+    own handler is specrec's interrupt (exit 130), not click's "Aborted!" with exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+
+
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -55,15 +84,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            from specrec.progress import current
-
-            doing = current()
-            where = f" while {doing}" if doing else ""
-            # a run directory appears in one rename when it is complete, so none is half-written
-            click.echo(f"\ninterrupted{where}; no unfinished run was written", err=True)
-            from specrec import interrupt
-
-            interrupt.leave(EXIT_INTERRUPTED)
+            _interrupted()
         except Exception as exc:
             if debug:
                 raise
@@ -101,7 +122,7 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-@click.group()
+@click.group(cls=_Group, context_settings={"show_default": True})  # every default in --help
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
 @click.version_option(version=own_version(), package_name=DISTRIBUTION)
 def main(debug: bool) -> None:
@@ -444,8 +465,10 @@ def compare_cmd(
     from specrec import interrupt
     from specrec.compare import compare
     from specrec.progress import heartbeat
+    from specrec.rundir import check_writable
     from specrec.summary import compare_summary
 
+    check_writable(out)  # before any backend is loaded or fitted
     names = _backend_list(backend_names)
     method_list = _method_list(method_names)
     log = None if quiet else (lambda m: click.echo(m, err=True))
@@ -518,9 +541,12 @@ def report_cmd(run_dir: str) -> None:
     Reads only the run's files; an existing report/ is replaced in one rename.
     """
     from specrec.evaluate.report import write_report
-    from specrec.rundir import latest_run
+    from specrec.rundir import check_writable, latest_run
 
-    click.echo(str(Path(write_report(latest_run(run_dir))).absolute()))
+    run = latest_run(run_dir)
+    if Path(run).is_dir():  # a missing run is the reader's error, said by write_report
+        check_writable(run, "RUN_DIR")
+    click.echo(str(Path(write_report(run)).absolute()))
 
 
 @main.group()
@@ -557,8 +583,10 @@ def data_simulate(spec: str, ratings, out: str, sets, chunk_rows: int) -> None:
     the true parameter values beside it (OUT's stem + .truth.npz)."""
     from specrec.data.simulate import truth_path, write_parquet
     from specrec.errors import SpecError
+    from specrec.rundir import check_writable_file
     from specrec.spec.load import load_spec
 
+    check_writable_file(out)
     loaded = load_spec(spec, list(sets))
     if loaded.spec.data.source != "simulate":
         raise SpecError(
@@ -586,6 +614,17 @@ _study_store = click.option(
 _study_data = click.option("--data", type=click.Path(), help="Local data for every cell.")
 
 
+def _check_study_outputs(out: str | None = None, store: str | None = None) -> None:
+    """A study's --out folder and --store file, when given, can be written: checked before
+    any cell runs (the defaults sit beside the study file)."""
+    from specrec.rundir import check_writable, check_writable_file
+
+    if out:
+        check_writable(out)
+    if store:
+        check_writable_file(store, "--store")
+
+
 @study.command("run")
 @click.argument("study_file", metavar="STUDY", type=click.Path(dir_okay=False))
 @click.option(
@@ -604,6 +643,7 @@ def study_run(study_file: str, executor, workers, scheduler, out, data, store, q
     """Run every cell of STUDY not done yet; a rerun never refits a finished cell."""
     from specrec.study.commands import run_command
 
+    _check_study_outputs(out=out, store=store)
     sys.exit(run_command(study_file, executor, workers, scheduler, out, data, store, quiet))
 
 
@@ -632,6 +672,7 @@ def study_report(study_file: str, out, data, store) -> None:
     """Write STUDY's table (CSV, Parquet), plots and an HTML page."""
     from specrec.study.commands import report_command
 
+    _check_study_outputs(out=out)
     report_command(study_file, out, data, store)
 
 
@@ -648,7 +689,12 @@ def study_report(study_file: str, out, data, store) -> None:
     "(user_id, item_id, ...) or as in the data file (userId, movieId: the loader's renames).",
 )
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write CSV here.")
-@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option(
+    "--interval",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    show_default="the run's evaluate.interval, 0.9 unless its spec sets one",
+    help="Level of the central predictive interval (lower, upper).",
+)
 @_handle_errors
 def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     """Predict ratings (mean and interval) for new pairs from a saved run, without refitting.
@@ -662,6 +708,10 @@ def predict_cmd(run_dir: str, pairs: str, out_file, interval) -> None:
     from specrec.predict import unknown_pairs_note
     from specrec.run import load_run, read_pairs
 
+    if out_file:
+        from specrec.rundir import check_writable_file
+
+        check_writable_file(out_file)
     table = load_run(run_dir).predict(read_pairs(pairs), interval)
     for col in [c for c in table.columns if c.endswith("_known")]:
         n = int((~table[col]).sum())
@@ -735,8 +785,10 @@ def sbc_cmd(
 
     Exits 1 when a parameter is flagged.
     """
+    from specrec.rundir import check_writable
     from specrec.sbc import run_sbc
 
+    check_writable(out)
     with _stdout_to_stderr():
         result = run_sbc(
             spec,

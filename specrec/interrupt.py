@@ -13,6 +13,16 @@ for it nor tears down the runtime under it.
 
 Off outside ``enabled()`` (the CLI's fit and compare are inside): a library caller keeps plain,
 single-threaded calls and its own KeyboardInterrupt.
+
+A Ctrl-C is also never lost.  Python raises KeyboardInterrupt wherever the main thread happens
+to be, and when that is a garbage-collector or weakref callback (JAX's ``_xla_gc_callback``
+runs at every collection once JAX is imported) the exception is printed as "Exception ignored
+in ..." and dropped: the fit carried on and exited 0.  Inside ``enabled()`` the SIGINT handler
+first records the signal; ``check`` raises KeyboardInterrupt when one is recorded, and it is
+called by ``call`` (before, every 0.1 s during, and after the work), by ``progress.phase``
+as each phase starts, by ``rundir.write_run`` before a run is moved into place, and when the
+``enabled()`` block ends, so a dropped interrupt still stops the command with exit 130 within
+a phase.  The dropped KeyboardInterrupt itself is not printed ("Exception ignored ...").
 """
 
 from __future__ import annotations
@@ -27,23 +37,79 @@ from typing import Any, NoReturn, TypeVar
 T = TypeVar("T")
 
 _JOIN_S = 0.1
-_state: dict[str, Any] = {"enabled": False, "abandoned": []}
+_state: dict[str, Any] = {"enabled": False, "abandoned": [], "pending": False}
+
+
+def _record(signum: int, frame: Any) -> None:
+    """SIGINT inside ``enabled()``: remember it, then raise as Python's own handler does, but
+    not while a module is being imported: an extension's initialiser that calls back into
+    Python (jaxlib's MLIR set-up, through nanobind) turns the exception into a C++ one and the
+    process aborts (rc -6).  There the import finishes and ``check`` raises at the next phase."""
+    _state["pending"] = True
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
+def pending() -> bool:
+    """Whether a Ctrl-C arrived inside ``enabled()`` (even one whose exception was dropped)."""
+    return bool(_state["pending"])
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt in the main thread if a Ctrl-C was recorded inside ``enabled()``
+    (its own exception may have been dropped by a callback); elsewhere, nothing."""
+    if _state["pending"] and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def enabled() -> Iterator[None]:
-    """Inside the block, ``call`` runs its work on a worker thread (the CLI's fit and compare)."""
+    """Inside the block, ``call`` runs its work on a worker thread (the CLI's fit and compare),
+    and a Ctrl-C is recorded so that it stops the block even if its exception is dropped: the
+    block raises KeyboardInterrupt at its end when one was recorded, also when code inside
+    caught it (a PPL that turns Ctrl-C into an early, partial result)."""
+    import signal
+
     before, _state["enabled"] = _state["enabled"], True
+    outermost = not before and threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if outermost else None
+    ours = outermost and previous is signal.default_int_handler  # not when ignored or replaced
+    if ours:
+        _state["pending"] = False
+        signal.signal(signal.SIGINT, _record)
+        hook, sys.unraisablehook = sys.unraisablehook, _quiet_hook(sys.unraisablehook)
     try:
         yield
+        if ours:
+            check()
     finally:
         _state["enabled"] = before
+        if ours:
+            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook
+            _state["pending"] = False  # raised by now; nothing outside the block raises it again
+
+
+def _quiet_hook(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that keeps quiet about a recorded Ctrl-C (``check`` raises
+    it in ordinary code) and passes anything else on."""
+
+    def hook(args: Any) -> None:
+        if isinstance(args.exc_value, KeyboardInterrupt) and _state["pending"]:
+            return
+        previous(args)
+
+    return hook
 
 
 def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, interruptible by Ctrl-C at any moment when enabled."""
     if not _state["enabled"] or threading.current_thread() is not threading.main_thread():
         return fn(*args, **kwargs)
+    check()
     box: dict[str, Any] = {}
     done = threading.Event()  # not Thread.join: an interrupted join marks a live thread stopped
 
@@ -58,7 +124,8 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     threading.Thread(target=work, name="specrec-inference", daemon=True).start()
     try:
         while not done.wait(_JOIN_S):
-            pass
+            check()  # a Ctrl-C whose exception a callback on this thread dropped
+        check()
     except KeyboardInterrupt:
         _state["abandoned"].append(done)
         raise

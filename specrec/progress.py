@@ -33,7 +33,11 @@ _current: dict[str, Any] = {"name": None, "since": 0.0}
 
 def phase(say: Callable[[str], None] | None, name: str) -> None:
     """Start phase ``name``: say it (when there is someone to tell) and let the heartbeat
-    name it while it lasts."""
+    name it while it lasts.  A Ctrl-C recorded inside ``interrupt.enabled()`` whose exception
+    was dropped (in a garbage-collector callback) is raised here, before the phase starts."""
+    from specrec import interrupt
+
+    interrupt.check()
     _current["name"], _current["since"] = name, time.monotonic()
     if say is not None:
         say(name)

@@ -42,20 +42,43 @@ def new_run_id(method: str, backend: str) -> str:
     return f"{stamp}-{backend}-{method}-{os.urandom(3).hex()}"
 
 
-def check_writable(out: str | Path) -> Path:
+def check_writable(out: str | Path, option: str = "--out") -> Path:
     """``out`` as an absolute folder that runs can be written to, or a ``UsageError`` saying
-    why not; called before a fit starts, so minutes of inference are never lost to a bad path."""
+    why not; called before a fit starts, so minutes of inference are never lost to a bad path.
+
+    Permission bits are not the whole story (``os.access`` says yes to root in ``/sys``, on a
+    read-only mount or a full disk): a folder is really created and removed in the nearest
+    folder that exists, and nothing is left behind."""
     from specrec.errors import UsageError
 
     folder = Path(out).expanduser().absolute()
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--out {out}: is a file, not a folder of run directories")
+        raise UsageError(f"{option} {out}: is a file, not a folder of run directories")
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
-        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+        raise UsageError(f"{option} {out}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: {existing} is not writable")
+        raise UsageError(f"{option} {out}: {existing} is not writable")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".specrec-probe-", dir=existing))
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {out}: cannot write in {existing} ({exc.strerror or exc}); "
+            "choose another folder"
+        ) from None
     return folder
+
+
+def check_writable_file(path: str | Path, option: str = "--out") -> Path:
+    """``path`` as an absolute file that can be written (its folder created if need be), or a
+    ``UsageError``; checked before the work that produces it."""
+    from specrec.errors import UsageError
+
+    target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    check_writable(target.parent, f"{option} {path}: its folder")
+    return target
 
 
 def latest_run(folder: str | Path) -> Path:
@@ -89,9 +112,13 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         if created and not any(out_root.iterdir()):
             out_root.rmdir()
 
+    from specrec import interrupt
+
     try:
+        interrupt.check()  # a Ctrl-C whose exception was dropped: no run appears after it
         write(tmp)
         seal(tmp)
+        interrupt.check()
         final = out_root / run_id
         os.replace(tmp, final)
     except OSError as exc:

@@ -243,6 +243,14 @@ _NUTS_ONLY = {
 }
 
 
+def _fixed(v: float, digits: int) -> str:
+    """``v`` with ``digits`` decimals, or with two significant digits when those decimals would
+    show a value that is not zero as 0 (an ESS/s of 0.023 is not "0.0")."""
+    if v != 0 and abs(v) < 0.5 * 10.0**-digits:
+        return f"{v:.2g}"
+    return f"{v:,.{digits}f}"
+
+
 def compare_summary(report: dict, path: object | None) -> str:
     """``specrec compare``'s table: one column per backend, then agreement and where it went."""
     rows = report["rows"]
@@ -264,7 +272,7 @@ def compare_summary(report: dict, path: object | None) -> str:
             if not r["ok"] and key != "us_per_eval":
                 cells.append("FAILED" if key == "version" else "-")
             elif isinstance(v, float) and digits is not None:
-                cells.append(f"{v:,.{digits}f}")
+                cells.append(_fixed(v, digits))
             else:
                 cells.append(_fmt(v))
         lines.append(f"  {label:<22}" + "".join(f"{c:>{width}}" for c in cells))

@@ -39,6 +39,91 @@ def test_out_that_is_a_file_fails_before_fitting(tmp_path: Path, monkeypatch) ->
     assert "is a file, not a folder" in r.stderr
 
 
+def _refuse_probes(monkeypatch) -> None:
+    """Folders cannot be created anywhere, as on a read-only mount, whatever os.access says."""
+    import errno
+    import tempfile
+
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        if str(kwargs.get("prefix", "")).startswith(".specrec-probe-"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+
+
+def _never(monkeypatch, target: str) -> None:
+    def boom(*a, **k):
+        raise AssertionError(f"{target} was started")
+
+    monkeypatch.setattr(target, boom)
+
+
+def test_out_that_cannot_be_written_fails_before_fitting(tmp_path: Path, monkeypatch) -> None:
+    """os.access says yes, creating a folder fails: exit 2 before the fit, not exit 1 after."""
+    _never(monkeypatch, "specrec.fitting.fit")
+    _refuse_probes(monkeypatch)
+    out = tmp_path / "runs"
+    r = invoke("fit", str(SPECS / "quickstart.yaml"), "--out", str(out))
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert r.stderr == (
+        f"error: --out {out}: cannot write in {tmp_path} (Read-only file system); "
+        "choose another folder\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_in_sys_fails_before_fitting(monkeypatch) -> None:
+    """The case as found: root may "write" /sys by its permission bits, but cannot."""
+    import os
+
+    if not (os.path.isdir("/sys") and os.access("/sys", os.W_OK)):
+        pytest.skip("needs /sys that passes os.access (root on Linux)")
+    _never(monkeypatch, "specrec.fitting.fit")
+    r = invoke("fit", str(SPECS / "quickstart.yaml"), "--out", "/sys/nope")
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert r.stderr.startswith("error: --out /sys/nope: cannot write in /sys (")
+
+
+def test_every_writing_command_checks_its_output_before_working(tmp_path: Path, monkeypatch):
+    """compare (a file, or a folder that cannot be written), predict, sbc, data simulate, study
+    run and report: exit 2 before their work starts."""
+    for target in (
+        "specrec.compare.compare",
+        "specrec.fitting.fit",
+        "specrec.run.load_run",
+        "specrec.sbc.run_sbc",
+        "specrec.data.simulate.write_parquet",
+        "specrec.study.commands.run_command",
+        "specrec.study.commands.report_command",
+    ):
+        _never(monkeypatch, target)
+    spec = str(SPECS / "quickstart.yaml")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    r = invoke("compare", spec, "--out", str(a_file))
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert "is a file, not a folder" in r.stderr
+    _refuse_probes(monkeypatch)
+    study = str(next((SPECS / "studies").glob("*.yaml")))
+    pairs = tmp_path / "pairs.csv"
+    for args in (
+        ["compare", spec, "--out", str(tmp_path / "runs")],
+        ["sbc", spec, "-b", "numpyro", "--out", str(tmp_path / "runs")],
+        ["predict", str(tmp_path), "--pairs", str(pairs), "--out", str(tmp_path / "p.csv")],
+        ["data", "simulate", spec, "--out", str(tmp_path / "sim.parquet")],
+        ["study", "run", study, "--out", str(tmp_path / "study-runs")],
+        ["study", "run", study, "--store", str(tmp_path / "new" / "s.sqlite")],
+        ["study", "report", study, "--out", str(tmp_path / "study-report")],
+    ):
+        r = invoke(*args)
+        assert r.exit_code == EXIT_BAD_INPUT, (args, r.output)
+        assert "cannot write in" in r.stderr, (args, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_check_writable_refuses_a_read_only_folder(tmp_path: Path) -> None:
     import os
 

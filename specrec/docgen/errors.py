@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from specrec.docgen.markdown import page
+from specrec.docgen.markdown import page, wrap_output
 
 GOLDEN = Path("tests/spec/golden/errors.txt")
 
@@ -102,8 +102,8 @@ def errors_page(root: Path) -> str:
         for i in ids:
             c = cases[i]
             parts.append(
-                f"### {i}\n\n```text\n{c.input}\n```\n\n`specrec validate spec.yaml` prints:\n\n"
-                f"```text\n{c.output}\n```\n"
+                f"### {i}\n\n```text\n{wrap_output(c.input)}\n```\n\n"
+                f"`specrec validate spec.yaml` prints:\n\n```text\n{wrap_output(c.output)}\n```\n"
             )
         sections.append("\n".join(parts))
     return page(

@@ -8,10 +8,18 @@ to the evaluator.  The MovieLens steps read a local copy of MovieLens 100k (``--
 are skipped without it; the data are never copied into the repository, only figures and
 numbers computed from them.  Fits take minutes on a 2-core machine: run it under the shared
 lock (``flock /work/bench.lock make docs-figures``) where others measure timings.
+
+Each step's folder also gets ``source.json`` (the sha256 of the spec files and of the step's own
+code that the figures come from) and, beside each printed summary ``X.txt``, the JSON it was
+printed from (``X.json``).  ``stale`` checks a committed folder against them without fitting:
+a changed spec or step, or a summary that today's ``specrec.summary`` would print differently
+(``tests/docs/test_figures.py``), means the step must be rerun.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import shutil
 import sys
@@ -23,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from specrec.compare import Comparison, compare
+from specrec.docgen.markdown import wrap_output
 from specrec.summary import compare_summary, fit_summary
 
 BACKENDS = ["numpyro", "pymc", "pyro"]
@@ -43,15 +52,44 @@ def _stamp(extra: str = "") -> str:
     )
 
 
+SOURCE = "source.json"
+
+
+def _plain(data: object) -> object:
+    """``data`` as it reads back from JSON, so a summary printed now and one printed from the
+    saved file are the same text."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def render(kind: str, saved: dict) -> str:
+    """A step's printed summary (all but the ``# generated`` line) from its saved JSON."""
+    if kind == "compare":
+        text = compare_summary(saved["report"], None)
+    else:
+        text = fit_summary(saved["metrics"], saved["path"])
+    return wrap_output(f"$ {saved['command']}\n{text}\n{saved.get('extra', '')}")
+
+
+def _save_summary(out: Path, name: str, kind: str, saved: dict) -> None:
+    saved = {"kind": kind, **saved}
+    (out / f"{name}.json").write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    (out / f"{name}.txt").write_text(_stamp() + render(kind, saved), encoding="utf-8")
+
+
 def _save_compare(result: Comparison, out: Path, command: str) -> None:
-    report = json.loads(json.dumps(result.report, default=str))
+    report = _plain(result.report)
     for r in report["rows"]:
         if r.get("run_dir"):
             r["run_dir"] = _shown_path(r["run_dir"])
-    text = compare_summary(report, None)
-    (out / "compare.txt").write_text(f"{_stamp()}$ {command}\n{text}\n", encoding="utf-8")
+    report.pop("command", None)  # the generator's own argv, not the command shown
+    _save_summary(out, "compare", "compare", {"command": command, "report": report})
     if result.path is not None:
         shutil.copy(result.path / "compare.png", out / "compare.png")
+
+
+def _save_fit(run: object, out: Path, command: str, extra: str = "") -> None:
+    saved = {"command": command, "metrics": _plain(run.metrics), "path": _shown_path(run.path)}
+    _save_summary(out, "nuts", "fit", {**saved, "extra": extra})
 
 
 def _copy_plots(run_path: Path | None, out: Path, prefix: str) -> None:
@@ -152,12 +190,7 @@ def movielens(out: Path, work: Path, data: str | None) -> None:
         progress=False,
     )
     sets = " ".join(f"--set {o}" for o in overrides)
-    text = fit_summary(run.metrics, _shown_path(run.path))
-    (out / "nuts.txt").write_text(
-        f"{_stamp()}$ specrec fit specs/movielens/pmf.yaml --method nuts {sets} --data ml-100k\n"
-        f"{text}\n",
-        encoding="utf-8",
-    )
+    _save_fit(run, out, f"specrec fit specs/movielens/pmf.yaml --method nuts {sets} --data ml-100k")
     _copy_plots(run.path, out, "nuts-")
 
 
@@ -198,13 +231,9 @@ def mixture(out: Path, work: Path, data: str | None) -> None:
     overrides += ["inference.chains=2"]
     run = fit(spec, backend="numpyro", method="nuts", overrides=overrides, out=work, progress=False)
     sets = " ".join(f"--set {o}" for o in overrides)
-    text = fit_summary(run.metrics, _shown_path(run.path))
-    mix = json.dumps(run.metrics["diagnostics"]["mixture"], indent=2)
-    (out / "nuts.txt").write_text(
-        f"{_stamp()}$ specrec fit {spec} --method nuts {sets}\n{text}\n\n"
-        f"metrics.json, diagnostics.mixture:\n{mix}\n",
-        encoding="utf-8",
-    )
+    mix = json.dumps(_plain(run.metrics["diagnostics"]["mixture"]), indent=2)
+    extra = f"\nmetrics.json, diagnostics.mixture:\n{mix}\n"
+    _save_fit(run, out, f"specrec fit {spec} --method nuts {sets}", extra)
     _copy_plots(run.path, out, "nuts-")
 
 
@@ -215,6 +244,53 @@ STEPS: dict[str, Callable[[Path, Path, str | None], None]] = {
     "group_means": group_means,
     "movielens": movielens,
 }
+
+
+#: The files each step's figures are computed from (besides the step's own code).
+INPUTS: dict[str, list[str]] = {
+    "quickstart": ["specs/quickstart.yaml"],
+    "watch_minutes": ["specs/watch_minutes.yaml"],
+    "mixture": ["specs/netflix_mixture.yaml"],
+    "group_means": ["specs/group_means.yaml"],
+    "movielens": ["specs/movielens/pmf.yaml"],
+}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sources(root: Path, name: str) -> dict[str, str]:
+    """What step ``name``'s figures are computed from, by sha256: its spec files and its code."""
+    found = {path: _sha256((root / path).read_bytes()) for path in INPUTS[name]}
+    found[f"specrec.docgen.figures.{name}"] = _sha256(inspect.getsource(STEPS[name]).encode())
+    return found
+
+
+def stale(root: Path, name: str) -> list[str]:
+    """Why the committed ``docs/figures/<name>/`` is no longer what its step would write (empty
+    when it still is), checked without fitting: the recorded sources against today's, and each
+    printed summary against what ``specrec.summary`` prints from its saved JSON today."""
+    folder = root / FIGURES / name
+    try:
+        recorded = json.loads((folder / SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{folder / SOURCE}: unreadable or missing ({exc})"]
+    why = []
+    now = sources(root, name)
+    for key in sorted(set(now) | set(recorded.get("sources", {}))):
+        if recorded.get("sources", {}).get(key) != now.get(key):
+            why.append(f"{folder}: {key} changed since the figures were generated")
+    for saved_file in sorted(folder.glob("*.json")):
+        if saved_file.name == SOURCE:
+            continue
+        saved = json.loads(saved_file.read_text(encoding="utf-8"))
+        shown = saved_file.with_suffix(".txt")
+        text = shown.read_text(encoding="utf-8") if shown.is_file() else ""
+        body = text.split("\n", 1)[1] if text.startswith("# generated") else text
+        if body != render(saved["kind"], saved):
+            why.append(f"{shown}: not what specrec.summary prints from {saved_file.name} today")
+    return why
 
 
 def main(argv: list[str]) -> int:
@@ -234,7 +310,11 @@ def main(argv: list[str]) -> int:
             staged = Path(work) / "out"
             staged.mkdir()
             STEPS[name](staged, Path(work) / "runs", data)
+            for shown in staged.glob("*.txt"):  # every printed output fits a code block
+                shown.write_text(wrap_output(shown.read_text(encoding="utf-8")), encoding="utf-8")
             if any(staged.iterdir()):  # replace the step's folder only when it produced output
+                record = {"step": name, "sources": sources(Path.cwd(), name)}
+                (staged / SOURCE).write_text(json.dumps(record, indent=1) + "\n")
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.copytree(staged, out)
                 print(f"wrote {out}/: {', '.join(sorted(p.name for p in out.iterdir()))}")

@@ -37,3 +37,29 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def page(title: str, source: str, intro: str, *sections: str) -> str:
     body = "\n".join(s.rstrip("\n") + "\n" for s in sections)
     return HEADER.format(source=source) + f"# {title}\n\n{intro.strip()}\n\n" + body
+
+
+#: The widest line a code block of the site holds without a scroll bar (the docs test checks it).
+CODE_WIDTH = 100
+
+
+def wrap_output(text: str, width: int = CODE_WIDTH) -> str:
+    """A program's output for a ``text`` block: each line wider than ``width`` is broken at
+    spaces, its continuation lines indented four more than it, so nothing is cut off on the
+    page; shorter lines (tables) are kept exactly."""
+    import textwrap
+
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        lines += textwrap.wrap(
+            line.strip(),
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent + "    ",
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)

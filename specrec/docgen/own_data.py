@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from specrec.docgen import markers
+from specrec.docgen.markdown import wrap_output
 
 GUIDE = Path("docs/guides/own-data.md")
 #: the folder the guide says it ran in; the real temporary folder is shown under this name
@@ -324,6 +325,8 @@ class Block:
             body = self.make(folder)
         else:
             body = "\n".join(excerpt(run(c, folder), self.keep) for c in self.commands)
+        if self.lang == "text":  # output, not a file to copy: long lines wrapped
+            body = wrap_output(body.rstrip())
         return f"```{self.lang}\n{body.rstrip()}\n```"
 
 

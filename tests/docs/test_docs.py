@@ -98,13 +98,16 @@ def test_cli_reference_has_every_command_and_option() -> None:
 
 
 def test_error_gallery_shows_the_golden_messages() -> None:
-    """Each gallery entry is the golden file's text verbatim (which the error tests check)."""
+    """Each gallery entry is the golden file's text verbatim (which the error tests check),
+    its long lines wrapped to fit a code block."""
+    from specrec.docgen.markdown import wrap_output
+
     cases = read_golden((ROOT / GOLDEN).read_text(encoding="utf-8"))
     page = (ROOT / "docs/errors.md").read_text(encoding="utf-8")
     shown = [c for c in cases.values() if f"### {c.id}\n" in page]
     assert len(shown) >= 20
     for c in shown:
-        assert f"```text\n{c.output}\n```" in page, c.id
+        assert f"```text\n{wrap_output(c.output)}\n```" in page, c.id
     assert "undefined name 'mu_uu'" in page  # the misspelt parameter, the commonest mistake
 
 
@@ -183,3 +186,53 @@ def test_a_readme_without_the_benchmark_markers_is_an_error(tmp_path) -> None:
         ValueError, match=r"README.md: blocks without markers \['benchmark-table'\]"
     ):
         readme(tmp_path)
+
+
+def _code_lines(page: Path):
+    """(line number, text) of every line inside a fenced code block of ``page``, with the files
+    that ``--8<-- "path"`` includes (the figures' printed outputs) read in place."""
+    import re
+
+    inside = False
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if re.match(r"^\s*(```|~~~)", line):
+            inside = not inside
+            continue
+        included = re.match(r'^\s*--8<--\s+"([^"]+)"\s*$', line)
+        if inside and included:
+            path, _, section = included.group(1).partition(":")  # "file:section" marks a part
+            lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+            if section:
+                start = next(i for i, x in enumerate(lines) if f"[start:{section}]" in x)
+                end = next(i for i, x in enumerate(lines) if f"[end:{section}]" in x)
+                lines = lines[start + 1 : end]
+            for text in lines:
+                yield f"{number} ({included.group(1)})", text
+        elif inside:
+            yield number, line
+
+
+def test_no_code_line_of_the_docs_is_wider_than_a_code_block() -> None:
+    """Wider lines are cut off behind a scroll bar on the site: generated outputs are wrapped by
+    specrec.docgen.markdown.wrap_output, hand-written commands by hand."""
+    from specrec.docgen.markdown import CODE_WIDTH
+
+    wide = [
+        f"{page.relative_to(ROOT)}:{where}: {len(text)} columns"
+        for page in sorted((ROOT / "docs").rglob("*.md"))
+        for where, text in _code_lines(page)
+        if len(text) > CODE_WIDTH
+    ]
+    assert wide == []
+
+
+def test_wrap_output_keeps_short_lines_and_breaks_long_ones_at_spaces() -> None:
+    from specrec.docgen.markdown import wrap_output
+
+    table = "  test RMSE        0.5503     0.5502"
+    long = "  " + " ".join(f"word{i}" for i in range(40))
+    out = wrap_output(f"{table}\n{long}", width=60).split("\n")
+    assert out[0] == table
+    assert all(len(line) <= 60 for line in out)
+    assert all(line.startswith("      word") for line in out[2:])  # indent + 4
+    assert " ".join(" ".join(out[1:]).split()) == long.strip()

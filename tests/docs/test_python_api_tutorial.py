@@ -191,6 +191,8 @@ def rerun_outputs(text: str, folder: Path) -> str:
     """The page with each python block's output in the ``text`` block right after it."""
     import matplotlib
 
+    from specrec.docgen.markdown import wrap_output
+
     matplotlib.use("Agg")
     fences = list(FENCE.finditer(text))
     shown = iter(run_blocks([m.group(2) for m in fences if m.group(1) == "python"])[0])
@@ -200,7 +202,8 @@ def rerun_outputs(text: str, folder: Path) -> str:
             continue
         out = next(shown)
         if after is not None and after.group(1) == "text" and text[m.end() : after.start()] == "\n":
-            pieces += [text[pos : after.start()], "```text\n" + out.rstrip("\n") + "\n```\n"]
+            shown_out = wrap_output(out.rstrip("\n"))  # no line wider than a code block
+            pieces += [text[pos : after.start()], "```text\n" + shown_out + "\n```\n"]
             pos = after.end()
     for figure in ("ppc.png", "compare.png"):
         FIGURES.mkdir(parents=True, exist_ok=True)
