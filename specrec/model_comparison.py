@@ -256,6 +256,8 @@ def _plot(c: Comparison, path: Path) -> None:
 
     import matplotlib
 
+    from specrec import rundir
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -279,6 +281,7 @@ def _plot(c: Comparison, path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, rundir.file_mode())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, path)
     finally:
         plt.close(fig)

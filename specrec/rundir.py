@@ -118,6 +118,7 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         interrupt.check()  # a Ctrl-C whose exception was dropped: no run appears after it
         write(tmp)
         seal(tmp)
+        tmp.chmod(dir_mode())  # mkdtemp's 0700 is for the staging name only
         interrupt.check()
         final = out_root / run_id
         os.replace(tmp, final)
@@ -137,6 +138,34 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
     return final
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``os.umask`` can
+    only be read by setting it, which would briefly change it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the umask (0644 under umask 022).
+
+    ``mkstemp`` and ``mkdtemp`` make their names private (0600, 0700) so that nobody reads a
+    half-written file; what is renamed into place is an ordinary output and gets this mode
+    (or ``dir_mode``) first."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """The mode ``mkdir`` gives a new folder: 0777 less the umask."""
+    return 0o777 & ~current_umask()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a single file through a temporary name in its folder and one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +173,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -54,7 +54,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     elif "loss_final" in d:
         conv = d.get("loss_convergence") or {}
         lines.append(
-            f"  final loss {d['loss_final']:.1f}, converged: {conv.get('converged')} "
+            f"  final loss {d['loss_final']:.1f}, converged: {_yes_no(conv.get('converged'))} "
             f"(relative change {_fmt(conv.get('rel_change'), 5)})"
         )
     lines += _slice_lines(metrics["backend"])
@@ -336,3 +336,8 @@ def _agreement_lines(agree: dict) -> list[str]:
         lines.append("  FLAGGED:")
         lines += [f"    {f}" for f in agree["flagged"]]
     return lines
+
+
+def _yes_no(flag: object) -> str:
+    """A flag as a word, as the report writes it ("converged: yes"), never Python's True."""
+    return "-" if flag is None else "yes" if flag else "no"

@@ -30,6 +30,7 @@ from typing import IO
 import platformdirs
 
 from specrec.errors import DataError, UsageError
+from specrec.rundir import file_mode
 
 CACHE_ENV = "SPECREC_CACHE_DIR"
 _CHUNK = 1 << 16
@@ -154,6 +155,7 @@ def _download(url: str, archive: Path, source: Source, sha256: str | None, progr
             raise DataError(
                 f"md5 mismatch: expected {source.md5} (published), got {md5.hexdigest()}", file=url
             )
+        os.chmod(temp, file_mode())  # mkstemp's 0600 is for the partial download only
         os.replace(temp, archive)
         return actual
     finally:
@@ -239,4 +241,5 @@ def _write_atomic(path: Path, text: str) -> None:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    os.chmod(name, file_mode())
     os.replace(name, path)

@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from specrec.evaluate.thinning import thin_pooled
+from specrec.rundir import current_umask, file_mode  # noqa: F401 (report, study use them)
 
 
 def percent(share: float, digits: int = 1) -> str:
@@ -40,25 +41,6 @@ def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return fig, ax
-
-
-def current_umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (``os.umask`` can
-    only be read by setting it, which would briefly change it for every thread)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """The mode ``open`` gives a new file: 0666 less the umask (0644 under umask 022)."""
-    return 0o666 & ~current_umask()
 
 
 def _save_atomic(fig: Figure, path: str | os.PathLike[str]) -> Path:
