@@ -60,6 +60,9 @@ class _Group(click.Group):
     own handler is specrec's interrupt (exit 130), not click's "Aborted!" with exit 1."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        from specrec import progress
+
+        progress.reset()
         try:
             return super().make_context(*args, **kwargs)
         except KeyboardInterrupt:

@@ -43,6 +43,12 @@ def phase(say: Callable[[str], None] | None, name: str) -> None:
         say(name)
 
 
+def reset() -> None:
+    """No phase running: a new command starts here, so a Ctrl-C before its first phase is not
+    blamed on the last phase of an earlier command in the same process (CliRunner, notebooks)."""
+    _current["name"] = None
+
+
 def current() -> str | None:
     """The phase running now (None before the first)."""
     return _current["name"]

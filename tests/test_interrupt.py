@@ -141,6 +141,9 @@ def test_ctrl_c_outside_a_commands_handler_is_specrecs_interrupt_not_clicks_abor
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
+    from specrec import progress
+
+    progress.phase(None, "evaluating the fit")  # an earlier command's last phase, same process
     monkeypatch.setattr("warnings.filterwarnings", ctrl_c)  # called by the group's callback
     result = CliRunner().invoke(main, ["schema"])
     assert result.exit_code == EXIT_INTERRUPTED, result.output
