@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 
+from hand_store import map_study
+
 from specrec.study.cells import fingerprint_all, plan
 from specrec.study.file import load_study
 from specrec.study.runner import _ids, run_study
 from specrec.study.store import Store
 
-STUDY = """\
-specrec_study: 1
-name: adopt
-seeds: [0, 1]
-runs:
-  - spec: {specs}/group_means.yaml
-    backends: [pyro]
-    methods: [map]
-"""
+STUDY = map_study("adopt")
 
 
 def test_a_finished_but_unrecorded_run_is_adopted(write_study, tmp_path):

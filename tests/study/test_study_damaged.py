@@ -13,51 +13,32 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hand_store import planned_store
+from hand_store import hand_metrics, map_study, planned_store
 
 from specrec.cli import main
 from specrec.study.cells import fingerprint_all, plan
 from specrec.study.file import load_study
 from specrec.study.runner import _ids, run_study
 
-STUDY = """\
-specrec_study: 1
-name: damaged
-seeds: [0, 1]
-runs:
-  - spec: {specs}/group_means.yaml
-    backends: [pyro]
-    methods: [map]
-"""
-
-
-def _metrics(rmse: float) -> dict:
-    """The fields of a metrics.json that the study report reads."""
-    return {
-        "metrics": {"test": {"rmse": rmse, "mae": rmse / 2, "coverage_90": 0.9}},
-        "diagnostics": {"divergences": None},
-        "timing": {"fit_s": 1.0, "compile_s": 0.5, "wall_s": 2.0},
-        "split": {"n_train": 24, "n_test": 6, "fingerprint": "f"},
-        "backend": {"version": "1.0"},
-        "baselines": {"global_mean": {"rmse": 1.5, "mae": 1.2}},
-        "versions": {"specrec": "0"},
-    }
-
-
-GOOD = json.dumps(_metrics(0.9))
+STUDY = map_study("damaged")
+GOOD = json.dumps(hand_metrics(0.9))
 
 #: damage class -> (how it is made: store metrics text, what is done to the run dir), and a word
 #: the reason must contain
 DAMAGE = {
     "truncated store metrics": (GOOD[: len(GOOD) // 2], None, "not valid JSON"),
     "store metrics lack the test RMSE": (
-        json.dumps({k: v for k, v in _metrics(0.9).items() if k != "metrics"}),
+        json.dumps({k: v for k, v in hand_metrics(0.9).items() if k != "metrics"}),
         None,
         "lack metrics",
     ),
     "store metrics are a list": ("[1, 2]", None, "lack metrics"),
-    "text RMSE": (json.dumps(_metrics(0.9) | {"metrics": {"test": {"rmse": "x"}}}), None, "rmse"),
-    "broken baseline": (json.dumps(_metrics(0.9) | {"baselines": {"b": 3}}), None, "baselines"),
+    "text RMSE": (
+        json.dumps(hand_metrics(0.9) | {"metrics": {"test": {"rmse": "x"}}}),
+        None,
+        "rmse",
+    ),
+    "broken baseline": (json.dumps(hand_metrics(0.9) | {"baselines": {"b": 3}}), None, "baselines"),
     "run directory deleted": (GOOD, "delete", "is missing"),
     "truncated metrics.json in the run": (GOOD, "truncate", "metrics.json is damaged"),
     "truncated predictions.csv in the run": (GOOD, "cut predictions", "predictions.csv is damaged"),

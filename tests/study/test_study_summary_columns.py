@@ -14,34 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hand_store import planned_store
+from hand_store import hand_metrics, map_study, planned_store
 
 from specrec.cli import main
 from specrec.evaluate.plots import file_mode
 
-STUDY = """\
-specrec_study: 1
-name: coverage
-seeds: [0, 1]
-runs:
-  - spec: {specs}/group_means.yaml
-    backends: [pyro]
-    methods: [map]
-"""
-
-
-def _metrics(rmse: float, coverage: float) -> str:
-    return json.dumps(
-        {
-            "metrics": {"test": {"rmse": rmse, "mae": rmse / 2, "coverage_90": coverage}},
-            "diagnostics": {"divergences": None},
-            "timing": {"fit_s": 1.0, "compile_s": 0.5, "wall_s": 2.0},
-            "split": {"n_train": 24, "n_test": 6, "fingerprint": "f"},
-            "backend": {"version": "1.0"},
-            "baselines": {"global_mean": {"rmse": 1.5, "mae": 1.2}},
-            "versions": {"specrec": "0"},
-        }
-    )
+STUDY = map_study("coverage")
 
 
 @pytest.fixture
@@ -51,9 +29,9 @@ def report(tmp_path: Path, write_study) -> Path:
     for cid, (rmse, cov) in zip(ids, [(0.9, 0.8), (1.0, 0.9)], strict=True):
         run = tmp_path / "runs" / cid[:16]
         run.mkdir(parents=True)
-        (run / "metrics.json").write_text(_metrics(rmse, cov))
+        (run / "metrics.json").write_text(json.dumps(hand_metrics(rmse, cov)))
         db.mark_running(cid, "test")
-        db.mark_done(cid, str(run), _metrics(rmse, cov), "test")
+        db.mark_done(cid, str(run), json.dumps(hand_metrics(rmse, cov)), "test")
     db.close()
     r = CliRunner().invoke(main, ["study", "report", str(path), "--out", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output
