@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from specrec.evaluate.thinning import thin_pooled
-from specrec.rundir import current_umask, file_mode  # noqa: F401 (report, study use them)
+from specrec.rundir import file_mode
 
 
 def percent(share: float, digits: int = 1) -> str:

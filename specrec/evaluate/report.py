@@ -671,8 +671,7 @@ def write_report(run_dir: str | os.PathLike[str], run_name: str | None = None) -
         raise UsageError(f"run directory {run} does not exist")
     metrics, curves = _read_run(run)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=run))
-    umask = plots.current_umask()
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report is meant to be shared
+    tmp.chmod(rundir.dir_mode())  # mkdtemp makes it private; a report is meant to be shared
     try:
         figures = make_figures(run, tmp, metrics, curves)
         page = render_html(metrics, tmp, figures, run_name or run.name)

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from specrec.errors import UsageError
-from specrec.evaluate.plots import file_mode
 from specrec.registry import install_hint
+from specrec.rundir import file_mode
 from specrec.study import loo, plots
 from specrec.study.damage import run_damage
 from specrec.study.runner import Plan, study_status

@@ -261,7 +261,7 @@ def _page_tags(page: str) -> list:
 
 
 def test_report_figures_have_the_ordinary_file_mode(nuts_run: Path):
-    from specrec.evaluate.plots import file_mode
+    from specrec.rundir import file_mode
 
     pngs = list(nuts_run.glob("*.png")) + list((nuts_run / "report").glob("*.png"))
     assert len(pngs) >= 10

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hand_store import hand_metrics, map_study, planned_store
 
 from specrec.cli import main
-from specrec.evaluate.plots import file_mode
+from specrec.rundir import file_mode
 
 STUDY = map_study("coverage")
 
