@@ -117,3 +117,15 @@ def test_the_driver_derives_tree_depth_and_checks_shapes() -> None:
     wrong = FitResult("nuts", {k: v[:1] for k, v in post.items()})
     with pytest.raises(driver.FitError, match=r"\(1, 3\) \(chain, draw\)"):
         driver.finish(object(), p.model, settings, wrong)
+
+
+def test_a_methods_own_default_applies_only_where_the_spec_leaves_the_setting_out() -> None:
+    """cavi's tol default (1e-5) differs from em's (1e-8, the field's); a spec's tol wins, and
+    a spec switched to cavi by --set gets cavi's default, so the resolved spec shows it."""
+    assert dict(methods.get("cavi").defaults)["tol"] == 1e-5
+    assert Inference(method="cavi").tol == 1e-5
+    assert Inference(method="em").tol == 1e-8
+    assert Inference().tol == 1e-8
+    assert Inference(method="cavi", tol=1e-3).tol == 1e-3
+    own = Inference.model_validate({"method": "cavi", "steps": 10})
+    assert own.tol == 1e-5 and own.model_dump()["tol"] == 1e-5

@@ -147,6 +147,18 @@ def _offered_by() -> dict[str, tuple[str, ...] | None]:
     return out
 
 
+def _settings_cell(m: methods.Method) -> str:
+    """The settings a method reads; one whose default is the method's own shows it."""
+    own = dict(m.defaults)
+    return (
+        ", ".join(
+            code(k) + (f" ({own[k]:g})" if k in own else "")
+            for k in sorted(m.settings - {"method"})
+        )
+        or "-"
+    )
+
+
 def methods_page() -> str:
     offered = _offered_by()
     rows = []
@@ -167,7 +179,7 @@ def methods_page() -> str:
                 m.produces,
                 "yes" if m.loss_trace else "no",
                 "yes" if m.minibatch else "no",
-                ", ".join(code(k) for k in sorted(m.settings - {"method"})) or "-",
+                _settings_cell(m),
                 ", ".join(code(k) for k in m.sample_stats) or "-",
                 *marks,
             ]
@@ -192,10 +204,12 @@ def methods_page() -> str:
 Every value `inference.method` (and `--method`) takes. *produces*: **point** is one value per
 parameter (chain 1, draw 1), **draws** are independent draws of a fitted distribution, **chains**
 are Markov chains (R-hat, ESS and MCSE apply). Besides the settings listed, every method reads
-`seed`, `init` and `init_radius`; `restarts` applies to the methods with a loss, `init: map` to
-those that can start at a map fit. A backend runs a method **native**ly, or gets it from the
-method's **core kernel**, which runs specrec's own algorithm over the backend's compiled log
-density (Adam MAP and mean-field ADVI for a backend without its own optimiser). The timings of
+`seed`, `init` and `init_radius`. A setting shown with a value has that default for the method
+when the spec leaves it out, instead of the spec reference's. `restarts` applies to the methods
+with a loss, `init: map` to those that can start at a map fit. A backend runs a method
+**native**ly, or gets it from the method's **core kernel**, which runs specrec's own algorithm
+over the backend's compiled log density (Adam MAP and mean-field ADVI for a backend without its
+own optimiser). The timings of
 every run are defined once: `timing.compile_s`, `fit_s`, `evaluate_s` and `wall_s`
 ([metrics.json](metrics.md)).
 """,

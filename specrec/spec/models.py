@@ -329,7 +329,8 @@ class Inference(Strict):
         gt=0,
         description="em: stop when the log posterior changes by at most tol x its magnitude "
         "between iterations (relative; 1e-8 is a change of 0.01 on a log posterior of -1e6); "
-        "cavi: the same on the ELBO between sweeps",
+        "cavi: the same on the ELBO between sweeps, default 1e-5 for cavi (its ELBO creeps on "
+        "long after the predictions settle)",
     )
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
     draws: Count = Field(
@@ -379,6 +380,18 @@ class Inference(Strict):
         "keep the lowest final loss; a mixture can stop at a local optimum with an empty "
         "component",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: object) -> object:
+        """A setting the spec leaves out takes its method's own default (``Method.defaults``),
+        so the written resolved spec and metrics show the value that was used."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("method", cls.model_fields["method"].default)
+        known = isinstance(name, str) and name in methods.names()  # else: the field's error
+        missing = {k: v for k, v in (methods.get(name).defaults if known else ()) if k not in data}
+        return {**data, **missing} if missing else data
 
     @model_validator(mode="after")
     def _restarts_optimise(self) -> Inference:
