@@ -27,6 +27,7 @@ from pathlib import Path
 from specrec import agreement, fitting, parity, rundir
 from specrec.backends import available_names
 from specrec.errors import SpecrecError, UsageError
+from specrec.evaluate.metrics import coverages
 from specrec.spec.load import LoadedSpec
 
 FILES = {"report": "compare.json", "plot": "compare.png"}
@@ -79,7 +80,7 @@ def _error_text(exc: BaseException) -> str:
 def row_from_run(name: str, run: fitting.Run, label: str | None = None) -> Row:
     m = run.metrics
     test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
-    cov_key = next((k for k in test if k.startswith("coverage_")), None)
+    cov_key = next((k for k, _ in coverages(test)), None)
     return Row(
         backend=name,
         ok=True,

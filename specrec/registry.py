@@ -236,6 +236,23 @@ def refresh() -> None:
     _warned.clear()
 
 
+#: What the core reads of every backend, whatever the method (``log_density``, ``samplers``,
+#: ``distributions`` and the rest of ``backends.Backend`` are optional).  A plugin object
+#: without one of these has not loaded as a backend: it is warned about like an import error,
+#: not left to fail later inside a fit, or to be listed as offering the methods that need no
+#: backend program at all.
+REQUIRED = ("name", "methods", "version", "unsupported", "fit")
+
+
+def _check_protocol(backend: object) -> None:
+    missing = [a for a in REQUIRED if not hasattr(backend, a)]
+    if missing:
+        raise TypeError(
+            f"{type(backend).__name__} is not a specrec backend: it has no {', '.join(missing)} "
+            "(see specrec.backends.Backend)"
+        )
+
+
 def _try_load(name: str) -> Backend | None:
     if name in _loaded:
         return _loaded[name]
@@ -243,6 +260,7 @@ def _try_load(name: str) -> Backend | None:
         return None
     try:
         backend = plugins()[name].entry_point.load()()
+        _check_protocol(backend)
     except Exception as exc:  # a broken plugin must not take specrec down
         _failed[name] = f"{type(exc).__name__}: {exc}"
         return None

@@ -25,7 +25,9 @@ def _fmt(x: object, digits: int = 4) -> str:
 def fit_summary(metrics: dict, path: object | None) -> str:
     m, d, t = metrics["metrics"], metrics["diagnostics"], metrics["timing"]
     test, train = m["test"], m["train"]
-    cov_key = next((k for k in test if k.startswith("coverage_")), None)
+    from specrec.evaluate.metrics import coverages
+
+    shown_coverage = coverages(test)[:1]
     lines = [
         f"{metrics['spec']['name']}  {metrics['inference']['method']} on "
         f"{metrics['backend']['name']} {metrics['backend']['version']}  "
@@ -39,8 +41,7 @@ def fit_summary(metrics: dict, path: object | None) -> str:
     for name, b in metrics["baselines"].items():
         lines.append(f"  {name:<18}{_fmt(b['rmse']):>9}{_fmt(b['mae']):>9}")
     lines.append("")
-    if cov_key:
-        pct = cov_key.removeprefix("coverage_").replace("_", ".")
+    for cov_key, pct in shown_coverage:
         lines.append(f"  {pct} % predictive interval coverage (test): {_fmt(test[cov_key], 3)}")
     lines += _honesty_lines(test, m.get("loo"))
     lines += _idata_lines(metrics.get("idata"))

@@ -44,6 +44,7 @@ from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide import init_to_value
 from tqdm.auto import tqdm
 
+from specrec.errors import EXIT_FAILED
 from specrec.model.ir import Model
 from specrec.spec.models import Inference
 from specrec_pyro.translate import model_fn
@@ -380,5 +381,5 @@ def _worker(parent: int) -> None:
             except (pickle.PicklingError, TypeError, AttributeError):  # not picklable: its text
                 send(("error", chain, RuntimeError(repr(exc)), traceback.format_exc()))
     except (EOFError, BrokenPipeError):  # the parent has gone
-        os._exit(1)
+        os._exit(EXIT_FAILED)
     out.close()

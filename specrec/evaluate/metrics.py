@@ -9,6 +9,7 @@ the error no real rating could ever have.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -99,11 +100,28 @@ def predictive_interval(
     return lower, upper
 
 
+COVERAGE_PREFIX = "coverage_"
+
+
 def coverage_key(interval: float) -> str:
     """Report key for an interval: 0.9 -> ``coverage_90``, 0.975 -> ``coverage_97_5``."""
     pct = round(interval * 100, 6)
     text = str(int(pct)) if math.isclose(pct, round(pct)) else f"{pct:g}".replace(".", "_")
-    return f"coverage_{text}"
+    return f"{COVERAGE_PREFIX}{text}"
+
+
+def coverages(test: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The ``coverage_key`` entries of a metrics record (``metrics.test``), in its order, each
+    with its level in percent as a reader writes it: ``coverage_97_5`` -> ``"97.5"``.
+
+    The one reading of the keys ``coverage_key`` writes, so the summary, ``compare`` and the
+    run report cannot disagree on which entry is the coverage or what its level is.
+    """
+    return [
+        (str(k), str(k).removeprefix(COVERAGE_PREFIX).replace("_", "."))
+        for k in test
+        if str(k).startswith(COVERAGE_PREFIX)
+    ]
 
 
 def predictive_summary(

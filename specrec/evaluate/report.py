@@ -27,6 +27,7 @@ from specrec import rundir
 from specrec.errors import UsageError
 from specrec.evaluate import checks, plots
 from specrec.evaluate.fields import METRICS_FIELDS
+from specrec.evaluate.metrics import coverages
 
 REPORT_DIR = "report"
 PAGE = "report.html"
@@ -421,10 +422,9 @@ def _key_numbers(metrics: dict) -> list[tuple[str, str]]:
     test = m.get("test") or {}
     d = metrics.get("diagnostics") or {}
     out: list[tuple[str, str]] = []
-    for k, v in test.items():
-        if str(k).startswith("coverage_") and v is not None:
-            level = str(k).removeprefix("coverage_").replace("_", ".")
-            out.append((f"{level} % predictive interval coverage (test)", _fmt(v, 3)))
+    for k, level in coverages(test):
+        if test[k] is not None:
+            out.append((f"{level} % predictive interval coverage (test)", _fmt(test[k], 3)))
     if test.get("log_predictive_density") is not None:
         out.append(
             ("log predictive density per test rating", _fmt(test["log_predictive_density"], 3))

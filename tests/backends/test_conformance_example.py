@@ -71,3 +71,33 @@ def test_a_mixture_spec_is_refused_with_the_reason(backend_name: str, tmp_path: 
     with pytest.raises(BackendError, match="does not declare support for mixture likelihoods"):
         fit(spec, backend=backend_name, overrides=sets, out=tmp_path, progress=False)
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_a_minibatch_map_is_refused_once(backend_name: str) -> None:
+    """The core refuses a batch_size for map, for every backend: the example adds no reason of
+    its own for it, so the user reads one sentence, not two saying the same."""
+    from specrec.testing.cases import prepare_example
+
+    p = prepare_example("group_means")
+    settings = p.loaded.spec.inference.model_copy(update={"method": "map", "batch_size": 8})
+    reasons = backends.refusal_reasons(backends.get(backend_name), p.model, settings)
+    assert reasons == ["batch_size (minibatch) applies to method vi only, not map"]
+
+
+def test_a_diverged_fit_is_reported_by_the_driver(
+    backend_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss gone to NaN is the driver's error, in the words it uses for every backend: the
+    example's trace ends at the optimiser's last value, and it checks nothing itself."""
+    import numpy as np
+    import specrec_example
+
+    from specrec import driver
+    from specrec.errors import FitError
+    from specrec.testing.cases import prepare_example
+
+    monkeypatch.setattr(specrec_example, "log_joint", lambda *a, **k: (np.nan, {}))
+    p = prepare_example("group_means")
+    settings = p.loaded.spec.inference.model_copy(update={"method": "map", "steps": 20})
+    with pytest.raises(FitError, match=r"^map diverged: the loss became nan at step \d+ \(try"):
+        driver.run_inference(backends.get(backend_name), p.model, settings)

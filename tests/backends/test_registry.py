@@ -56,6 +56,26 @@ def test_a_failing_plugin_is_warned_about_once(tmp_path: Path) -> None:
             registry.get("brokenb")
 
 
+def test_an_object_that_is_no_backend_is_a_load_failure(tmp_path: Path) -> None:
+    """An entry point that loads but gives no backend (here a class with no name, methods,
+    version, unsupported or fit) is warned about and left out like an import error: not listed
+    as offering em and cavi (the methods whose kernel needs no backend program), nor left to
+    fail with an AttributeError inside a fit."""
+    with registered(tmp_path, "hollow-pkg", {"hollow": "json:JSONDecoder"}):
+        missing = "no name, methods, version, unsupported, fit"
+        with pytest.warns(registry.BackendWarning, match=f"'hollow'.*failed to load.*{missing}"):
+            names = registry.available_names()
+        assert "hollow" not in names
+        info = {i.name: i for i in registry.installed()}["hollow"]
+        assert info.methods == ()
+        assert info.error == (
+            f"TypeError: JSONDecoder is not a specrec backend: it has {missing} "
+            "(see specrec.backends.Backend)"
+        )
+        with pytest.raises(BackendError, match="'hollow' is registered but failed to load"):
+            registry.get("hollow")
+
+
 def test_two_distributions_with_one_name_are_flagged(tmp_path: Path) -> None:
     with (
         registered(tmp_path / "a", "first-pkg", {"twin": "json:JSONDecoder"}),

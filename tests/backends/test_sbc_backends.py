@@ -115,3 +115,40 @@ def test_sbc_refuses_a_spec_that_does_not_simulate(tmp_path: Path, spec: Path) -
         ],
     )
     assert r.exit_code == 2 and "zz not a parameter" in r.stderr
+
+
+def test_sbc_fits_through_the_driver_with_its_starts_and_timing(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each simulation is fitted as ``specrec fit`` fits: ``init: map`` and ``restarts`` are
+    honoured (a map fit before each of the two vi starts), and the simulation's compile_s and
+    fit_s are the driver's (``driver.Timing``: the kept fit's, restarts and map starts summed
+    in), not a stopwatch of its own around the call, which counted the compilation as fitting."""
+    from specrec import driver
+
+    kernels: list[tuple[str, int]] = []
+    fits: list[tuple[float, float]] = []
+    run_kernel, run_inference = driver.run_kernel, driver.run_inference
+
+    def kernel(backend, model, settings, init, progress):  # type: ignore[no-untyped-def]
+        kernels.append((settings.method, settings.seed))
+        return run_kernel(backend, model, settings, init, progress)
+
+    def inference(*args, **kwargs):  # type: ignore[no-untyped-def]
+        inferred = run_inference(*args, **kwargs)
+        fits.append((inferred.result.compile_s, inferred.result.fit_s))
+        return inferred
+
+    monkeypatch.setattr(driver, "run_kernel", kernel)
+    monkeypatch.setattr(driver, "run_inference", inference)
+    sets = [
+        "inference.steps=50",
+        "inference.draws=20",
+        "inference.init=map",
+        "inference.restarts=2",
+    ]
+    result = run_sbc(spec, "numpyro", 2, method="vi", overrides=sets, out=None)
+    seeds = [0, 1, 1, 2]  # simulation i's restart j starts at seed i + j
+    assert kernels == [(m, seed) for seed in seeds for m in ("map", "vi")]
+    sims = result.report["simulations"]
+    assert [(x["compile_s"], x["fit_s"]) for x in sims] == fits

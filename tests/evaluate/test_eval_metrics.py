@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from specrec.evaluate.metrics import (
     clip,
     coverage,
     coverage_key,
+    coverages,
     mae,
     predictive_summary,
     rmse,
@@ -56,6 +59,32 @@ def test_coverage_key_names():
     assert coverage_key(0.9) == "coverage_90"
     assert coverage_key(0.5) == "coverage_50"
     assert coverage_key(0.975) == "coverage_97_5"
+
+
+def test_coverages_read_back_what_coverage_key_writes():
+    test = {"rmse": 0.9, coverage_key(0.975): 0.96, "mae": 0.7, coverage_key(0.5): None}
+    assert coverages(test) == [("coverage_97_5", "97.5"), ("coverage_50", "50")]
+    assert coverages({"rmse": 0.9}) == []
+
+
+#: Modules that still read the coverage keys themselves, each with its owner's reason.
+COVERAGE_READERS_TO_MOVE = {
+    "study/report.py": "the study report's columns; specrec/study is audited separately",
+}
+
+
+def test_only_the_metrics_module_spells_the_coverage_key():
+    """The key ``coverage_key`` writes is read back by ``coverages`` alone: a module that
+    looks for the ``coverage_`` prefix itself (as compare, the summary and the run report each
+    did) can drift from the writer."""
+    root = Path(__file__).resolve().parents[2] / "specrec"
+    spelled = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if '"coverage_"' in p.read_text() or "'coverage_'" in p.read_text()
+    )
+    assert "evaluate/metrics.py" in spelled
+    assert set(spelled) - {"evaluate/metrics.py"} <= set(COVERAGE_READERS_TO_MOVE), spelled
 
 
 def test_summary_clips_the_mean_before_scoring():

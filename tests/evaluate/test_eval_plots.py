@@ -99,7 +99,7 @@ def test_level_means_are_each_levels_mean_rating():
     np.testing.assert_allclose(stacked, [[3.0, 2.0, 10.0], [6.0, 4.0, 20.0]])
 
 
-# ---- what the figures show (#21): the figure is captured before it is saved ------------------
+# ---- what the figures show: the figure is captured before it is saved -----------------------
 
 
 @pytest.fixture

@@ -208,7 +208,7 @@ def test_fit_prior_adds_the_prior_groups_to_posterior_nc(nuts_run: Path):
     assert prior.std() > post.std()
 
 
-# ---- the page reads as a report, not as a copy of the terminal (#21) -------------------------
+# ---- the page reads as a report, not as a copy of the terminal ------------------------------
 
 
 class _Cells(HTMLParser):

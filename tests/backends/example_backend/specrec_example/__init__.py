@@ -8,12 +8,15 @@ what a new backend owes specrec:
   mean-field ADVI over ``log_density``) it gets from specrec, unless it narrows them with
   ``core_methods``;
 * ``unsupported(model, settings)``: reasons of its own it cannot fit, reported before any work
-  (the core adds the common ones: undeclared distributions, minibatches outside vi);
+  (the core adds the common ones: the method offered, undeclared distributions, minibatches
+  outside vi, undeclared features);
 * ``log_density(model)``: the float64 log joint density, Jacobians included, and its
   gradient at a point of the unconstrained space (``specrec check`` compares it with the
   reference, so this is what makes a backend trustworthy);
 * ``fit(model, settings, init, progress)``: plain arrays in a ``FitResult``; specrec builds
-  the InferenceData, evaluates and writes the run.
+  the InferenceData, evaluates and writes the run.  The fit driver calls it only for a method
+  it names in ``methods``, and checks what it returns (a finite loss, the posterior's shape):
+  a backend repeats none of that.
 
 A real backend translates the model into its PPL by walking it with
 ``specrec.model.walk.walk_model`` over its own array type (see ``specrec_numpyro``).  This one
@@ -33,7 +36,6 @@ import numpy as np
 from scipy import optimize
 
 from specrec.backends import FitResult, LogDensity
-from specrec.errors import FitError
 from specrec.model.distributions import DISTRIBUTIONS, to_constrained
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.reference import log_density as reference_log_density
@@ -135,13 +137,11 @@ class ExampleBackend:
         return __version__
 
     def unsupported(self, model: Model, settings: Inference) -> list[str]:
-        # Every distribution of the table is supported: the reference implements them all.
-        reasons = []
-        if settings.batch_size is not None:
-            reasons.append("minibatch (batch_size) is not implemented")
+        # Every distribution of the table is supported (the reference implements them all),
+        # and the core refuses a batch_size for map; what is left is the example's own.
         if settings.sampler is not None:
-            reasons.append(f"sampler {settings.sampler!r}: the example backend has no sampler")
-        return reasons
+            return [f"sampler {settings.sampler!r}: the example backend has no sampler"]
+        return []
 
     def log_density(self, model: Model) -> LogDensity:
         flat = _Flat(model)
@@ -158,9 +158,7 @@ class ExampleBackend:
     def fit(
         self, model: Model, settings: Inference, init: dict[str, np.ndarray], progress: bool
     ) -> FitResult:
-        if settings.method not in self.methods:
-            raise FitError(f"the example backend has no method {settings.method!r}")
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # only map gets here: the driver calls fit for ``methods`` only
         flat = _Flat(model)
 
         def loss(x: np.ndarray) -> float:
@@ -175,8 +173,8 @@ class ExampleBackend:
             options={"maxiter": settings.steps, "ftol": 1e-7},  # a MAP need not be exact to 1e-9
             callback=lambda intermediate_result: losses.append(float(intermediate_result.fun)),
         )
-        if not np.isfinite(result.fun):
-            raise FitError(f"map diverged: the loss became {result.fun}")
+        if not losses or losses[-1] != result.fun:  # the trace ends where the optimiser ended
+            losses.append(float(result.fun))  # (a loss gone to NaN: the driver says so)
         _, point = log_joint(model, flat.unflatten(result.x), jacobian=False)
         posterior = {k: np.asarray(v, dtype=float)[None, None] for k, v in point.items()}
         return FitResult(
