@@ -91,9 +91,16 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(
-                f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True
-            )
+            from specrec.rundir import no_room
+
+            if isinstance(exc, OSError) and (why := no_room(exc)):  # a writer of a library's
+                where = f" {exc.filename}" if exc.filename else ""
+                click.echo(f"error: could not write{where}: {why}", err=True)
+            else:
+                click.echo(
+                    f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+                    err=True,
+                )
             sys.exit(EXIT_FAILED)
 
     return wrapper

@@ -97,6 +97,17 @@ def latest_run(folder: str | Path) -> Path:
     return runs[-1] if runs else folder
 
 
+def no_room(exc: OSError) -> str | None:
+    """Why a write failed when the place has no room for it (full, over quota, read-only), as
+    a user reads it; None for any other failure."""
+    why = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the file system is read-only",
+    }.get(exc.errno)
+    return None if why is None else f"{why} ({exc.strerror})"
+
+
 def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_dir)`` then move the finished folder to ``out_root/run_id`` in one rename.
 
@@ -124,11 +135,9 @@ def write_run(out_root: Path, run_id: str, write: Callable[[Path], None]) -> Pat
         os.replace(tmp, final)
     except OSError as exc:
         discard()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+        if why := no_room(exc):
             raise FitError(
-                f"could not write the run to {out_root / run_id}: "
-                f"{why.get(exc.errno, 'the file system is read-only')} ({exc.strerror}); "
+                f"could not write the run to {out_root / run_id}: {why}; "
                 "nothing was kept: free space or choose another --out, then fit again"
             ) from exc
         raise
@@ -175,6 +184,11 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if why := no_room(exc):
+            raise FitError(f"could not write {path}: {why}; nothing was written") from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -5,9 +5,12 @@ Import with ``from cli_runs import ...`` (``tests/`` is on the path through its 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,19 @@ def quick_map_fit(
         timeout=600,
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str) -> Iterator[bool]:
+    """A tmpfs of ``size`` mounted at ``path`` while the block runs (root only): yields False,
+    mounting nothing, where that is not allowed."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        yield False
+        return
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    try:
+        yield done.returncode == 0
+    finally:
+        if done.returncode == 0:
+            subprocess.run(["umount", str(path)])

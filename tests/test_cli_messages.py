@@ -62,3 +62,25 @@ def test_validate_of_a_study_checks_its_specs_with_set(tmp_path: Path) -> None:
     r = invoke("validate", str(_study(tmp_path)), "--set", "inference.drawz=5")
     assert r.exit_code == EXIT_BAD_INPUT
     assert r.stderr.startswith("--set inference.drawz=5: inference.drawz: unknown key 'drawz'")
+
+
+def test_a_library_write_that_finds_no_room_is_said_plainly() -> None:
+    """A writer outside specrec (a figure, a Parquet file) failing on a full disk printed
+    ``error: OSError: [Errno 28] ... (run with --debug for a traceback)``."""
+    import errno
+
+    import click
+
+    from specrec.cli import _handle_errors
+
+    @click.command()
+    @_handle_errors
+    def write() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/r/report/loss.png")
+
+    r = CliRunner().invoke(write, [])
+    assert r.exit_code == 1
+    assert r.stderr == (
+        "error: could not write /runs/r/report/loss.png: the disk is full "
+        "(No space left on device)\n"
+    )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runs import quick_map_fit
+from cli_runs import quick_map_fit, small_tmpfs
 from click.testing import CliRunner
 
 from specrec import rundir
@@ -88,31 +87,33 @@ def test_a_full_disk_while_writing_a_run_says_so_and_keeps_nothing(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []  # not the run, its temp folder, nor the runs folder
 
 
-def _small_tmpfs(path, size: str) -> bool:
-    """Mount a tmpfs of ``size`` at ``path`` (root only); False where that is not allowed."""
-    import shutil
-    import subprocess
-
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
-    return done.returncode == 0
-
-
 def test_a_really_full_disk_says_so_keeps_nothing_and_does_not_crash(tmp_path):
     """HDF5 writing to a full disk left failing handles whose finalisers printed tracebacks and
     then crashed the interpreter (exit 139); the file is now written in one plain write."""
-    import subprocess
 
     disk = tmp_path / "disk"
-    if not _small_tmpfs(disk, "200k"):
-        pytest.skip("needs root to mount a small tmpfs")
-    try:
+    with small_tmpfs(disk, "200k") as mounted:
+        if not mounted:
+            pytest.skip("needs root to mount a small tmpfs")
         r = quick_map_fit(disk)
         assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
         assert "the disk is full" in r.stderr and "nothing was kept" in r.stderr
         assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
         assert list(disk.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(disk)])
+
+
+def test_a_file_written_to_a_full_disk_says_so_and_keeps_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``predict --out`` (and every other single-file output) ended in a raw OSError."""
+    import errno
+
+    from specrec.errors import FitError
+
+    def full(src, dst) -> None:  # the last step of the write finds no room
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rundir.os, "replace", full)
+    with pytest.raises(FitError, match=r"could not write .*out\.csv: the disk is full"):
+        rundir.write_text_atomic(tmp_path / "out.csv", "a,b\n")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary name

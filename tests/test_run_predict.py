@@ -5,6 +5,7 @@ ordinal and a numeric-column fit for the discrete bounds and the whole-row looku
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runs import small_tmpfs
 from click.testing import CliRunner
 from test_prior import ORDINAL
 
@@ -198,6 +200,33 @@ def test_cli_predict_and_recommend(fitted, tmp_path: Path) -> None:
         main, ["recommend", str(fitted.path), "--user", user, "-n", "2", "--dim", "item"]
     )
     assert r.exit_code == 0 and "user_id" in r.stdout  # items get users recommended
+
+
+def test_cli_predict_out_on_a_full_disk_says_so_and_keeps_nothing(fitted, tmp_path: Path) -> None:
+    """``predict --out`` onto a full disk ended in ``error: OSError: [Errno 28] ...``."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,item_id\n1,2\n")
+    disk = tmp_path / "disk"
+    with small_tmpfs(disk, "100k") as mounted:
+        if not mounted:
+            pytest.skip("needs root to mount a small tmpfs")
+        fd = os.open(disk / "fill", os.O_WRONLY | os.O_CREAT)
+        try:  # fill the disk up
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        out = disk / "pred.csv"
+        r = CliRunner().invoke(
+            main, ["predict", str(fitted.path), "--pairs", str(pairs), "--out", str(out)]
+        )
+        assert r.exit_code == 1, r.output
+        assert r.stderr == f"error: could not write {out}: the disk is full " + (
+            "(No space left on device); nothing was written\n"
+        )
+        assert sorted(p.name for p in disk.iterdir()) == ["fill"]
 
 
 def test_cli_bad_pairs_and_unknown_dim_exit_2(fitted, tmp_path: Path) -> None:

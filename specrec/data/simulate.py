@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from specrec.data.dataset import Attribute, Dataset
-from specrec.errors import SpecError
-from specrec.spec.load import LoadedSpec
+from specrec.errors import SpecError, UsageError
+from specrec.spec.load import LoadedSpec, simulated_rows_problems
 from specrec.spec.models import DataDim, SimulateData
 
 
@@ -176,6 +176,9 @@ def simulate_chunks(
     _check_sizes(loaded, data_dims)
     if rows is not None:
         cfg = cfg.model_copy(update={"rows": rows, "density": None})
+        drawn = spec.model_copy(update={"data": cfg})
+        if problems := simulated_rows_problems(drawn, loaded.positions):
+            raise UsageError(f"--ratings {rows}: {problems[0].message}")
     rng = np.random.default_rng(cfg.seed)
     codes = design(cfg, data_dims, rng)
     n = len(next(iter(codes.values())))

@@ -338,7 +338,7 @@ def size_problems(spec: models.Spec, positions: PositionMap) -> list[Problem]:
     if isinstance(spec.data, models.SimulateData):
         for n, size in spec.data.sizes.items():
             sizes[n], where[n] = size, ("data", "sizes", n)
-    problems, seen = [], set()
+    problems, seen = simulated_rows_problems(spec, positions, limit), set()
     arrays = [(n, [n]) for n in sizes] + [(p, spec.param(p).dims) for p in spec.params]
     for array, dims in arrays:
         known = [d for d in dims if d in sizes]
@@ -361,6 +361,44 @@ def size_problems(spec: models.Spec, positions: PositionMap) -> list[Problem]:
     return problems
 
 
+def simulated_rows_problems(
+    spec: models.Spec, positions: PositionMap, limit: int | None = None
+) -> list[Problem]:
+    """Simulated data whose rows could not fit in memory: ``rows``, or ``density`` x the
+    cells of the data dims, each row a code per data dim and a rating (8 bytes each); with
+    ``activity``, a weight for every cell as well.
+
+    ``rows: 10**12`` otherwise validated and ended in a ``MemoryError`` when drawn.
+    """
+    cfg = spec.data
+    if not isinstance(cfg, models.SimulateData):
+        return []
+    limit = _memory_bytes() if limit is None else limit
+    data_dims = [n for n, d in spec.dims.items() if isinstance(d, models.DataDim)]
+    cells = math.prod(cfg.sizes.get(n, 1) for n in data_dims)
+    per_row = 8 * (len(data_dims) + 1)
+    if cfg.rows is not None:
+        arrays = [(("data", "rows"), cfg.rows * per_row, f"{cfg.rows:,} rows")]
+    else:
+        rows = max(1, round((cfg.density or 0) * cells))
+        arrays = [(("data", "density"), rows * per_row, f"{rows:,} rows ({cells:,} cells)")]
+        if any(v > 0 for v in cfg.activity.values()):
+            arrays.append(
+                (("data", "activity"), 8 * cells, f"a weight for each of {cells:,} cells")
+            )
+    return [
+        positions.problem(
+            path,
+            f"simulating {what} would take {size / 2**30:,.0f} GiB, more than this machine's "
+            "memory",
+            expected=f"arrays within {limit / 2**30:,.0f} GiB",
+            found=what,
+        )
+        for path, size, what in arrays
+        if size > limit
+    ]
+
+
 def setting_size_problems(
     spec: models.Spec, positions: PositionMap, values_per_draw: int = 1
 ) -> list[Problem]:
@@ -381,6 +419,9 @@ def setting_size_problems(
     ]
     if inf.batch_size is not None:
         sizes.append((("inference", "batch_size"), inf.batch_size, "minibatches of this size"))
+    if methods.get(inf.method).loss_trace and methods.get(inf.method).applies("steps"):
+        traces = inf.steps * inf.restarts
+        sizes.append((("inference", "steps"), traces, "loss traces of this many steps"))
     return [
         positions.problem(
             path,

@@ -41,6 +41,18 @@ MAX_SEED = 2**32 - 1
 #: A seed: a count from 0 to ``MAX_SEED``.
 Seed = Annotated[int, PydanticStrict(), Field(ge=0, le=MAX_SEED)]
 
+#: The most iterations a loop may be asked for (optimiser steps; a chain's warm-up and kept
+#: sweeps): JAX counts them in 32-bit integers, so 10**20 steps validated and then ended in an
+#: ``OverflowError`` after compiling.
+MAX_ITERATIONS = 2**31 - 1
+
+#: An iteration count: at most ``MAX_ITERATIONS``.
+Iterations = Annotated[int, PydanticStrict(), Field(le=MAX_ITERATIONS)]
+
+#: The deepest NUTS tree: depth d takes up to 2**d - 1 leapfrog steps a draw, which NumPyro
+#: counts in a 32-bit integer.
+MAX_TREE_DEPTH = 30
+
 
 def _not_a_boolean(v: object) -> object:
     """YAML's ``true`` is no number; anything else goes to pydantic's float parsing, which also
@@ -319,7 +331,7 @@ class Inference(Strict):
         "vi", description="the inference method: one of the methods table (reference: methods)"
     )
     seed: Seed = Field(0, description="seed of initial values, inference and evaluation draws")
-    steps: Count = Field(
+    steps: Iterations = Field(
         4000,
         ge=1,
         description="optimiser steps (map, vi); em: the most iterations; cavi: the most sweeps",
@@ -333,11 +345,11 @@ class Inference(Strict):
         "long after the predictions settle)",
     )
     lr: Real = Field(0.01, gt=0, description="Adam learning rate (map, vi)")
-    draws: Count = Field(
+    draws: Iterations = Field(
         500, ge=1, description="posterior draws per chain (nuts, gibbs; vi: from the guide)"
     )
-    warmup: Count = Field(500, ge=0, description="warm-up iterations per chain (nuts, gibbs)")
-    thin: Count = Field(
+    warmup: Iterations = Field(500, ge=0, description="warm-up iterations per chain (nuts, gibbs)")
+    thin: Iterations = Field(
         1,
         ge=1,
         description="gibbs: keep every thin-th sweep after warm-up (a chain runs draws x thin "
@@ -353,7 +365,9 @@ class Inference(Strict):
     target_accept: Real = Field(
         0.8, gt=0, lt=1, description="target acceptance probability of step-size adaptation (nuts)"
     )
-    max_tree_depth: Count = Field(10, ge=1, description="maximum tree depth of NUTS (nuts)")
+    max_tree_depth: Count = Field(
+        10, ge=1, le=MAX_TREE_DEPTH, description="maximum tree depth of NUTS (nuts)"
+    )
     init_radius: Real = Field(
         0.1, ge=0, description="start uniformly within +-radius in the unconstrained space"
     )
@@ -401,6 +415,12 @@ class Inference(Strict):
             raise ValueError(
                 f"seed {self.seed} with {max(self.restarts, self.chains)} restarts or chains "
                 f"uses seeds up to {last}, more than {MAX_SEED}; choose a smaller seed"
+            )
+        sweeps = self.warmup + self.draws * (self.thin if m.applies("thin") else 1)
+        if m.applies("warmup") and sweeps > MAX_ITERATIONS:
+            raise ValueError(
+                f"warmup + draws x thin is {sweeps:,} iterations a chain, more than "
+                f"{MAX_ITERATIONS:,}; choose fewer"
             )
         if self.restarts > 1 and not m.restarts:
             names = [x.name for x in methods.all_methods() if x.restarts]

@@ -103,3 +103,13 @@ def test_a_true_value_of_the_wrong_shape_is_a_positioned_error():
     line = next(i for i, ln in enumerate(lines, 1) if ln.lstrip().startswith("true:"))
     assert f"netflix_mixture.yaml:{line}:" in text and "data.true.w:" in text
     assert "shape (2,) (type=2)" in text and "found:    an array of shape (3,)" in text
+
+
+def test_cli_refuses_more_ratings_than_memory_holds(tmp_path: Path):
+    """``--ratings 10**12`` ended in a MemoryError (exit 1) when the design was drawn."""
+    out = tmp_path / "x.pq"
+    args = ["data", "simulate", str(SPECS / "quickstart.yaml"), "--ratings", str(10**12)]
+    r = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: --ratings 1000000000000: simulating 1,000,000,000,000 rows")
+    assert not out.exists()

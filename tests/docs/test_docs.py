@@ -80,8 +80,8 @@ def test_spec_reference_lists_every_key_with_type_and_default() -> None:
         for key in model.model_fields:
             assert f"| `{key}` |" in page, key
     assert (
-        "| `steps` | integer (>= 1) | `4000` | optimiser steps (map, vi); em: the most iterations; cavi: the most sweeps |"
-        in page
+        "| `steps` | integer (>= 1, &lt;= 2147483647) | `4000` | optimiser steps (map, vi); "
+        "em: the most iterations; cavi: the most sweeps |" in page
     )
     assert (
         '| `method` | `"map"` or `"vi"` or `"nuts"` or `"gibbs"` or `"em"` or `"cavi"` | `"vi"` |'

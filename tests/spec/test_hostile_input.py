@@ -214,18 +214,76 @@ SIZED = {  # settings that size an array, with what makes them apply
     "inference.draws": ["inference.method=vi"],
     "inference.chains": ["inference.method=nuts", "inference.restarts=1", "inference.seed=0"],
     "inference.batch_size": ["inference.method=vi"],
+    "inference.steps": ["inference.method=map"],
     "evaluate.ranking.k": [],
 }
-#: chains also seed chain c with seed + c: within 32 bits, past any memory with 500 draws
-SIZE = {"inference.chains": 2**31}
+#: chains also seed chain c with seed + c: within 32 bits, past any memory with 500 draws;
+#: draws and steps are iteration counts, at most MAX_ITERATIONS (17 GB of float64)
+SIZE = {
+    "inference.chains": 2**31,
+    "inference.draws": models.MAX_ITERATIONS,
+    "inference.steps": models.MAX_ITERATIONS,
+}
 
 
 @pytest.mark.parametrize("path", sorted(SIZED))
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
-def test_a_setting_too_big_to_allocate_is_named(spec: Path, path: str) -> None:
-    """draws: 10**12 (or chains, a minibatch, a ranked list) ended in a MemoryError at exit 1."""
+def test_a_setting_too_big_to_allocate_is_named(spec: Path, path: str, monkeypatch) -> None:
+    """draws: 10**12 (or chains, a minibatch, a ranked list, an optimiser's loss trace) ended in
+    a MemoryError at exit 1.  The machine is taken to have 8 GiB, so the sizes within the
+    settings' own ranges are past it."""
+    monkeypatch.setattr("specrec.spec.load._memory_bytes", lambda: 2**33)
     err = _refused(spec.read_text(), [*SIZED[path], f"{path}={SIZE.get(path, 10**12)}"])
     assert err.problems[0].path == path and "memory" in str(err), str(err)
+
+
+ITERATIONS = ["inference.steps", "inference.warmup", "inference.draws", "inference.thin"]
+
+
+@pytest.mark.parametrize("path", ITERATIONS)
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_an_iteration_count_past_32_bits_is_refused(spec: Path, path: str) -> None:
+    """JAX counts iterations in 32-bit integers: steps (or warmup, draws, thin) of 10**20
+    validated, then ended in an OverflowError after compiling, at exit 1."""
+    err = _refused(spec.read_text(), [f"{path}={models.MAX_ITERATIONS + 1}"])
+    assert err.problems[0].path == path and "less than or equal to 2147483647" in str(err)
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_a_nuts_tree_or_a_chain_past_32_bits_is_refused(spec: Path) -> None:
+    depth = models.MAX_TREE_DEPTH
+    parse_spec_text(spec.read_text(), overrides=[f"inference.max_tree_depth={depth}"])
+    err = _refused(spec.read_text(), [f"inference.max_tree_depth={depth + 1}"])
+    assert err.problems[0].path == "inference.max_tree_depth"
+    gibbs = ["inference.method=gibbs", "inference.warmup=0", "inference.draws=2000"]
+    err = _refused(spec.read_text(), [*gibbs, "inference.thin=2000000"])
+    assert "warmup + draws x thin is 4,000,000,000 iterations" in str(err)
+
+
+SIMULATED = [
+    p
+    for p in ALL_SPECS
+    if isinstance(parse_spec_text(p.read_text()).spec.data, models.SimulateData)
+]
+
+
+@pytest.mark.parametrize("spec", SIMULATED, ids=[str(p.relative_to(SPECS)) for p in SIMULATED])
+def test_simulated_rows_too_many_to_allocate_are_named(spec: Path) -> None:
+    """rows: 10**12, or a density of a huge grid, validated and ended in a MemoryError when the
+    data was drawn (exit 1); so did the weight of every cell that activity draws."""
+    text = spec.read_text()
+    data = parse_spec_text(text).spec.data
+    err = _refused(text, ["data.density=null", f"data.rows={10**12}"])
+    assert err.problems[0].path == "data.rows" and "simulating 1,000,000,000,000 rows" in str(err)
+    if len(data.sizes) < 2:
+        return  # one data dim: its cells are its levels, which the dim sizes' check bounds
+    huge = [f"data.sizes.{d}={10**6}" for d in data.sizes]
+    err = _refused(text, ["data.rows=null", "data.density=1", *huge])
+    assert err.problems[0].path == "data.density" and "memory" in str(err), str(err)
+    dim = next(iter(data.sizes))
+    sets = ["data.rows=null", "data.density=1e-9", f"data.activity.{dim}=1", *huge]
+    err = _refused(text, sets)
+    assert "a weight for each of" in str(err) and "memory" in str(err), str(err)
 
 
 def test_posterior_draws_too_big_for_the_model_are_refused_before_the_fit() -> None:
