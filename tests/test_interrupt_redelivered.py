@@ -29,8 +29,10 @@ def test_an_interrupt_in_a_weakref_callback_reaches_the_caller(capsys):
     start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt), interrupt.redelivered():
         _collect_with_an_interrupt_in_a_callback()
-        time.sleep(5)  # the signal sent again interrupts this within 10 ms
-    assert time.perf_counter() - start < 2.5
+        time.sleep(60)  # the signal sent again interrupts this within 10 ms
+    # well under the sleep: interrupted, not raised after it (a loaded CI machine took 3.3 s
+    # to get here, so the bound is about liveness, not speed)
+    assert time.perf_counter() - start < 30
     assert "Exception ignored" not in capsys.readouterr().err
 
 
