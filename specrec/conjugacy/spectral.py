@@ -3,10 +3,9 @@ truncated SVD of the training residuals.
 
 Why: from ``init: uniform`` the factor means start within +-0.1 of 0, so ``U V^T`` carries
 almost no signal and coordinate ascent (and a Gibbs chain, and EM) leaves the ``U = V = 0``
-saddle slowly: on a simulated 10M-rating PMF, cavi was still improving after 29 sweeps
-(issue 19).  The top singular vectors of the sparse residual matrix are the classic spectral
-estimate of a low-rank signal; started there, the sweeps refine the signal instead of finding
-it.
+saddle slowly: on a simulated 10M-rating PMF, cavi was still improving after 29 sweeps.
+The top singular vectors of the sparse residual matrix are the classic spectral estimate of a
+low-rank signal; started there, the sweeps refine the signal instead of finding it.
 
 Which two latents are the factors is read from the model representation, never from names:
 two real-valued latents ``p``, ``q`` whose first dims are two different data dims and which

@@ -410,7 +410,8 @@ def setting_size_problems(
     """
     limit = _memory_bytes()
     inf = spec.inference
-    chains, draws = methods.get(inf.method).shape(inf)
+    method = methods.get(inf.method)
+    chains, draws = method.shape(inf)
     blame = ("inference", "chains") if chains > draws else ("inference", "draws")
     of = f" of {values_per_draw:,} parameter values" if values_per_draw > 1 else ""
     sizes: list[tuple[Path, int, str]] = [
@@ -419,7 +420,7 @@ def setting_size_problems(
     ]
     if inf.batch_size is not None:
         sizes.append((("inference", "batch_size"), inf.batch_size, "minibatches of this size"))
-    if methods.get(inf.method).loss_trace and methods.get(inf.method).applies("steps"):
+    if method.loss_trace and method.applies("steps"):
         traces = inf.steps * inf.restarts
         sizes.append((("inference", "steps"), traces, "loss traces of this many steps"))
     return [

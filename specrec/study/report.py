@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from specrec.errors import UsageError
+from specrec.evaluate.metrics import coverages
 from specrec.registry import install_hint
 from specrec.rundir import file_mode
 from specrec.study import loo, plots
@@ -55,7 +56,7 @@ def cells_table(result: Plan) -> pd.DataFrame:
         if m:
             test, diag, t = m["metrics"]["test"], m["diagnostics"], m["timing"]
             # by its own name (coverage_90: the level is part of the number), as metrics.json
-            row.update({k: v for k, v in test.items() if str(k).startswith("coverage_")})
+            row.update({k: test[k] for k, _ in coverages(test)})
             row.update(
                 test_rmse=test["rmse"],
                 test_mae=test["mae"],
@@ -103,13 +104,14 @@ def coverage_columns(table: pd.DataFrame) -> list[str]:
     """The cells table's predictive-interval coverage columns (``coverage_90``, ...), in order
     of their level; every configuration's level is a column of its own."""
 
-    def level(name: str) -> float:
+    def level(key_and_pct: tuple[str, str]) -> float:
         try:
-            return float(name.removeprefix("coverage_").replace("_", "."))
+            return float(key_and_pct[1])
         except ValueError:
             return float("inf")
 
-    return sorted((str(c) for c in table.columns if str(c).startswith("coverage_")), key=level)
+    found = coverages(dict.fromkeys(str(c) for c in table.columns))
+    return [key for key, _ in sorted(found, key=level)]
 
 
 def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """The study summary (summary.md, summary.csv, report.html) carries the interval coverage of
-each configuration, by its own name (coverage_90), beside the test RMSE (#21).
+each configuration, by its own name (coverage_90), beside the test RMSE.
 
 The store is written by hand (no fitting): two seeds of one map configuration whose runs have
 different coverage, so the summary's number is their mean, not one of them.
