@@ -286,8 +286,11 @@ def validate(specs: tuple[str, ...], sets, read_data: bool, data: str | None) ->
     for path in specs:
         try:
             if _is_study(path):
-                n = _validate_study(path, list(sets))
-                click.echo(f"{path}: ok (a study: {n} spec file{'s' * (n != 1)} checked)")
+                n, cells = _validate_study(path, list(sets))
+                click.echo(
+                    f"{path}: ok (a study: {cells} cell{'s' * (cells != 1)} over {n} spec "
+                    f"file{'s' * (n != 1)} checked)"
+                )
                 continue
             loaded = load_spec(path, list(sets))
             if read_data or data:
@@ -313,18 +316,21 @@ def _is_study(path: str) -> bool:
     return re.search(r"^specrec_study\s*:", text, re.MULTILINE) is not None
 
 
-def _validate_study(path: str, sets: list[str]) -> int:
-    """Validate a study file as a study, then every spec file it runs (with ``--set``).
-    Returns how many spec files were checked."""
+def _validate_study(path: str, sets: list[str]) -> tuple[int, int]:
+    """Validate a study file as a study, every cell it plans (each spec with the study's
+    ``set``, ``grid`` and split overrides, as ``study run`` would resolve it), then every spec
+    file it runs with ``--set``.  Returns how many spec files and cells were checked."""
     from specrec.model.lower import check
     from specrec.spec.load import load_spec
+    from specrec.study.cells import plan
     from specrec.study.file import load_study
 
     study = load_study(path)
+    cells = plan(study)
     files = list(dict.fromkeys(study.path(run.spec) for run in study.study.runs))
     for spec in files:
         check(load_spec(spec, sets))
-    return len(files)
+    return len(files), len(cells)
 
 
 @main.command()

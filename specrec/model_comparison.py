@@ -4,7 +4,8 @@
 fitted, usually of different specs, on the same data and split.  The ranking is ArviZ's own
 ``az.compare`` over the runs' ``log_likelihood`` groups (elpd_loo, its standard error, the
 difference to the best with its standard error, stacking weights), with each run's test RMSE
-and 90 % interval coverage beside it, so the held-out figures and LOO can be read together.
+and interval coverage beside it (each level by its metrics.json name: ``coverage_90``, or the
+spec's own level), so the held-out figures and LOO can be read together.
 
 Runs are comparable only when their log-likelihoods are densities of the same numbers: the
 same training rows (data and split fingerprints), the same response transform (a ``scale``
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from specrec.errors import UsageError
+from specrec.evaluate.metrics import coverages
 
 #: the columns of ``az.compare`` kept, in this order
 AZ_COLUMNS = ("rank", "elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse", "warning")
@@ -151,7 +153,7 @@ def compare_models(runs: Sequence[Any], names: Sequence[str] | None = None) -> C
                 "model": label,
                 **values,
                 "test_rmse": test.get("rmse"),
-                "coverage_90": test.get("coverage_90"),
+                **{key: test.get(key) for key, _ in coverages(test)},  # by their own names
                 "spec": run.metrics["spec"]["name"],
                 "method": run.metrics["inference"]["method"],
                 "backend": _backend(run.metrics),
@@ -198,7 +200,10 @@ def table_lines(c: Comparison) -> list[str]:
     def num(v: Any, nd: int) -> str:
         return "-" if v is None else f"{v:.{nd}f}"
 
-    head = ["model", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "RMSE", "cov90"]
+    # every interval level any run reports (a spec's own level: coverage_80, coverage_95...)
+    levels = dict(pair for r in c.rows for pair in coverages(r))
+    head = ["model", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "RMSE"]
+    head += [f"cov{level}" for level in levels.values()]
     body = [
         [
             r["model"] + (" (!)" if r["warning"] else ""),
@@ -209,7 +214,7 @@ def table_lines(c: Comparison) -> list[str]:
             num(r["p_loo"], 1),
             num(r["weight"], 2),
             num(r["test_rmse"], 4),
-            num(r["coverage_90"], 2),
+            *(num(r.get(key), 2) for key in levels),
         ]
         for r in c.rows
     ]

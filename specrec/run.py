@@ -116,10 +116,12 @@ def load_run(path: str | Path) -> Run:
 
     folder = rundir.latest_run(path)
     rundir.read_manifest(folder)
+    rundir.check_sizes(folder)
     for key in ("resolved", "train", "posterior", "metrics"):
         if not (folder / rundir.FILES[key]).is_file():
             raise UsageError(f"{folder}: the run has no {rundir.FILES[key]}")
     resolved = folder / rundir.FILES["resolved"]
+    rundir.read_json(folder, "resolved")  # cut or corrupted: "damaged", not a YAML error
     loaded = parse_spec_text(resolved.read_text(), str(resolved))  # JSON is YAML
     with rundir.reading(folder, "train") as path:
         train = dataset.load(path, loaded.spec.response)

@@ -253,6 +253,17 @@ def size_damage(folder: Path) -> str | None:
     return None
 
 
+def check_sizes(folder: Path) -> None:
+    """Refuse a run whose recorded files are missing or cut short (``size_damage``), before any
+    reader trusts it: a run without its predictions.csv would otherwise be reported on, or
+    predicted from, as if that file had never been written."""
+    damage = size_damage(folder)
+    if damage is not None:
+        raise UsageError(
+            f"{damage}; the run directory was altered: fit the spec again to rebuild it"
+        )
+
+
 #: What reading a truncated or corrupted run file raises (JSON, NetCDF/HDF5, npz).
 DAMAGE = (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, RuntimeError)
 

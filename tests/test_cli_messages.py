@@ -50,12 +50,28 @@ def test_validate_checks_a_study_as_a_study(tmp_path: Path) -> None:
     good = _study(tmp_path)
     r = invoke("validate", str(good), QUICK)
     assert r.exit_code == 0, r.output
-    assert r.stdout == f"{good}: ok (a study: 1 spec file checked)\n{QUICK}: ok\n"
+    assert r.stdout == f"{good}: ok (a study: 1 cell over 1 spec file checked)\n{QUICK}: ok\n"
     bad = _study(tmp_path, "seedz: [0]\n")
     r = invoke("validate", str(bad))
     assert r.exit_code == EXIT_BAD_INPUT
     assert r.stderr.startswith(f"{bad}:3:1: seedz: unknown key 'seedz'")
     assert "missing required key 'dims'" not in r.stderr  # not read as a model spec
+
+
+def test_validate_of_a_study_checks_every_cell_with_the_studys_overrides(tmp_path: Path) -> None:
+    """A wrong key or value in the study's own ``set`` / ``grid`` is found by ``validate``, on
+    the study's line, not by the first cell of ``study run``."""
+    for extra, message in [
+        ("set: {inference.stepz: 3}\n", "unknown key 'stepz'"),
+        ("set: {inference.steps: [1, 2]}\n", "inference.steps"),
+    ]:
+        r = invoke("validate", str(_study(tmp_path, extra)))
+        assert r.exit_code == EXIT_BAD_INPUT, (extra, r.output)
+        assert "does not validate with the study's overrides" in r.stderr, r.stderr
+        assert message in r.stderr, r.stderr
+    r = invoke("validate", str(_study(tmp_path, "set: {inference.steps: .inf}\n")))
+    assert r.exit_code == EXIT_BAD_INPUT
+    assert "set.inference.steps: not a finite number" in r.stderr, r.stderr
 
 
 def test_validate_of_a_study_checks_its_specs_with_set(tmp_path: Path) -> None:

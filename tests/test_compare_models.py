@@ -92,6 +92,7 @@ def test_the_terminal_table_ranks_and_names_a_point_fit_left_out(runs: dict) -> 
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[1].split()[:3] == ["model", "elpd_loo", "se"]
+    assert lines[1].split()[-2:] == ["RMSE", "cov90"]  # the runs' own interval level
     ranked = [ln.split()[0] for ln in lines[2:4]]
     assert sorted(ranked) == ["biases", "mean_only"]
     assert "left out biases_map: a point estimate (one draw)" in r.output
@@ -131,3 +132,17 @@ def test_two_runs_of_one_spec_are_labelled_by_method_and_backend_name(runs: dict
     first = runs["biases"]
     label = _name(first, {first.metrics["spec"]["name"]})
     assert label == "biases (vi, numpyro)"
+
+
+def test_the_table_shows_each_interval_level_by_its_own_name() -> None:
+    """A spec with ``interval: 0.8`` writes coverage_80: its column is cov80, not an empty cov90."""
+    from specrec.model_comparison import Comparison, table_lines
+
+    row = dict.fromkeys(["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight"], 1.0)
+    rows = [
+        {**row, "model": "a", "warning": False, "test_rmse": 0.9, "coverage_80": 0.81},
+        {**row, "model": "b", "warning": False, "test_rmse": 1.0, "coverage_90": 0.88},
+    ]
+    head, a, b = table_lines(Comparison(rows, {}, {"unit": "row", "n": 3}))[1:4]
+    assert head.split()[-2:] == ["cov80", "cov90"]
+    assert a.split()[-2:] == ["0.81", "-"] and b.split()[-2:] == ["-", "0.88"]

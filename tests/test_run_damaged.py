@@ -3,6 +3,7 @@ damaged file of the run and exit 2, never a raw JSONDecodeError, OSError or BadZ
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.backend("numpyro")
 SPEC = tiny_biases("tiny", "{method: map, steps: 30, draws: 20, seed: 0}")
 
 #: Files every reader needs; each is truncated in turn.
-DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run", "predictions"]
+DAMAGEABLE = ["metrics", "curves", "posterior", "train", "run", "predictions", "resolved"]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,8 @@ COMMANDS = {
 #: hyperparameter plots of a sampled run; predict/recommend: no curves).
 READS = {
     "report": {"metrics", "curves", "predictions"},
-    "predict": {"metrics", "posterior", "train", "run", "predictions"},
-    "recommend": {"metrics", "posterior", "train", "run", "predictions"},
+    "predict": {"metrics", "posterior", "train", "run", "predictions", "resolved"},
+    "recommend": {"metrics", "posterior", "train", "run", "predictions", "resolved"},
 }
 
 
@@ -79,6 +80,9 @@ def test_predictions_missing_whole_rows_are_a_damaged_run(
     (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
+    manifest = json.loads((copy / rundir.FILES["run"]).read_text())
+    del manifest["sizes"]  # as a run written before sizes were recorded: the rows must tell
+    (copy / rundir.FILES["run"]).write_text(json.dumps(manifest))
     path = copy / rundir.FILES["predictions"]
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[: len(lines) // 2]))
@@ -86,6 +90,24 @@ def test_predictions_missing_whole_rows_are_a_damaged_run(
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert str(path) in r.stderr and "test rows" in r.stderr, r.stderr
     assert not (copy / "report").exists()  # no report half-made from the rows that survived
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("key", rundir.SIZED)
+def test_a_missing_run_file_is_named_and_exits_2(
+    run_dir: Path, key: str, command: str, tmp_path: Path
+) -> None:
+    """A run that lost a file it was written with is damaged for every reader, even one that
+    does not read that file: predict would otherwise draw new values for the test pairs the
+    lost predictions.csv held, and report would leave its plots out without a word."""
+    (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    (copy / rundir.FILES[key]).unlink()
+    r = CliRunner().invoke(main, COMMANDS[command](copy, tmp_path))
+    assert r.exit_code == EXIT_BAD_INPUT, r.output
+    assert f"{copy / rundir.FILES[key]} is missing" in r.stderr, r.stderr
+    assert not (copy / "report").exists()
 
 
 PAIRS = {
@@ -110,3 +132,23 @@ def test_pairs_file_errors_name_the_file(run_dir: Path, tmp_path: Path, kind: st
 def test_recommend_for_an_empty_user_id_is_an_error(run_dir: Path) -> None:
     r = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", " "])
     assert r.exit_code == EXIT_BAD_INPUT and "empty user id" in r.stderr
+
+
+def test_a_full_disk_while_writing_the_report_names_the_report_and_keeps_nothing(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A figure writer (matplotlib) that finds no room raises an OSError naming no file."""
+    import errno
+
+    from specrec.evaluate import report
+
+    def full(*args, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    monkeypatch.setattr(report, "render_html", full)
+    r = CliRunner().invoke(main, ["report", str(copy)])
+    assert r.exit_code not in (0, 2) and "Traceback" not in r.output, r.output
+    assert f"could not write the report to {copy / 'report'}: the disk is full" in r.stderr
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in run_dir.iterdir())

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from specrec import rundir
-from specrec.errors import UsageError
+from specrec.errors import FitError, UsageError
 from specrec.evaluate import checks, plots
 from specrec.evaluate.fields import METRICS_FIELDS
 from specrec.evaluate.metrics import coverages
@@ -40,6 +40,7 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
             f"{run_dir} is not a run directory: it has no {rundir.FILES['metrics']} "
             "(give a folder written by `specrec fit`, e.g. runs/<spec name>/<run id>)"
         )
+    rundir.check_sizes(run_dir)
     metrics = rundir.read_json(run_dir, "metrics")
     found = metrics.get("specrec_format")
     if not isinstance(found, int) or found > rundir.FORMAT:
@@ -685,6 +686,14 @@ def write_report(run_dir: str | os.PathLike[str], run_name: str | None = None) -
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if why := rundir.no_room(exc):  # a figure's writer names no file: say which report
+            raise FitError(
+                f"could not write the report to {run / REPORT_DIR}: {why}; nothing was kept "
+                "and the run is unchanged"
+            ) from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -66,6 +66,10 @@ def parse_override(item: str) -> tuple[list[str], object]:
             where, None, None, ".".join(path), f"{what_is}: {exc.problem}{at}", hint=_yaml_hint(exc)
         )
         raise SpecError([problem]) from None
+    except yaml.reader.ReaderError as exc:
+        at = f" at character {exc.position + 1} of the value"
+        message = _refused_character(exc) + at
+        raise SpecError([Problem(where, None, None, ".".join(path), message)]) from None
     except yaml.YAMLError as exc:
         raise SpecError(
             [Problem(where, None, None, ".".join(path), f"not valid YAML: {exc}")]
@@ -165,8 +169,11 @@ def pydantic_problems(
                 e for e in errs if e["type"] in ("model_type", "model_attributes_type", "dict_type")
             ]
             scalar = [e for e in errs if e not in structured]
+            # A member that took the value's type and refused the value itself (.inf for a
+            # float) says more than the first member's "a valid string".
+            specific = [e for e in scalar if not e["type"].endswith("_type")]
             if structured and scalar:
-                errs = scalar[:1]
+                errs = (specific or scalar)[:1]
         seen = set()
         for e in errs:
             p = _problem(e, path, raw, positions, root)
@@ -264,6 +271,19 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
     return None
 
 
+def _refused_character(exc: yaml.reader.ReaderError) -> str:
+    """PyYAML's reader refuses a NUL or another control character before parsing starts."""
+    c = exc.character
+    found = f"U+{c:04X}" if isinstance(c, int) else repr(c)
+    return f"not valid YAML: the control character {found} is not allowed in YAML text"
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    """The 1-based line and column of a character index into ``text``."""
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
 def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, PositionMap]:
     """YAML text -> (mapping, positions), or a ``SpecError`` with the YAML problem's place.
 
@@ -278,6 +298,9 @@ def parse_mapping(text: str, file: str, what: str = "a spec") -> tuple[dict, Pos
         raise SpecError(
             [Problem(file, line, col, "", f"{what_is}: {exc.problem}", hint=_yaml_hint(exc))]
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (a NUL, a control code)
+        line, col = _line_col(text, exc.position)
+        raise SpecError([Problem(file, line, col, "", _refused_character(exc))]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(file, None, None, "", f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):

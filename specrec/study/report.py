@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -143,11 +144,18 @@ def summary_table(table: pd.DataFrame, grid: list[str]) -> pd.DataFrame:
     return out
 
 
+#: Characters that start Markdown markup inside a line (emphasis, code, links, strike-through,
+#: table cells); each is written with a backslash so that it shows as itself.  An underscore
+#: between two letters or digits starts no emphasis (``coverage_90`` stays as it is).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
 def _md(text: object) -> str:
     """Text a user wrote (a name, a label, a grid value) as Markdown that shows it literally:
-    markup escaped (a ``<script>`` in a label stays text), pipes kept inside their cell."""
+    HTML escaped (a ``<script>`` in a label stays text), Markdown's own markup backslashed
+    (``*x*`` is not emphasis, ``[a](b)`` not a link), pipes kept inside their cell."""
     flat = " ".join(str(text).split())
-    return html.escape(flat, quote=False).replace("|", "\\|").replace("`", "\\`")
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
 
 
 def summary_markdown(

@@ -46,6 +46,7 @@ HOSTILE_TEXT = {
     "python tag": "\nextra: !!python/object/apply:os.system [echo hi]\n",
     "binary tag": "\nextra: !!binary aGVsbG8=\n",
     "local tag": "\nextra: !mine {a: 1}\n",
+    "nul byte": "\nextra: a\x00b\n",
 }
 MESSAGES = {
     "flow nesting": "nested deeper than",
@@ -55,6 +56,7 @@ MESSAGES = {
     "python tag": "tag:yaml.org,2002:python/object/apply:os.system",
     "binary tag": "tag:yaml.org,2002:binary",
     "local tag": "tag !mine",
+    "nul byte": "the control character U+0000 is not allowed",
 }
 
 
@@ -64,6 +66,13 @@ def test_hostile_yaml_is_refused_with_its_position(spec: Path, kind: str) -> Non
     err = _refused(spec.read_text() + HOSTILE_TEXT[kind])
     _at_line(err)
     assert MESSAGES[kind] in str(err)
+
+
+def test_a_control_character_is_placed_at_its_line_and_column() -> None:
+    """PyYAML's reader refuses it before parsing, with a character offset and no line."""
+    err = _refused("specrec: 1\nname: ab\x07c\n")
+    assert [(p.line, p.column) for p in err.problems] == [(2, 9)], str(err)
+    assert "U+0007" in str(err)
 
 
 def test_block_nesting_deeper_than_the_limit_is_refused() -> None:
@@ -321,6 +330,7 @@ BAD_SETS = {
     "bad mapping": "inference.x=[1, 2: ...",
     "alias": "inference.x=*a",
     "deep": "inference.x=" + "[" * 200 + "]" * 200,
+    "control character": "inference.x=a\x01b",
 }
 
 

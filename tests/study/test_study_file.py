@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -164,12 +165,21 @@ def test_shipped_studies_plan_without_data(path):
 
 @pytest.mark.parametrize(
     "text",
-    ["<script>alert(1)</script>", "a | b", "`tick`", "<img src=x onerror=alert(1)>", "x &amp; y"],
+    [
+        "<script>alert(1)</script>",
+        "a | b",
+        "`tick`",
+        "<img src=x onerror=alert(1)>",
+        "x &amp; y",
+        "*bold* __strong__ ~~gone~~",
+        "[click](http://example.com)",
+        "back\\slash \\*",
+    ],
 )
 def test_summary_markdown_shows_user_text_literally(text: str) -> None:
     from specrec.study.report import _md
 
     out = _md(text)
-    assert "<" not in out and "`" not in out.replace("\\`", "")
-    assert "|" not in out.replace("\\|", "")
-    assert html.unescape(out.replace("\\|", "|").replace("\\`", "`")) == text
+    bare = re.sub(r"\\.", "", out)  # what is left once every backslash escape is taken out
+    assert not set(bare) & set("<>`|*_[]~\\"), out
+    assert html.unescape(re.sub(r"\\(.)", r"\1", out)) == text
