@@ -58,6 +58,7 @@ def main() -> int:
     )
     args = ap.parse_args()
 
+    from specrec import methods
     from specrec.fitting import fit
 
     rows = []
@@ -67,6 +68,8 @@ def main() -> int:
         for item in args.runs.split(","):
             spec, method = item.split(":")
             sets = [f"inference.method={method}"]
+            if not methods.get(method).restarts:  # a mixture spec's map restarts; samplers
+                sets.append("inference.restarts=1")  # run chains instead
             if method == "nuts":
                 sets += NUTS_BUDGET
             if args.split == "u1":
