@@ -27,11 +27,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from specrec.conjugacy import linalg, probe
-from specrec.conjugacy.analysis import GAUSSIAN_CHILDREN, SCALAR_PAIRS, Update
+from specrec.conjugacy import grams, linalg, probe
+from specrec.conjugacy.analysis import GAUSSIAN_CHILDREN, GAUSSIAN_PRIORS, SCALAR_PAIRS, Update
 from specrec.conjugacy.probe import Arrays
 from specrec.model.ir import Model, RandomVariable
 from specrec.model.walk import evaluate
+
+#: the update kinds drawn from a Gaussian conditional
+GAUSSIAN_KINDS = frozenset(GAUSSIAN_PRIORS.values())
 
 
 class Random(Protocol):
@@ -74,9 +77,14 @@ class Plan:
     d: int
     blocks: dict[str, np.ndarray | None] = field(default_factory=dict)
     which: dict[str, np.ndarray] = field(default_factory=dict)
+    #: for a Gaussian site, each scalar child's rows grouped by block (``grams.layout``), so
+    #: that its precision terms are batched products, not a segment sum; planned by samplers
+    grams: dict[str, grams.Layout] = field(default_factory=dict)
 
 
-def plan(model: Model, update: Update, seed: int = 0) -> Plan:
+def plan(model: Model, update: Update, seed: int = 0, batched_grams: bool = False) -> Plan:
+    """``batched_grams``: also group each scalar child's rows by block (``Plan.grams``), which
+    a sampler repays over its sweeps; a single pass (cavi's start) does without."""
     rv = model.latent(update.param)
     kids = tuple(
         model.likelihood if c == model.likelihood.name else model.latent(c) for c in update.children
@@ -85,6 +93,10 @@ def plan(model: Model, update: Update, seed: int = 0) -> Plan:
     out = Plan(update, rv, kids, g, d)
     for child in kids:
         out.blocks[child.name] = probe.child_blocks(model, rv, child, update.block)
+        blocks = out.blocks[child.name]
+        scalar_child = child.distribution == "Normal"
+        if batched_grams and update.kind in GAUSSIAN_KINDS and scalar_child and blocks is not None:
+            out.grams[child.name] = grams.layout(blocks, g)
     if update.kind in ("gamma", "inverse_gamma", "beta"):
         from specrec.model.reference import initial_values
 
@@ -159,8 +171,14 @@ def gaussian_params(
         blocks = p.blocks[child.name]
         if pj.shape[-1] == 1:  # scalar children (likelihood rows): no E x E products
             tau, x1 = pj[:, 0, 0], x[:, 0, :]
-            # only the d(d+1)/2 distinct products are summed into blocks: the segment sum
-            # over every row is the costliest step of a sweep
+            tau = xp.broadcast_to(tau, r.shape[:1])
+            if child.name in p.grams:  # batched products per block (grams.py says why)
+                xtpx_sum, xtpr_sum = grams.block_grams(
+                    xp, x1, tau, tau * r[:, 0], p.grams[child.name]
+                )
+                prec, h = prec + xtpx_sum, h + xtpr_sum
+                continue
+            # only the d(d+1)/2 distinct products are summed into blocks
             rows, cols = np.triu_indices(d)
             tri = _reduce(arrays, tau[:, None] * x1[:, rows] * x1[:, cols], blocks, g)
             xtpx_sum = tri[:, _symmetric_index(d)]
@@ -180,7 +198,7 @@ def gaussian_draw(arrays: Arrays, random: Random, rv: RandomVariable, prec: Any,
     xp = arrays.xp
     # with prec = C C^T: mean prec^-1 h = C^-T C^-1 h, noise C^-T z, so one draw is
     # C^-T (C^-1 h + z)
-    chol = linalg.cholesky(xp, prec, arrays.loop)
+    chol = arrays.cholesky(prec)
     z = random.normal(h.shape)
     y = linalg.solve_lower(xp, chol, h[..., None], arrays.loop) + z[..., None]
     return xp.reshape(linalg.solve_upper_t(xp, chol, y, arrays.loop)[..., 0], rv.shape)
@@ -259,7 +277,7 @@ def wishart_draw(
 ) -> Any:
     xp = arrays.xp
     d = rv.shape[-1]
-    c = linalg.cholesky(xp, linalg.spd_inverse(xp, inv_scale, arrays.loop), arrays.loop)
+    c = arrays.cholesky(linalg.spd_inverse(xp, inv_scale, arrays.loop))
     chi2 = 2.0 * random.gamma((nu - xp.arange(d)) / 2.0)
     bartlett = xp.tril(random.normal((d, d)), -1) + xp.diag(xp.sqrt(chi2))
     return c @ bartlett
@@ -268,7 +286,7 @@ def wishart_draw(
 def draw(arrays: Arrays, random: Random, model: Model, p: Plan, values: Mapping[str, Any]) -> Any:
     """One draw of the site from its closed-form full conditional."""
     kind = p.update.kind
-    if kind in ("normal", "mvnormal"):
+    if kind in GAUSSIAN_KINDS:
         return gaussian_draw(arrays, random, p.rv, *gaussian_params(arrays, model, p, values))
     if kind == "wishart":
         return wishart_draw(arrays, random, p.rv, *wishart_params(arrays, model, p, values))

@@ -171,7 +171,7 @@ def sample(
     t0 = time.perf_counter()
     updates = analyse(model, settings.seed) if updates is None else updates
     mix = augment.plan(model) if augment.is_augmented(updates) else None
-    plans = [] if mix else [cond.plan(model, u, settings.seed) for u in updates]
+    plans = [] if mix else [cond.plan(model, u, settings.seed, batched_grams=True) for u in updates]
     compile_s = time.perf_counter() - t0
     names = [rv.name for rv in model.latents]
     chains, draws = settings.chains, settings.draws

@@ -12,6 +12,10 @@ instead of calling LAPACK, for two reasons measured on jaxlib 0.10.2 with 2 core
 * a ``D``-step loop of ``(G, D)`` vector operations is as fast as ``G`` LAPACK calls on
   ``10 x 10`` matrices and fuses with the code around it.
 
+At ``D = 50`` LAPACK's factorisation is several times faster than the column loop, so the JAX
+kernel passes one whose calls are chained one after the other (``Arrays.lapack_cholesky``,
+``specrec_numpyro.gibbs.serial_cholesky``), which the hang above cannot reach.
+
 Each step has the same shapes (the factor found so far is the full matrix with its later
 columns still zero, and a step adds its column through a mask), so the ``D`` steps can be
 one compiled loop body: ``loop`` is a Python loop for numpy and ``lax.fori_loop`` in the

@@ -12,7 +12,7 @@ and on jax.numpy (the NumPyro kernel), through ``Arrays``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,15 @@ class Arrays:
     row_arrays: Mapping[str, Any] | None = None
     response: Any = None  # the likelihood's observations on the model scale
     loop: linalg.Loop = linalg.python_loop  # the D-step loops of ``linalg`` (JAX: fori_loop)
+    #: the backend's batched LAPACK Cholesky where it is safe to call (None: ``linalg``'s)
+    lapack_cholesky: Callable[[Any], Any] | None = None
+
+    def cholesky(self, a: Any) -> Any:
+        """Lower factors of the ``(..., d, d)`` matrices ``a``; NaN entries where one is not
+        positive definite, as ``linalg.cholesky`` gives (a LAPACK that raises is not given)."""
+        if self.lapack_cholesky is not None:
+            return self.lapack_cholesky(a)
+        return linalg.cholesky(self.xp, a, self.loop)
 
     def y(self, model: Model) -> Any:
         if self.response is not None:

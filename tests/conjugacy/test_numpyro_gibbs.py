@@ -36,12 +36,17 @@ def test_conditional_parameters_agree_with_the_numpy_reference(name):
         "wishart": cond.wishart_params,
         "gamma": cond.scalar_params,
     }
+    with_grams = []
     for u in analyse(m):
         p = cond.plan(m, u)
         want = params[u.kind](NUMPY, m, p, values)
-        got = jax.jit(lambda v, p=p, u=u: params[u.kind](arrays, m, p, v))(jvalues)
+        batched = cond.plan(m, u, batched_grams=True)  # the sampler's: Grams per block
+        with_grams += [u.param] if batched.grams else []
+        got = jax.jit(lambda v, p=batched, u=u: params[u.kind](arrays, m, p, v))(jvalues)
         for w, g in zip(want, got, strict=True):
             np.testing.assert_allclose(np.asarray(g), w, rtol=2e-4, atol=1e-4)
+    # the factor rows, whose children are rating rows, are the sites with batched Grams
+    assert with_grams == ([] if name == "gamma_poisson" else ["U", "V"]), with_grams
 
 
 def test_the_kernel_draws_the_exact_group_means_posterior():
@@ -81,10 +86,11 @@ def test_fit_runs_gibbs_end_to_end():
     assert run.idata.posterior["group_means"].shape == (2, 100, 3)
 
 
-def test_a_sweep_calls_no_lapack_kernel():
+def test_a_sweeps_only_lapack_kernel_is_the_chained_cholesky():
     """jaxlib 0.10's batched LAPACK kernels wait on XLA's intra-op pool; two at once (a
-    Cholesky and a solve of the same precisions) deadlocked a Gibbs run on 2 cores, so the
-    conditionals factorise in plain array operations (``specrec.conjugacy.linalg``)."""
+    Cholesky and a solve of the same precisions) deadlocked a Gibbs run on 2 cores.  The
+    sweep factorises with LAPACK through ``serial_cholesky`` alone (each call waits for the
+    one before), and solves in plain array operations (``specrec.conjugacy.linalg``)."""
     from specrec_numpyro.gibbs import make_sweep
 
     m = model("normal_wishart")
@@ -95,7 +101,39 @@ def test_a_sweep_calls_no_lapack_kernel():
     hlo = jax.jit(sweep).lower(start, jax.random.PRNGKey(0), inputs).compile().as_text()
     assert "wishart" in [u.kind for u in analyse(m)]
     targets = set(re.findall(r'custom_call_target="([^"]+)"', hlo))
-    assert not [t for t in targets if "lapack" in t], targets
+    lapack = [t for t in targets if "lapack" in t]
+    assert lapack and all("potrf" in t for t in lapack), targets
+
+
+INDEPENDENT_FACTORISATIONS = """
+import jax, jax.numpy as jnp, numpy as np
+from specrec_numpyro.gibbs import serial_cholesky
+x = np.random.default_rng(0).normal(size=(800, 20, 40)).astype(np.float32)
+a = jnp.asarray(x @ x.transpose(0, 2, 1) / 40 + np.eye(20, dtype=np.float32))
+
+@jax.jit
+def f(a, i):
+    chol = serial_cholesky()  # four factorisations no data ties together, beside products
+    return sum(chol(a * (k + i)).sum() for k in range(1, 5)) + (a @ a).sum()
+
+for i in range(150):
+    f(a, float(i)).block_until_ready()
+print("done")
+"""
+
+
+def test_independent_factorisations_do_not_deadlock():
+    """Unchained, this program hung within its first few calls on the 2-core machine."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-c", INDEPENDENT_FACTORISATIONS],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr[-2000:]
 
 
 def test_the_kernel_thins_the_same_chain():
