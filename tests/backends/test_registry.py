@@ -114,7 +114,8 @@ def test_compare_says_which_backends_it_leaves_out(tmp_path: Path) -> None:
         with pytest.warns(registry.BackendWarning) as caught:
             names = _backend_list(None)
         assert "fakeppl" not in names
-        assert [str(w.message) for w in caught] == [
+        # only this test's plugin: another broken plugin in the venv warns about itself
+        assert [str(w.message) for w in caught if "'fakeppl'" in str(w.message)] == [
             "backend 'fakeppl' is not installed and is left out "
             "(pip install 'fake-ppl-pkg[fakeppl]')"
         ]
