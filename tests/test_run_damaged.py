@@ -32,9 +32,18 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return specrec.fit(spec, out=tmp / "out", progress=False).path
 
 
-def _truncated(run_dir: Path, key: str, tmp_path: Path) -> Path:
+def _unsealed(copy: Path) -> None:
+    """As a run written before run.json recorded sizes: each reader's own check must tell."""
+    manifest = json.loads((copy / rundir.FILES["run"]).read_text())
+    del manifest["sizes"]
+    (copy / rundir.FILES["run"]).write_text(json.dumps(manifest))
+
+
+def _truncated(run_dir: Path, key: str, tmp_path: Path, sealed: bool = True) -> Path:
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
+    if not sealed:
+        _unsealed(copy)
     path = copy / rundir.FILES[key]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -55,15 +64,17 @@ READS = {
 }
 
 
+@pytest.mark.parametrize("sealed", [True, False], ids=["sealed", "unsealed"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("key", DAMAGEABLE)
 def test_a_truncated_run_file_is_named_and_exits_2(
-    run_dir: Path, key: str, command: str, tmp_path: Path
+    run_dir: Path, key: str, command: str, sealed: bool, tmp_path: Path
 ) -> None:
+    """Sealed, run.json's sizes tell first; unsealed, the reader of the file must."""
     if key not in READS[command]:
         pytest.skip(f"{command} does not read {rundir.FILES[key]}")
     (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
-    damaged = _truncated(run_dir, key, tmp_path)
+    damaged = _truncated(run_dir, key, tmp_path, sealed)
     r = CliRunner().invoke(main, COMMANDS[command](damaged, tmp_path))
     assert r.exit_code == EXIT_BAD_INPUT, r.output
     assert str(damaged / rundir.FILES[key]) in r.stderr, r.stderr
@@ -80,9 +91,7 @@ def test_predictions_missing_whole_rows_are_a_damaged_run(
     (tmp_path / "pairs.csv").write_text("user_id,item_id\n1,2\n")
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
-    manifest = json.loads((copy / rundir.FILES["run"]).read_text())
-    del manifest["sizes"]  # as a run written before sizes were recorded: the rows must tell
-    (copy / rundir.FILES["run"]).write_text(json.dumps(manifest))
+    _unsealed(copy)  # the rows must tell
     path = copy / rundir.FILES["predictions"]
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[: len(lines) // 2]))

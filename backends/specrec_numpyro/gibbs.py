@@ -129,13 +129,12 @@ def serial_cholesky() -> Callable[[Any], Any]:
     The factorisation is the Gibbs sweep's costliest step at larger ``D``: 0.04 s for the
     1682 item precisions of BPMF at D = 50, against 0.26 s for ``linalg``'s column loop.
     """
-    token: list[Any] = []
+    last: Any = None  # an element of the previous factor, once there is one
 
     def cholesky(a: Any) -> Any:
-        if token:
-            a = a + 0.0 * token[-1]
-        out = jnp.linalg.cholesky(a)
-        token[:] = [out.reshape(-1)[0]]
+        nonlocal last
+        out = jnp.linalg.cholesky(a if last is None else a + 0.0 * last)
+        last = out.reshape(-1)[0]
         return out
 
     return cholesky

@@ -6,9 +6,9 @@ products are written out and scattered one by one: XLA's CPU scatter is serial, 
 ``D = 50`` on MovieLens 100k (90,000 rows into 1682 items) it took 0.18 s per half-sweep.
 Here the rows are gathered once per block into a padded ``(blocks, rows, D)`` array and each
 block's Gram is one batched matrix product (0.05 s in the same run), as is the block's sum of
-weighted rows (the precision-times-mean term, a segment sum of ``D`` values per row before): blocks are grouped by
-their row count rounded up to a power of two, so padding at most doubles the rows, and one
-product per group keeps every shape fixed while sampling.
+weighted rows (the precision-times-mean term, a segment sum of ``D`` values per row before).
+Blocks are grouped by their row count rounded up to a power of two, so padding at most
+doubles the rows, and one product per group keeps every shape fixed while sampling.
 
 The grouping is the same for every sweep (a row's block never changes), so ``layout`` runs
 once, in numpy, when the sampler is planned; ``block_grams`` runs on any array namespace.
